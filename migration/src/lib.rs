@@ -1,0 +1,16 @@
+//! Database migrations of credit-gateway, run by `credit-gateway migrate` and at the start
+//! of `serve`. The same migrations build the SQLite and the PostgreSQL schema.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_initial;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_initial::Migration)]
+    }
+}

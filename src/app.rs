@@ -1,0 +1,134 @@
+//! Wiring: configuration → store → service → schema → router → a listening server. Used
+//! by `serve` and by the integration tests, which start real servers on port 0.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::auth::{Principal, TokenKeys};
+use crate::config::Config;
+use crate::graphql;
+use crate::http::{self, AppState};
+use crate::service::{Gateway, Settings, seed_demo};
+use crate::store::Store;
+
+pub type StartError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A server running in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub gateway: Gateway,
+    pub keys: TokenKeys,
+    /// The tokens printed in `--demo` mode.
+    pub demo_tokens: Option<DemoTokens>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub struct DemoTokens {
+    pub admin: String,
+    pub customer_account: &'static str,
+    pub customer: String,
+}
+
+impl Running {
+    /// Stops accepting connections and waits for in-flight requests.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+
+    /// Waits until the server stops by itself (it does not, short of an I/O error).
+    pub async fn wait(self) -> std::io::Result<()> {
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+/// Connects to the database and migrates it.
+pub async fn open_store(config: &Config) -> Result<Store, StartError> {
+    let store = Store::connect(&config.database_url, config.db_max_connections).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub fn gateway(store: Store, config: &Config) -> Gateway {
+    Gateway::new(
+        store,
+        Settings {
+            time_zone: config.time_zone,
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+        },
+    )
+}
+
+/// Migrates, optionally seeds the demo store, binds `bind` and serves in the background.
+pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, StartError> {
+    let gateway = gateway(open_store(config).await?, config);
+    let keys = TokenKeys::new(&config.resolve_secret()?);
+    let demo_tokens = if demo {
+        if seed_demo(&gateway)
+            .await
+            .map_err(|e| format!("demo seeding failed: {}", e.public_message()))?
+        {
+            tracing::info!("seeded the demo store");
+        }
+        let ttl = chrono::Duration::days(30);
+        let account = crate::service::DEMO_CUSTOMER_ACCOUNT;
+        Some(DemoTokens {
+            admin: keys.mint(
+                &Principal::Admin {
+                    subject: "demo-admin".into(),
+                },
+                ttl,
+            ),
+            customer_account: account,
+            customer: keys.mint(
+                &Principal::Customer {
+                    subject: "demo-customer".into(),
+                    account_id: account.into(),
+                },
+                ttl,
+            ),
+        })
+    } else {
+        None
+    };
+    let graphiql_headers = match &demo_tokens {
+        Some(tokens) => serde_json::json!({ "Authorization": format!("Bearer {}", tokens.admin) }),
+        None => serde_json::json!({}),
+    };
+    let state = AppState {
+        schema: graphql::build_schema(gateway.clone()),
+        gateway: gateway.clone(),
+        keys: keys.clone(),
+        graphiql_headers,
+    };
+    let listener = TcpListener::bind(bind).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let router = http::router(state);
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(http.addr = %addr, db.backend = gateway.store().backend_name(), "listening");
+    Ok(Running {
+        addr,
+        gateway,
+        keys,
+        demo_tokens,
+        shutdown: Some(tx),
+        task,
+    })
+}

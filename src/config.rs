@@ -1,0 +1,92 @@
+//! Every setting of the gateway: its command-line flag, its environment variable and its
+//! default. The README's configuration table mirrors this file.
+
+use std::path::PathBuf;
+
+use chrono_tz::Tz;
+
+/// Settings shared by every command.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Database URL: `sqlite://FILE?mode=rwc` or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://credit-gateway.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Most database connections the gateway opens.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_DB_MAX_CONNECTIONS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub db_max_connections: u32,
+
+    /// Secret that signs and verifies bearer tokens (HS256). Without it, a random secret
+    /// is kept in `.credit-gateway-secret` in the working directory (development only).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret: Option<String>,
+
+    /// The store's time zone (IANA name): it decides the day on which an invoice becomes
+    /// overdue.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_TIME_ZONE",
+        default_value = "UTC",
+        global = true
+    )]
+    pub time_zone: Tz,
+
+    /// Rows in a page of invoices when the client gives neither `first` nor `last`.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_DEFAULT_PAGE_SIZE",
+        default_value_t = 20,
+        global = true
+    )]
+    pub default_page_size: u64,
+
+    /// Hard cap on `first` and `last`.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_PAGE_SIZE",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_page_size: u64,
+}
+
+/// Where the development secret lives when `CREDIT_GATEWAY_SECRET` is not set.
+pub const DEV_SECRET_FILE: &str = ".credit-gateway-secret";
+
+impl Config {
+    /// The token secret: the configured one, or the development secret file's, created
+    /// with fresh random bytes the first time.
+    pub fn resolve_secret(&self) -> std::io::Result<String> {
+        if let Some(secret) = &self.secret {
+            return Ok(secret.clone());
+        }
+        let path = PathBuf::from(DEV_SECRET_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if !secret.trim().is_empty() => Ok(secret.trim().to_owned()),
+            _ => {
+                let secret = crate::auth::random_secret();
+                std::fs::write(&path, &secret)?;
+                tracing::warn!(
+                    secret.file = %path.display(),
+                    "CREDIT_GATEWAY_SECRET is not set: using a development secret kept in a local file"
+                );
+                Ok(secret)
+            }
+        }
+    }
+}

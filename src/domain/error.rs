@@ -1,0 +1,47 @@
+//! What the domain refuses, with a stable code for each refusal.
+
+/// A rule of the domain that an input breaks. Every variant is the caller's fault: the
+/// domain has no I/O, so it cannot fail on its own.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0}")]
+    InvalidMoney(String),
+    #[error("unknown {kind} `{value}`")]
+    UnknownValue { kind: &'static str, value: String },
+    #[error("the cursor is malformed or belongs to another listing")]
+    InvalidCursor,
+    #[error("{0}")]
+    InvalidPage(String),
+    #[error("{0}")]
+    InvalidFilter(String),
+    #[error("`{0}` is not a valid id: 1 to 128 printable characters, no spaces")]
+    InvalidId(String),
+}
+
+impl DomainError {
+    /// A stable, machine-readable code for clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DomainError::InvalidMoney(_) => "INVALID_MONEY",
+            DomainError::UnknownValue { .. } => "INVALID_VALUE",
+            DomainError::InvalidCursor => "INVALID_CURSOR",
+            DomainError::InvalidPage(_) => "INVALID_PAGE",
+            DomainError::InvalidFilter(_) => "INVALID_FILTER",
+            DomainError::InvalidId(_) => "INVALID_ID",
+        }
+    }
+}
+
+/// Checks the form of an id given by a client (invoice, order or account), so that a
+/// malformed one is refused rather than looked up.
+pub fn check_id(id: &str) -> Result<&str, DomainError> {
+    let valid = !id.is_empty()
+        && id.chars().count() <= 128
+        && id.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    if valid {
+        Ok(id)
+    } else {
+        let shown: String = id.chars().take(40).collect();
+        Err(DomainError::InvalidId(shown.escape_debug().to_string()))
+    }
+}

@@ -1,0 +1,19 @@
+//! Pure rules of the invoice domain: money, statuses, overdue-by-date, filters and
+//! cursors. Nothing here knows HTTP, GraphQL or the database; every function can be
+//! tested on plain values.
+
+mod error;
+mod model;
+mod money;
+mod page;
+mod status;
+
+pub use error::{DomainError, check_id};
+pub use model::{
+    Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
+};
+pub use money::{Money, sum_from_units};
+pub use page::{
+    Cursor, InvoiceOrder, PageDirection, PageRequest, SortDirection, SortField, SortKey,
+};
+pub use status::{AccountStatus, ChangeSource, DocumentType, InvoiceStatus};

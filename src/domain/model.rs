@@ -1,0 +1,126 @@
+//! The domain's records, as the rest of the gateway sees them (the store converts its rows
+//! into these).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use super::{AccountStatus, ChangeSource, DocumentType, InvoiceStatus, Money};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub document: String,
+    pub document_type: DocumentType,
+    pub name: String,
+    pub email: String,
+    pub currency: String,
+    pub credit_limit: Money,
+    /// A fraction: 0.30 lets the account spend 30 % over its limit.
+    pub tolerance: Money,
+    pub status: AccountStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Order {
+    pub id: String,
+    pub account_id: String,
+    pub value: Money,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invoice {
+    pub id: String,
+    pub friendly_id: String,
+    pub account_id: String,
+    pub order_id: String,
+    pub installment: i32,
+    pub number_of_installments: i32,
+    pub value: Money,
+    pub currency: String,
+    pub original_due_date: NaiveDate,
+    pub due_date: NaiveDate,
+    /// The persisted status; see [`Invoice::status_on`] for the one clients see.
+    pub stored_status: InvoiceStatus,
+    pub payment_link: Option<String>,
+    pub observation: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+impl Invoice {
+    /// The status on `today`, overdue-by-date included.
+    pub fn status_on(&self, today: NaiveDate) -> InvoiceStatus {
+        self.stored_status.effective(self.due_date, today)
+    }
+}
+
+/// One recorded change of an invoice. A field pair is present when that field changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceEvent {
+    pub seq: i64,
+    pub invoice_id: String,
+    pub status_from: Option<InvoiceStatus>,
+    pub status_to: Option<InvoiceStatus>,
+    pub payment_link_from: Option<String>,
+    pub payment_link_to: Option<String>,
+    pub observation_from: Option<String>,
+    pub observation_to: Option<String>,
+    pub due_date_from: Option<NaiveDate>,
+    pub due_date_to: Option<NaiveDate>,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub source: ChangeSource,
+    pub import_id: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Which invoices a listing, a count or a total covers. `None` means "any".
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvoiceFilter {
+    /// The status as clients see it: `OPEN` excludes, and `OVERDUE` includes, open
+    /// invoices past their due date.
+    pub status: Option<InvoiceStatus>,
+    pub order_id: Option<String>,
+    pub account_id: Option<String>,
+    pub due_from: Option<NaiveDate>,
+    pub due_to: Option<NaiveDate>,
+}
+
+impl InvoiceFilter {
+    pub fn check(&self) -> Result<(), super::DomainError> {
+        match (self.due_from, self.due_to) {
+            (Some(from), Some(to)) if from > to => Err(super::DomainError::InvalidFilter(format!(
+                "dueFrom ({from}) is after dueTo ({to})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The number and value of the invoices of one status and currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusTotal {
+    pub status: InvoiceStatus,
+    pub currency: String,
+    pub count: i64,
+    pub value: Decimal,
+}
+
+/// A friendly id: eight random letters and digits, a dash, and the installment number
+/// (`u8KFsGDk-1`), short enough to read over the phone.
+pub fn new_friendly_id(installment: i32) -> String {
+    use rand::Rng;
+    use rand::distr::Alphanumeric;
+    let code: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(8)
+        .map(char::from)
+        .collect();
+    format!("{code}-{installment}")
+}

@@ -1,0 +1,139 @@
+//! Invoice statuses, overdue-by-date, and the other closed vocabularies of the domain.
+
+use chrono::NaiveDate;
+
+use super::DomainError;
+
+/// The status of an invoice as clients see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InvoiceStatus {
+    Open,
+    Paid,
+    Cancelled,
+    Overdue,
+}
+
+impl InvoiceStatus {
+    pub const ALL: [InvoiceStatus; 4] = [
+        InvoiceStatus::Open,
+        InvoiceStatus::Paid,
+        InvoiceStatus::Cancelled,
+        InvoiceStatus::Overdue,
+    ];
+
+    /// The form stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "OPEN",
+            InvoiceStatus::Paid => "PAID",
+            InvoiceStatus::Cancelled => "CANCELLED",
+            InvoiceStatus::Overdue => "OVERDUE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<InvoiceStatus, DomainError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| DomainError::UnknownValue {
+                kind: "invoice status",
+                value: text.to_owned(),
+            })
+    }
+
+    /// Overdue is a fact of time: an `OPEN` invoice whose due date is before `today` (in
+    /// the store's time zone) *is* `OVERDUE`, whether or not the sweeper has persisted it.
+    pub fn effective(self, due_date: NaiveDate, today: NaiveDate) -> InvoiceStatus {
+        if self == InvoiceStatus::Open && due_date < today {
+            InvoiceStatus::Overdue
+        } else {
+            self
+        }
+    }
+
+    /// Open and Overdue invoices count toward an account's open balance.
+    pub fn is_unpaid(self) -> bool {
+        matches!(self, InvoiceStatus::Open | InvoiceStatus::Overdue)
+    }
+}
+
+macro_rules! vocabulary {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Result<$name, DomainError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(DomainError::UnknownValue { kind: $kind, value: text.to_owned() }),
+                }
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Whether a credit account may still buy on credit.
+    AccountStatus, "account status", { Open => "OPEN", Closed => "CLOSED" }
+);
+
+vocabulary!(
+    /// The kind of tax document that identifies an account holder.
+    DocumentType, "document type", { Cpf => "CPF", Cnpj => "CNPJ", Other => "OTHER" }
+);
+
+vocabulary!(
+    /// Which path an invoice change came through.
+    ChangeSource, "change source", {
+        Graphql => "GRAPHQL",
+        CsvImport => "CSV_IMPORT",
+        Rest => "REST",
+        Sweeper => "SWEEPER",
+        Seed => "SEED",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_open_invoice_past_its_due_date_is_overdue() {
+        let today = day("2026-11-24");
+        let open = InvoiceStatus::Open;
+        assert_eq!(
+            open.effective(day("2026-11-23"), today),
+            InvoiceStatus::Overdue
+        );
+        assert_eq!(
+            open.effective(day("2026-11-24"), today),
+            InvoiceStatus::Open
+        );
+        assert_eq!(
+            InvoiceStatus::Paid.effective(day("2020-01-01"), today),
+            InvoiceStatus::Paid
+        );
+    }
+
+    #[test]
+    fn statuses_parse_only_their_stored_form() {
+        for status in InvoiceStatus::ALL {
+            assert_eq!(InvoiceStatus::parse(status.as_str()), Ok(status));
+        }
+        assert!(InvoiceStatus::parse("open").is_err());
+        assert_eq!(
+            ChangeSource::parse("CSV_IMPORT"),
+            Ok(ChangeSource::CsvImport)
+        );
+    }
+}

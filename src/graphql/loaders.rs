@@ -1,0 +1,97 @@
+//! DataLoaders: the accounts, orders, open balances and histories of a page of invoices,
+//! each fetched with one statement per request however long the page. One loader per
+//! request, so its cache never serves another request stale data.
+
+use std::collections::HashMap;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use rust_decimal::Decimal;
+
+use crate::domain::{Account, InvoiceEvent, Order};
+use crate::service::{AppError, Gateway};
+
+/// Loads through the gateway's batched lookups.
+pub struct GatewayLoader(pub Gateway);
+
+pub type Loaders = DataLoader<GatewayLoader>;
+
+pub fn new_loaders(gateway: Gateway) -> Loaders {
+    DataLoader::new(GatewayLoader(gateway), tokio::spawn)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AccountKey(pub String);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OrderKey(pub String);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OpenBalanceKey(pub String);
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HistoryKey(pub String);
+
+fn ids<K>(keys: &[K], id: impl Fn(&K) -> &String) -> Vec<String> {
+    keys.iter().map(|k| id(k).clone()).collect()
+}
+
+impl Loader<AccountKey> for GatewayLoader {
+    type Value = Account;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Account>, AppError> {
+        let accounts = self.0.accounts_by_id(&ids(keys, |k| &k.0)).await?;
+        Ok(accounts
+            .into_iter()
+            .map(|a| (AccountKey(a.id.clone()), a))
+            .collect())
+    }
+}
+
+impl Loader<OrderKey> for GatewayLoader {
+    type Value = Order;
+    type Error = AppError;
+
+    async fn load(&self, keys: &[OrderKey]) -> Result<HashMap<OrderKey, Order>, AppError> {
+        let orders = self.0.orders_by_id(&ids(keys, |k| &k.0)).await?;
+        Ok(orders
+            .into_iter()
+            .map(|o| (OrderKey(o.id.clone()), o))
+            .collect())
+    }
+}
+
+impl Loader<OpenBalanceKey> for GatewayLoader {
+    type Value = Decimal;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[OpenBalanceKey],
+    ) -> Result<HashMap<OpenBalanceKey, Decimal>, AppError> {
+        let sums = self.0.open_balances(&ids(keys, |k| &k.0)).await?;
+        Ok(sums
+            .into_iter()
+            .map(|(id, sum)| (OpenBalanceKey(id), sum))
+            .collect())
+    }
+}
+
+impl Loader<HistoryKey> for GatewayLoader {
+    type Value = Vec<InvoiceEvent>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[HistoryKey],
+    ) -> Result<HashMap<HistoryKey, Vec<InvoiceEvent>>, AppError> {
+        let mut histories: HashMap<HistoryKey, Vec<InvoiceEvent>> = HashMap::new();
+        for event in self.0.histories(&ids(keys, |k| &k.0)).await? {
+            histories
+                .entry(HistoryKey(event.invoice_id.clone()))
+                .or_default()
+                .push(event);
+        }
+        Ok(histories)
+    }
+}

@@ -1,0 +1,60 @@
+//! The GraphQL API: schema, resolvers, loaders and the error boundary. The only module
+//! that knows async-graphql; it calls the service and never the store.
+
+mod error;
+mod loaders;
+mod query;
+mod scalars;
+mod types;
+
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use chrono::NaiveDate;
+
+use crate::auth::Principal;
+use crate::service::{AppError, Gateway};
+
+pub use query::QueryRoot;
+
+pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// What every resolver of one request shares: who is calling, and the day that decides
+/// overdue (fixed once per request, so every field of a response agrees).
+pub struct RequestContext {
+    pub principal: Option<Principal>,
+    pub today: NaiveDate,
+}
+
+pub fn build_schema(gateway: Gateway) -> GatewaySchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .data(gateway)
+        .finish()
+}
+
+/// The SDL of the schema, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+        .finish()
+        .sdl()
+}
+
+/// Attaches a request's principal, date and loaders.
+pub fn prepare(
+    request: async_graphql::Request,
+    gateway: &Gateway,
+    principal: Option<Principal>,
+) -> async_graphql::Request {
+    request
+        .data(RequestContext {
+            principal,
+            today: gateway.today(),
+        })
+        .data(loaders::new_loaders(gateway.clone()))
+}
+
+/// The caller, or `UNAUTHENTICATED`.
+fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
+    ctx.data_unchecked::<RequestContext>()
+        .principal
+        .as_ref()
+        .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+}

@@ -1,0 +1,260 @@
+//! `QueryRoot`: listing, counting and totalling invoices, and reading one invoice or
+//! account. Every field needs a token; customers see their own account only.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+
+use super::error::GqlResult;
+use super::scalars::{Date, Decimal};
+use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
+use super::{RequestContext, principal};
+use crate::domain::{self, InvoiceFilter, check_id};
+use crate::service::{Gateway, InvoicePage};
+
+pub struct QueryRoot;
+
+/// The arguments of an invoice listing, shared by `Query.invoices` and
+/// `Account.invoices`.
+pub(super) struct InvoiceArgs {
+    pub status: Option<InvoiceStatus>,
+    pub order_id: Option<String>,
+    pub account_id: Option<ID>,
+    pub due_from: Option<Date>,
+    pub due_to: Option<Date>,
+    pub order_by: Option<InvoiceOrder>,
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+fn filter(
+    status: Option<InvoiceStatus>,
+    order_id: Option<String>,
+    account_id: Option<ID>,
+    due_from: Option<Date>,
+    due_to: Option<Date>,
+) -> GqlResult<InvoiceFilter> {
+    if let Some(id) = &order_id {
+        check_id(id)?;
+    }
+    if let Some(id) = &account_id {
+        check_id(id)?;
+    }
+    let filter = InvoiceFilter {
+        status: status.map(Into::into),
+        order_id,
+        account_id: account_id.map(|id| id.0),
+        due_from: due_from.map(|d| d.0),
+        due_to: due_to.map(|d| d.0),
+    };
+    filter.check()?;
+    Ok(filter)
+}
+
+impl InvoiceArgs {
+    pub(super) async fn run(self, ctx: &Context<'_>) -> GqlResult<InvoiceConnection> {
+        let who = principal(ctx)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        let filter = filter(
+            self.status,
+            self.order_id,
+            self.account_id,
+            self.due_from,
+            self.due_to,
+        )?;
+        let order: domain::InvoiceOrder = self.order_by.unwrap_or_default().into();
+        let page = gateway.page_request(
+            order,
+            self.first,
+            self.after.as_deref(),
+            self.last,
+            self.before.as_deref(),
+        )?;
+        let page = gateway.invoices(who, &filter, order, &page).await?;
+        Ok(InvoiceConnection { page, filter })
+    }
+}
+
+/// A page of invoices.
+pub struct InvoiceConnection {
+    page: InvoicePage,
+    filter: InvoiceFilter,
+}
+
+/// An invoice and its position in the list.
+#[derive(SimpleObject)]
+pub struct InvoiceEdge {
+    /// Opaque position of this invoice; pass it as `after` or `before`.
+    cursor: String,
+    /// The invoice.
+    node: Invoice,
+}
+
+/// Where a page sits in the whole list.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more invoices follow this page.
+    has_next_page: bool,
+    /// Whether invoices precede this page.
+    has_previous_page: bool,
+    /// The cursor of the first invoice of the page.
+    start_cursor: Option<String>,
+    /// The cursor of the last invoice of the page.
+    end_cursor: Option<String>,
+}
+
+/// A page of invoices, with the size of the whole filtered list.
+#[Object]
+impl InvoiceConnection {
+    /// The invoices of this page with their cursors.
+    async fn edges(&self) -> Vec<InvoiceEdge> {
+        self.page
+            .invoices
+            .iter()
+            .map(|i| InvoiceEdge {
+                cursor: self.page.cursor_of(i),
+                node: Invoice(i.clone()),
+            })
+            .collect()
+    }
+
+    /// The invoices of this page.
+    async fn nodes(&self) -> Vec<Invoice> {
+        self.page.invoices.iter().cloned().map(Invoice).collect()
+    }
+
+    /// How to fetch the neighbouring pages.
+    async fn page_info(&self) -> PageInfo {
+        let invoices = &self.page.invoices;
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: invoices.first().map(|i| self.page.cursor_of(i)),
+            end_cursor: invoices.last().map(|i| self.page.cursor_of(i)),
+        }
+    }
+
+    /// How many invoices match the filter in all (not just this page).
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        let gateway = ctx.data_unchecked::<Gateway>();
+        gateway.count_invoices(principal(ctx)?, &self.filter).await
+    }
+}
+
+/// An amount in one currency.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct MoneyAmount {
+    /// The amount.
+    amount: Decimal,
+    /// ISO 4217 currency code.
+    currency: String,
+}
+
+/// The number and value of the invoices of one status.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct InvoiceStatusTotal {
+    /// The status (as shown today: overdue-by-date counts as `OVERDUE`).
+    status: InvoiceStatus,
+    /// How many invoices have it.
+    count: i64,
+    /// Their summed value, one entry per currency (empty when the count is zero).
+    value: Vec<MoneyAmount>,
+}
+
+#[Object]
+impl QueryRoot {
+    /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
+    /// invoices only.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoices(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only invoices in this status (as shown today).")] status: Option<
+            InvoiceStatus,
+        >,
+        #[graphql(desc = "Only invoices of this order.")] order_id: Option<String>,
+        #[graphql(desc = "Only invoices of this credit account.")] account_id: Option<ID>,
+        #[graphql(desc = "Only invoices due on or after this date.")] due_from: Option<Date>,
+        #[graphql(desc = "Only invoices due on or before this date.")] due_to: Option<Date>,
+        #[graphql(desc = "Sort order; by default by due date, ascending.")] order_by: Option<
+            InvoiceOrder,
+        >,
+        #[graphql(desc = "Page forward: at most this many invoices (capped; see the README).")]
+        first: Option<i32>,
+        #[graphql(desc = "Page forward: the invoices after this cursor.")] after: Option<String>,
+        #[graphql(desc = "Page backward: at most this many invoices (capped).")] last: Option<i32>,
+        #[graphql(desc = "Page backward: the invoices before this cursor.")] before: Option<String>,
+    ) -> GqlResult<InvoiceConnection> {
+        InvoiceArgs {
+            status,
+            order_id,
+            account_id,
+            due_from,
+            due_to,
+            order_by,
+            first,
+            after,
+            last,
+            before,
+        }
+        .run(ctx)
+        .await
+    }
+
+    /// One invoice by id; null when it does not exist or belongs to another customer.
+    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Invoice>> {
+        let who = principal(ctx)?;
+        check_id(&id)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        Ok(gateway.invoice(who, &id).await?.map(Invoice))
+    }
+
+    /// One credit account by id; null when it does not exist or is another customer's.
+    async fn account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Account>> {
+        let who = principal(ctx)?;
+        check_id(&id)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        Ok(gateway.account(who, &id).await?.map(Account))
+    }
+
+    /// For a filter, the count and value of each of the four statuses: the badges and
+    /// totals of the status tabs. Always four entries, in the order OPEN, PAID, CANCELLED,
+    /// OVERDUE, covering the whole filter.
+    async fn invoice_status_totals(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only invoices of this order.")] order_id: Option<String>,
+        #[graphql(desc = "Only invoices of this credit account.")] account_id: Option<ID>,
+        #[graphql(desc = "Only invoices due on or after this date.")] due_from: Option<Date>,
+        #[graphql(desc = "Only invoices due on or before this date.")] due_to: Option<Date>,
+    ) -> GqlResult<Vec<InvoiceStatusTotal>> {
+        let who = principal(ctx)?;
+        let filter = filter(None, order_id, account_id, due_from, due_to)?;
+        let totals = ctx
+            .data_unchecked::<Gateway>()
+            .status_totals(who, &filter)
+            .await?;
+        Ok(domain::InvoiceStatus::ALL
+            .into_iter()
+            .map(|status| {
+                let rows = totals.iter().filter(|t| t.status == status);
+                InvoiceStatusTotal {
+                    status: status.into(),
+                    count: rows.clone().map(|t| t.count).sum(),
+                    value: rows
+                        .map(|t| MoneyAmount {
+                            amount: Decimal(t.value),
+                            currency: t.currency.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// The calling principal's view: the store's current date (which decides overdue).
+    async fn today(&self, ctx: &Context<'_>) -> GqlResult<Date> {
+        principal(ctx)?;
+        Ok(Date(ctx.data_unchecked::<RequestContext>().today))
+    }
+}

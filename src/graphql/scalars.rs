@@ -1,0 +1,64 @@
+//! The `Decimal` and `Date` scalars of the contract.
+
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+use chrono::NaiveDate;
+
+use crate::domain::Money;
+
+/// An exact decimal number, written as a string (`"1250.50"`) so that no client parses it
+/// as a float. Money amounts have at most four decimal places. On input, only strings are
+/// accepted: a JSON number would already have been rounded by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decimal(pub rust_decimal::Decimal);
+
+#[Scalar(name = "Decimal")]
+impl ScalarType for Decimal {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(text) => Money::parse(text)
+                .map(|m| Decimal(m.amount()))
+                .map_err(|e| InputValueError::custom(e.to_string())),
+            _ => Err(InputValueError::custom(
+                "a Decimal is written as a string, such as \"1250.50\"",
+            )),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let mut shown = self.0;
+        if shown.scale() < 2 {
+            shown.rescale(2);
+        }
+        Value::String(shown.to_string())
+    }
+}
+
+impl From<Money> for Decimal {
+    fn from(money: Money) -> Decimal {
+        Decimal(money.amount())
+    }
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Date(pub NaiveDate);
+
+#[Scalar(name = "Date")]
+impl ScalarType for Date {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        match &value {
+            Value::String(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(Date)
+                .map_err(|_| {
+                    InputValueError::custom(format!("`{text}` is not a date: use YYYY-MM-DD"))
+                }),
+            _ => Err(InputValueError::custom(
+                "a Date is written as a string, YYYY-MM-DD",
+            )),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}

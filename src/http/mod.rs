@@ -1,0 +1,199 @@
+//! The HTTP edge (axum): routes, bearer-token extraction, GraphiQL and health checks. The
+//! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::auth::{Principal, TokenError, TokenKeys};
+use crate::graphql::{self, GatewaySchema};
+use crate::service::Gateway;
+
+/// Largest request body accepted on `/graphql`.
+const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Gateway,
+    pub schema: GatewaySchema,
+    pub keys: TokenKeys,
+    /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
+    pub graphiql_headers: serde_json::Value,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphiql/{file}", get(graphiql_asset))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .with_state(state)
+}
+
+/// A GraphQL-shaped error body, for failures before the schema runs.
+fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, axum::Json(body)).into_response()
+}
+
+/// The caller named by the `Authorization` header: none without the header, an error for
+/// a header that does not carry a valid bearer token.
+fn principal(headers: &HeaderMap, keys: &TokenKeys) -> Result<Option<Principal>, TokenError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| TokenError::Invalid)?;
+    let token = text
+        .strip_prefix("Bearer ")
+        .or_else(|| text.strip_prefix("bearer "))
+        .ok_or(TokenError::Invalid)?;
+    keys.verify(token.trim()).map(Some)
+}
+
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let who = match principal(headers, &state.keys) {
+        Ok(who) => who,
+        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message()),
+    };
+    let request = graphql::prepare(request, &state.gateway, who);
+    let response = state.schema.execute(request).await;
+    async_graphql_axum::GraphQLResponse::from(response).into_response()
+}
+
+async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                &format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
+            );
+        }
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let parsed = async_graphql::http::receive_body(
+        content_type,
+        bytes.as_ref(),
+        async_graphql::http::MultipartOptions::default(),
+    )
+    .await;
+    match parsed {
+        Ok(request) => execute(&state, &parts.headers, request).await,
+        Err(e) => error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            &parse_error_message(&e),
+        ),
+    }
+}
+
+fn parse_error_message(error: &async_graphql::ParseRequestError) -> String {
+    use async_graphql::ParseRequestError as E;
+    match error {
+        E::InvalidRequest(_) => {
+            "the body is not a GraphQL request: send JSON {\"query\": ...}".into()
+        }
+        E::InvalidFilesMap(_)
+        | E::InvalidMultipart(_)
+        | E::MissingOperatorsPart
+        | E::MissingMapPart
+        | E::NotUpload
+        | E::MissingFiles => "the multipart body is not a valid GraphQL upload".into(),
+        E::PayloadTooLarge => "the request is too large".into(),
+        E::UnsupportedBatch => "batched requests are not supported".into(),
+        _ => "the request body could not be read".into(),
+    }
+}
+
+/// Browsers get GraphiQL; other clients run a query from the query string.
+async fn graphql_get(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let query = request.uri().query().unwrap_or_default();
+    if wants_html && query.is_empty() && method == Method::GET {
+        return graphiql_page(&state);
+    }
+    match async_graphql::http::parse_query_string(query) {
+        Ok(request) => execute(&state, &headers, request).await,
+        Err(_) => error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the query string is not a GraphQL request: pass ?query=...",
+        ),
+    }
+}
+
+const GRAPHIQL_HTML: &str = include_str!("graphiql/index.html");
+
+fn graphiql_page(state: &AppState) -> Response {
+    // The headers land inside a <script>: escape `<` so no value can close it.
+    let headers = state.graphiql_headers.to_string().replace('<', "\\u003c");
+    let page = GRAPHIQL_HTML
+        .replace("{{ENDPOINT}}", "/graphql")
+        .replace("{{HEADERS_JSON}}", &headers);
+    Html(page).into_response()
+}
+
+async fn graphiql_asset(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "graphiql.min.js" => (
+            include_bytes!("graphiql/graphiql.min.js"),
+            "text/javascript",
+        ),
+        "graphiql.min.css" => (include_bytes!("graphiql/graphiql.min.css"), "text/css"),
+        "react.production.min.js" => (
+            include_bytes!("graphiql/react.production.min.js"),
+            "text/javascript",
+        ),
+        "react-dom.production.min.js" => (
+            include_bytes!("graphiql/react-dom.production.min.js"),
+            "text/javascript",
+        ),
+        _ => return error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such asset"),
+    };
+    Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(content_type).expect("static header"),
+        )
+        .header(header::CACHE_CONTROL, "public, max-age=86400")
+        .body(Body::from(body))
+        .expect("static response")
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.gateway.store().ping().await {
+        Ok(()) => (StatusCode::OK, axum::Json(json!({ "ready": true }))).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "ready": false })),
+            )
+                .into_response()
+        }
+    }
+}

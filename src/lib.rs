@@ -1,0 +1,29 @@
+//! credit-gateway: a GraphQL gateway over the invoices of a B2B "customer credit" payment
+//! method (buy now, pay the invoice later).
+//!
+//! # Layout
+//!
+//! Each arrow points one way: `http → graphql → service → (domain, store)`.
+//!
+//! - [`cli`]: the command line (`serve`, `migrate`, `token`, `schema`).
+//! - [`app`]: wires configuration, store, service and router into a running server.
+//! - [`config`]: every setting, its environment variable and default.
+//! - [`http`]: the axum router: the only module that knows axum.
+//! - [`auth`]: bearer tokens and the principals they name.
+//! - [`graphql`]: the schema, resolvers and DataLoaders: the only module that knows
+//!   async-graphql.
+//! - [`service`]: use cases, scoping by principal, the demo store.
+//! - [`store`]: every SQL statement, through SeaORM (with the `entity` and `migration`
+//!   crates): the only module that knows SeaORM.
+//! - [`domain`]: pure rules: money, statuses and overdue, filters, cursors.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod graphql;
+pub mod http;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,57 @@
+//! Use cases: what a principal may read and do, one database transaction each. The
+//! service checks rights and scopes, computes "today" in the store's time zone, and calls
+//! the store; it knows neither HTTP nor GraphQL.
+
+mod demo;
+mod error;
+mod reads;
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+
+pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
+pub use error::AppError;
+pub use reads::InvoicePage;
+
+use crate::store::Store;
+
+/// Settings the use cases need.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub time_zone: Tz,
+    pub default_page_size: u64,
+    pub max_page_size: u64,
+}
+
+/// The gateway's use cases over one store. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    store: Store,
+    settings: Arc<Settings>,
+}
+
+impl Gateway {
+    pub fn new(store: Store, settings: Settings) -> Gateway {
+        Gateway {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The current date in the store's time zone: the day that decides overdue.
+    pub fn today(&self) -> NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.settings.time_zone)
+            .date_naive()
+    }
+}

@@ -1,0 +1,260 @@
+//! Reads of invoices and what hangs off them: keyset pages, counts, per-status totals,
+//! and the batched lookups behind the GraphQL DataLoaders.
+
+use chrono::NaiveDate;
+use entity::{account, invoice, invoice_event, order};
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, Order as SqlOrder, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select, Value,
+};
+
+use super::{Store, StoreError, StoreResult, convert};
+use crate::domain::{
+    Account, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, InvoiceStatus, Order,
+    PageDirection, PageRequest, SortDirection, SortField, SortKey, StatusTotal, sum_from_units,
+};
+
+use invoice::Column as C;
+
+/// The SQL condition for a status as clients see it on `today`.
+fn status_condition(status: InvoiceStatus, today: NaiveDate) -> Condition {
+    let open = InvoiceStatus::Open.as_str();
+    match status {
+        InvoiceStatus::Open => Condition::all()
+            .add(C::Status.eq(open))
+            .add(C::DueDate.gte(today)),
+        InvoiceStatus::Overdue => Condition::any()
+            .add(C::Status.eq(InvoiceStatus::Overdue.as_str()))
+            .add(
+                Condition::all()
+                    .add(C::Status.eq(open))
+                    .add(C::DueDate.lt(today)),
+            ),
+        InvoiceStatus::Paid | InvoiceStatus::Cancelled => {
+            Condition::all().add(C::Status.eq(status.as_str()))
+        }
+    }
+}
+
+/// The status as clients see it on `today`, as an SQL expression.
+fn effective_status(today: NaiveDate) -> SimpleExpr {
+    Expr::case(
+        Condition::all()
+            .add(C::Status.eq(InvoiceStatus::Open.as_str()))
+            .add(C::DueDate.lt(today)),
+        InvoiceStatus::Overdue.as_str(),
+    )
+    .finally(Expr::col(C::Status))
+    .into()
+}
+
+/// Every invoice the filter covers.
+fn filtered(filter: &InvoiceFilter, today: NaiveDate) -> Select<invoice::Entity> {
+    let mut query = invoice::Entity::find();
+    if let Some(status) = filter.status {
+        query = query.filter(status_condition(status, today));
+    }
+    if let Some(order_id) = &filter.order_id {
+        query = query.filter(C::OrderId.eq(order_id.as_str()));
+    }
+    if let Some(account_id) = &filter.account_id {
+        query = query.filter(C::AccountId.eq(account_id.as_str()));
+    }
+    if let Some(from) = filter.due_from {
+        query = query.filter(C::DueDate.gte(from));
+    }
+    if let Some(to) = filter.due_to {
+        query = query.filter(C::DueDate.lte(to));
+    }
+    query
+}
+
+fn sort_column(field: SortField) -> C {
+    match field {
+        SortField::DueDate => C::DueDate,
+        SortField::CreatedAt => C::CreatedAt,
+        SortField::Value => C::ValueUnits,
+    }
+}
+
+fn key_value(key: &SortKey) -> StoreResult<Value> {
+    Ok(match key {
+        SortKey::DueDate(date) => (*date).into(),
+        SortKey::CreatedAt(micros) => SortKey::created_at(*micros)
+            .ok_or_else(|| StoreError::Corrupt("cursor time out of range".into()))?
+            .into(),
+        SortKey::Value(units) => (*units).into(),
+    })
+}
+
+/// A sum of money units, read as text so that neither backend rounds it through a float.
+fn sum_units_as_text() -> SimpleExpr {
+    Expr::cust("CAST(SUM(value_units) AS TEXT)")
+}
+
+fn parse_sum(text: Option<String>) -> StoreResult<Decimal> {
+    match text {
+        None => Ok(Decimal::ZERO),
+        Some(text) => sum_from_units(&text)
+            .ok_or_else(|| StoreError::Corrupt(format!("sum `{text}` is not an integer"))),
+    }
+}
+
+impl Store {
+    pub async fn invoice(&self, id: &str) -> StoreResult<Option<Invoice>> {
+        invoice::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(convert::invoice)
+            .transpose()
+    }
+
+    /// One page of a keyset listing: up to `page.size + 1` invoices in reading order,
+    /// nearest the cursor first (the listing's order forward, its reverse backward). The
+    /// extra row tells the caller whether more rows lie beyond the page.
+    pub async fn invoice_page(
+        &self,
+        filter: &InvoiceFilter,
+        order: InvoiceOrder,
+        page: &PageRequest,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<Invoice>> {
+        let column = sort_column(order.field);
+        // Reading backwards walks the index the other way, then the page is flipped back.
+        let ascending =
+            (order.direction == SortDirection::Asc) == (page.direction == PageDirection::Forward);
+        let mut query = filtered(filter, today);
+        if let Some(cursor) = &page.cursor {
+            let key = key_value(&cursor.key)?;
+            let id = cursor.id.as_str();
+            let after = if ascending {
+                Condition::any()
+                    .add(column.gt(key.clone()))
+                    .add(Condition::all().add(column.eq(key)).add(C::Id.gt(id)))
+            } else {
+                Condition::any()
+                    .add(column.lt(key.clone()))
+                    .add(Condition::all().add(column.eq(key)).add(C::Id.lt(id)))
+            };
+            query = query.filter(after);
+        }
+        let sql_order = if ascending {
+            SqlOrder::Asc
+        } else {
+            SqlOrder::Desc
+        };
+        let rows = query
+            .order_by(column, sql_order.clone())
+            .order_by(C::Id, sql_order)
+            .limit(page.size + 1)
+            .all(&self.db)
+            .await?;
+        rows.into_iter().map(convert::invoice).collect()
+    }
+
+    pub async fn count_invoices(
+        &self,
+        filter: &InvoiceFilter,
+        today: NaiveDate,
+    ) -> StoreResult<u64> {
+        Ok(filtered(filter, today).count(&self.db).await?)
+    }
+
+    /// Count and value of the invoices the filter covers, per status (as clients see it)
+    /// and currency. Statuses with no invoice are absent.
+    pub async fn status_totals(
+        &self,
+        filter: &InvoiceFilter,
+        today: NaiveDate,
+    ) -> StoreResult<Vec<StatusTotal>> {
+        let rows: Vec<(String, String, i64, Option<String>)> = filtered(filter, today)
+            .select_only()
+            .expr_as(effective_status(today), "shown_status")
+            .column(C::Currency)
+            .expr_as(Expr::cust("COUNT(*)"), "invoices")
+            .expr_as(sum_units_as_text(), "value_units")
+            .group_by(Expr::col(Alias::new("shown_status")))
+            .group_by(C::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(status, currency, count, sum)| {
+                Ok(StatusTotal {
+                    status: InvoiceStatus::parse(&status)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    currency,
+                    count,
+                    value: parse_sum(sum)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn accounts(&self, ids: &[String]) -> StoreResult<Vec<Account>> {
+        account::Entity::find()
+            .filter(account::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(convert::account)
+            .collect()
+    }
+
+    pub async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
+        account::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(convert::account)
+            .transpose()
+    }
+
+    pub async fn orders(&self, ids: &[String]) -> StoreResult<Vec<Order>> {
+        Ok(order::Entity::find()
+            .filter(order::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(convert::order)
+            .collect())
+    }
+
+    /// The sum of the unpaid (Open and Overdue) invoices of each account. Accounts with
+    /// none are absent.
+    pub async fn open_balances(
+        &self,
+        account_ids: &[String],
+    ) -> StoreResult<Vec<(String, Decimal)>> {
+        let unpaid = [
+            InvoiceStatus::Open.as_str(),
+            InvoiceStatus::Overdue.as_str(),
+        ];
+        let rows: Vec<(String, Option<String>)> = invoice::Entity::find()
+            .select_only()
+            .column(C::AccountId)
+            .expr_as(sum_units_as_text(), "value_units")
+            .filter(C::AccountId.is_in(account_ids.iter().map(String::as_str)))
+            .filter(C::Status.is_in(unpaid))
+            .group_by(C::AccountId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|(id, sum)| Ok((id, parse_sum(sum)?)))
+            .collect()
+    }
+
+    /// The events of these invoices, oldest first.
+    pub async fn events_of(&self, invoice_ids: &[String]) -> StoreResult<Vec<InvoiceEvent>> {
+        invoice_event::Entity::find()
+            .filter(invoice_event::Column::InvoiceId.is_in(invoice_ids.iter().map(String::as_str)))
+            .order_by_asc(invoice_event::Column::Seq)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(convert::event)
+            .collect()
+    }
+}
