@@ -1,10 +1,15 @@
-//! DataLoaders: the accounts, orders, open balances and histories of a page of invoices,
-//! each fetched with one statement per request however long the page. One loader per
-//! request, so its cache never serves another request stale data.
+//! DataLoaders: the accounts, orders, open balances and histories of invoices, batched
+//! and cached per request (a fresh loader per request, so the cache never serves another
+//! request stale data).
+//!
+//! The loader's own batching waits a timer (1 ms) for keys to gather, which a long page
+//! can outlast. A page therefore primes the loaders with every key it will need, found by
+//! looking ahead in the query (see `query::InvoiceConnection`): one statement per relation
+//! per page, whatever the page size, and none for relations the query does not ask for.
 
 use std::collections::HashMap;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use rust_decimal::Decimal;
 
 use crate::domain::{Account, InvoiceEvent, Order};
@@ -13,10 +18,14 @@ use crate::service::{AppError, Gateway};
 /// Loads through the gateway's batched lookups.
 pub struct GatewayLoader(pub Gateway);
 
-pub type Loaders = DataLoader<GatewayLoader>;
+pub type Loaders = DataLoader<GatewayLoader, HashMapCache>;
 
 pub fn new_loaders(gateway: Gateway) -> Loaders {
-    DataLoader::new(GatewayLoader(gateway), tokio::spawn)
+    DataLoader::with_cache(
+        GatewayLoader(gateway),
+        tokio::spawn,
+        HashMapCache::default(),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -27,6 +27,7 @@ pub struct RequestContext {
 pub fn build_schema(gateway: Gateway) -> GatewaySchema {
     Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
         .data(gateway)
+        .extension(error::ErrorCodes)
         .finish()
 }
 

@@ -1,14 +1,15 @@
 //! `QueryRoot`: listing, counting and totalling invoices, and reading one invoice or
 //! account. Every field needs a token; customers see their own account only.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 
 use super::error::GqlResult;
+use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
 use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
 use super::{RequestContext, principal};
 use crate::domain::{self, InvoiceFilter, check_id};
-use crate::service::{Gateway, InvoicePage};
+use crate::service::{AppError, Gateway, InvoicePage};
 
 pub struct QueryRoot;
 
@@ -103,24 +104,69 @@ pub struct PageInfo {
     end_cursor: Option<String>,
 }
 
+impl InvoiceConnection {
+    /// Loads, in one statement each, the relations that `invoice` (the look-ahead at an
+    /// invoice of this page) asks for, for every invoice of the page at once. The
+    /// invoices' own resolvers then find them in the loaders' cache.
+    async fn prefetch(&self, ctx: &Context<'_>, invoice: Lookahead<'_>) -> GqlResult<()> {
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let invoices = &self.page.invoices;
+        let account = invoice.field("account");
+        let accounts = async {
+            if account.exists() {
+                let ids = invoices.iter().map(|i| AccountKey(i.account_id.clone()));
+                loaders.load_many(ids).await?;
+            }
+            if account.field("openBalance").exists() || account.field("availableCredit").exists() {
+                let ids = invoices
+                    .iter()
+                    .map(|i| OpenBalanceKey(i.account_id.clone()));
+                loaders.load_many(ids).await?;
+            }
+            Ok::<_, AppError>(())
+        };
+        let orders = async {
+            if invoice.field("order").exists() {
+                loaders
+                    .load_many(invoices.iter().map(|i| OrderKey(i.order_id.clone())))
+                    .await?;
+            }
+            Ok(())
+        };
+        let histories = async {
+            if invoice.field("history").exists() {
+                loaders
+                    .load_many(invoices.iter().map(|i| HistoryKey(i.id.clone())))
+                    .await?;
+            }
+            Ok(())
+        };
+        async_graphql::futures_util::try_join!(accounts, orders, histories)?;
+        Ok(())
+    }
+}
+
 /// A page of invoices, with the size of the whole filtered list.
 #[Object]
 impl InvoiceConnection {
     /// The invoices of this page with their cursors.
-    async fn edges(&self) -> Vec<InvoiceEdge> {
-        self.page
+    async fn edges(&self, ctx: &Context<'_>) -> GqlResult<Vec<InvoiceEdge>> {
+        self.prefetch(ctx, ctx.look_ahead().field("node")).await?;
+        Ok(self
+            .page
             .invoices
             .iter()
             .map(|i| InvoiceEdge {
                 cursor: self.page.cursor_of(i),
                 node: Invoice(i.clone()),
             })
-            .collect()
+            .collect())
     }
 
     /// The invoices of this page.
-    async fn nodes(&self) -> Vec<Invoice> {
-        self.page.invoices.iter().cloned().map(Invoice).collect()
+    async fn nodes(&self, ctx: &Context<'_>) -> GqlResult<Vec<Invoice>> {
+        self.prefetch(ctx, ctx.look_ahead()).await?;
+        Ok(self.page.invoices.iter().cloned().map(Invoice).collect())
     }
 
     /// How to fetch the neighbouring pages.
@@ -161,7 +207,8 @@ pub struct InvoiceStatusTotal {
     value: Vec<MoneyAmount>,
 }
 
-#[Object]
+/// Reads: invoices, accounts and status totals. Every field needs a bearer token.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
     /// invoices only.
@@ -202,7 +249,11 @@ impl QueryRoot {
     }
 
     /// One invoice by id; null when it does not exist or belongs to another customer.
-    async fn invoice(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Invoice>> {
+    async fn invoice(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The invoice id, e.g. `A424887D0F2D45028FE5C96E9B0E1A2D-01`.")] id: ID,
+    ) -> GqlResult<Option<Invoice>> {
         let who = principal(ctx)?;
         check_id(&id)?;
         let gateway = ctx.data_unchecked::<Gateway>();
@@ -210,7 +261,11 @@ impl QueryRoot {
     }
 
     /// One credit account by id; null when it does not exist or is another customer's.
-    async fn account(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<Account>> {
+    async fn account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account id, e.g. `11111111111_CPF`.")] id: ID,
+    ) -> GqlResult<Option<Account>> {
         let who = principal(ctx)?;
         check_id(&id)?;
         let gateway = ctx.data_unchecked::<Gateway>();

@@ -5,12 +5,14 @@ use chrono::NaiveDate;
 
 use crate::domain::Money;
 
-/// An exact decimal number, written as a string (`"1250.50"`) so that no client parses it
-/// as a float. Money amounts have at most four decimal places. On input, only strings are
-/// accepted: a JSON number would already have been rounded by the client.
+/// An exact decimal (see the scalar's description below).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decimal(pub rust_decimal::Decimal);
 
+/// An exact decimal number, written as a string (`"1250.50"`) so that no client parses it
+/// as a float. Money amounts have at most four decimal places and fourteen integer
+/// digits. On input, only strings are accepted: a JSON number may already have been
+/// rounded by the client.
 #[Scalar(name = "Decimal")]
 impl ScalarType for Decimal {
     fn parse(value: Value) -> InputValueResult<Self> {
@@ -39,10 +41,11 @@ impl From<Money> for Decimal {
     }
 }
 
-/// A calendar date, `YYYY-MM-DD`.
+/// A calendar date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Date(pub NaiveDate);
 
+/// A calendar date, written `YYYY-MM-DD`.
 #[Scalar(name = "Date")]
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {

@@ -94,6 +94,11 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     )
     .await;
     match parsed {
+        Ok(request) if request.query.trim().is_empty() => error_response(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "the request has no query",
+        ),
         Ok(request) => execute(&state, &parts.headers, request).await,
         Err(e) => error_response(
             StatusCode::BAD_REQUEST,

@@ -1,1 +1,11 @@
+//! Integration tests: real gateways over real SQLite files and PostgreSQL databases,
+//! spoken to over real HTTP. Each behaviour runs on both backends (`on_both_backends!`).
 
+mod helpers;
+
+mod auth;
+mod cli;
+mod listing;
+mod money;
+mod schema;
+mod surface;

@@ -1,0 +1,311 @@
+//! The test harness: a real gateway on port 0 over a fresh database (a temp-dir SQLite
+//! file, or a PostgreSQL database created for the test and dropped after it), spoken to
+//! over real HTTP.
+
+use std::io::Write;
+use std::sync::Once;
+
+use chrono::{Duration, NaiveDate, SubsecRound, Utc};
+use credit_gateway::app::{self, Running};
+use credit_gateway::auth::Principal;
+use credit_gateway::config::Config;
+use credit_gateway::domain::{
+    Account, AccountStatus, ChangeSource, DocumentType, InvoiceStatus, Money, Order,
+};
+use credit_gateway::store::NewInvoice;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once per backend: `NAME::sqlite` and
+/// `NAME::postgres`. The PostgreSQL run is skipped, with a notice, when no server is
+/// reachable, unless `CREDIT_GATEWAY_REQUIRE_PG=1` (CI) makes that a failure.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            use $crate::helpers::{Backend, TestApp};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite always runs");
+                super::$name(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = TestApp::spawn(Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )+};
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("CREDIT_GATEWAY_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn pg_required() -> bool {
+    std::env::var("CREDIT_GATEWAY_REQUIRE_PG").is_ok_and(|v| v == "1")
+}
+
+/// Said once per test binary, straight to stderr so that the test harness's capture
+/// does not swallow it.
+fn announce_pg_skipped(reason: &str) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\n*** PostgreSQL is NOT reachable at {} ({reason}): every `::postgres` test is SKIPPED (passes without running).\n*** Start it, or set CREDIT_GATEWAY_TEST_PG; CI sets CREDIT_GATEWAY_REQUIRE_PG=1 to make this a failure.\n",
+            pg_admin_url()
+        );
+    });
+}
+
+pub const SECRET: &str = "test-secret";
+
+pub struct TestApp {
+    pub running: Running,
+    pub base: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    _dir: tempfile::TempDir,
+    pg_database: Option<String>,
+}
+
+pub fn test_config(database_url: String) -> Config {
+    Config {
+        database_url,
+        db_max_connections: 5,
+        secret: Some(SECRET.into()),
+        time_zone: chrono_tz::UTC,
+        default_page_size: 20,
+        max_page_size: 100,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, false).await
+    }
+
+    /// Starts a gateway; `demo` loads the demo store as `serve --demo` does.
+    pub async fn spawn_with(backend: Backend, demo: bool) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (url, pg_database) = match backend {
+            Backend::Sqlite => (
+                format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
+                None,
+            ),
+            Backend::Postgres => {
+                let name = format!("cg_test_{}", uuid::Uuid::new_v4().simple());
+                match create_pg_database(&name).await {
+                    Ok(url) => (url, Some(name)),
+                    Err(e) if !pg_required() => {
+                        announce_pg_skipped(&e);
+                        return None;
+                    }
+                    Err(e) => {
+                        panic!("PostgreSQL is required (CREDIT_GATEWAY_REQUIRE_PG=1) but: {e}")
+                    }
+                }
+            }
+        };
+        let config = test_config(url);
+        let running = app::start(&config, "127.0.0.1:0", demo)
+            .await
+            .expect("gateway starts");
+        Some(TestApp {
+            base: format!("http://{}", running.addr),
+            running,
+            backend,
+            client: reqwest::Client::new(),
+
+            _dir: dir,
+            pg_database,
+        })
+    }
+
+    pub fn admin(&self) -> String {
+        self.running.keys.mint(
+            &Principal::Admin {
+                subject: "test-admin".into(),
+            },
+            Duration::hours(1),
+        )
+    }
+
+    pub fn customer(&self, account_id: &str) -> String {
+        self.running.keys.mint(
+            &Principal::Customer {
+                subject: format!("test-customer-{account_id}"),
+                account_id: account_id.into(),
+            },
+            Duration::hours(1),
+        )
+    }
+
+    pub fn statements(&self) -> u64 {
+        self.running.gateway.store().statements_executed()
+    }
+
+    /// POSTs a GraphQL request and returns the whole JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// `gql` as an admin, asserting that no error came back.
+    pub async fn admin_data(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(&self.admin()), query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    pub async fn insert(&self, accounts: &[Account], orders: &[Order], invoices: &[NewInvoice]) {
+        self.running
+            .gateway
+            .store()
+            .insert_all(accounts, orders, invoices, "test", ChangeSource::Seed)
+            .await
+            .expect("fixtures insert");
+    }
+
+    pub fn today(&self) -> NaiveDate {
+        self.running.gateway.today()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_database.take() {
+            // Drop runs outside async: a short-lived runtime on its own thread drops it.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    let db = Database::connect(pg_admin_url()).await.ok()?;
+                    db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+async fn create_pg_database(name: &str) -> Result<String, String> {
+    let admin = pg_admin_url();
+    let db = tokio::time::timeout(std::time::Duration::from_secs(5), Database::connect(&admin))
+        .await
+        .map_err(|_| "connection timed out".to_string())?
+        .map_err(|e| e.to_string())?;
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = db.close().await;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
+    Ok(format!("{base}/{name}"))
+}
+
+// ---- fixtures ----
+
+pub fn money(text: &str) -> Money {
+    Money::parse(text).unwrap()
+}
+
+pub fn account(id: &str) -> Account {
+    let now = Utc::now().trunc_subsecs(6);
+    Account {
+        id: id.into(),
+        document: "00000000000".into(),
+        document_type: DocumentType::Cpf,
+        name: format!("Holder of {id}"),
+        email: format!("{}@example.com", id.to_lowercase()),
+        currency: "BRL".into(),
+        credit_limit: money("1000.00"),
+        tolerance: money("0.10"),
+        status: AccountStatus::Open,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+pub fn order(id: &str, account_id: &str, value: &str) -> Order {
+    Order {
+        id: id.into(),
+        account_id: account_id.into(),
+        value: money(value),
+        currency: "BRL".into(),
+        created_at: Utc::now().trunc_subsecs(6),
+    }
+}
+
+/// An open invoice; set `later_statuses` for paid or cancelled ones.
+pub fn invoice(
+    id: &str,
+    account_id: &str,
+    order_id: &str,
+    value: &str,
+    due_date: NaiveDate,
+) -> NewInvoice {
+    NewInvoice {
+        id: id.into(),
+        friendly_id: format!("F{}", id.replace('-', "")),
+        account_id: account_id.into(),
+        order_id: order_id.into(),
+        installment: 1,
+        number_of_installments: 1,
+        value: money(value),
+        currency: "BRL".into(),
+        due_date,
+        payment_link: None,
+        observation: None,
+        created_at: Utc::now().trunc_subsecs(6),
+        later_statuses: vec![],
+    }
+}
+
+pub fn with_status(mut new: NewInvoice, status: InvoiceStatus) -> NewInvoice {
+    new.later_statuses
+        .push((status, Utc::now().trunc_subsecs(6)));
+    new
+}
+
+/// The `extensions.code` of every error in a response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,235 @@
+//! The HTTP surface: health checks, GraphiQL served offline, and bad input answered with
+//! a clear error and a code, never an internal error.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    health_and_readiness_answer,
+    graphiql_and_its_assets_are_served_by_the_gateway,
+    bad_arguments_get_a_clear_error_with_a_code,
+    malformed_requests_get_a_json_error,
+);
+
+async fn health_and_readiness_answer(app: TestApp) {
+    for path in ["/healthz", "/readyz"] {
+        let response = app
+            .client
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+async fn graphiql_and_its_assets_are_served_by_the_gateway(app: TestApp) {
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("GraphiQL"));
+    assert!(
+        !page.contains("Bearer"),
+        "outside demo mode no token is pre-filled"
+    );
+    assert!(
+        !page.contains("https://"),
+        "no asset may come from the internet"
+    );
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ] {
+        assert!(page.contains(&format!("/graphiql/{asset}")));
+        let response = app
+            .client
+            .get(format!("{}/graphiql/{asset}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
+    }
+
+    let demo = TestApp::spawn_with(app.backend, true).await.unwrap();
+    let page = demo
+        .client
+        .get(format!("{}/graphql", demo.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    let page = page.text().await.unwrap();
+    let admin = &demo.running.demo_tokens.as_ref().unwrap().admin;
+    assert!(
+        page.contains(&format!("Bearer {admin}")),
+        "demo mode pre-fills the admin token"
+    );
+}
+
+async fn bad_arguments_get_a_clear_error_with_a_code(app: TestApp) {
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "1.00")],
+        &[invoice(
+            "I-1",
+            "ACC",
+            "ORD",
+            "1.00",
+            app.today() + Duration::days(1),
+        )],
+    )
+    .await;
+    let by_value = app
+        .admin_data(
+            "{ invoices(first: 1, orderBy: {field: VALUE}) { pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await["invoices"]["pageInfo"]["endCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "unknown status",
+            "{ invoices(status: LATE) { totalCount } }".into(),
+            json!({}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "status in a variable",
+            "query($s: InvoiceStatus) { invoices(status: $s) { totalCount } }".into(),
+            json!({ "s": "open" }),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "malformed cursor",
+            "{ invoices(after: \"%%%\") { totalCount } }".into(),
+            json!({}),
+            "INVALID_CURSOR",
+        ),
+        (
+            "foreign cursor",
+            "query($c: String) { invoices(after: $c) { totalCount } }".into(),
+            json!({ "c": by_value }),
+            "INVALID_CURSOR",
+        ),
+        (
+            "page past the cap",
+            "{ invoices(first: 101) { totalCount } }".into(),
+            json!({}),
+            "INVALID_PAGE",
+        ),
+        (
+            "negative page",
+            "{ invoices(last: -1) { totalCount } }".into(),
+            json!({}),
+            "INVALID_PAGE",
+        ),
+        (
+            "first and last",
+            "{ invoices(first: 1, last: 1) { totalCount } }".into(),
+            json!({}),
+            "INVALID_PAGE",
+        ),
+        (
+            "empty id",
+            "{ invoice(id: \"\") { id } }".into(),
+            json!({}),
+            "INVALID_ID",
+        ),
+        (
+            "id with spaces",
+            "{ account(id: \"a b\") { id } }".into(),
+            json!({}),
+            "INVALID_ID",
+        ),
+        (
+            "huge id",
+            "query($id: ID!) { invoice(id: $id) { id } }".into(),
+            json!({ "id": "x".repeat(10_000) }),
+            "INVALID_ID",
+        ),
+        (
+            "bad date range",
+            "{ invoices(dueFrom: \"2026-02-01\", dueTo: \"2026-01-01\") { totalCount } }".into(),
+            json!({}),
+            "INVALID_FILTER",
+        ),
+        (
+            "bad date",
+            "{ invoices(dueFrom: \"01/02/2026\") { totalCount } }".into(),
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "impossible date",
+            "query($d: Date) { invoices(dueFrom: $d) { totalCount } }".into(),
+            json!({ "d": "2026-02-30" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "unknown field",
+            "{ invoices { nope } }".into(),
+            json!({}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "syntax error",
+            "{ invoices( ".into(),
+            json!({}),
+            "GRAPHQL_PARSE_FAILED",
+        ),
+    ];
+    for (case, query, variables, code) in cases {
+        let body = app.gql(Some(&app.admin()), &query, variables).await;
+        let codes = error_codes(&body);
+        assert_eq!(codes, [code], "{case}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && !message.contains("internal"),
+            "{case}: {message}"
+        );
+    }
+}
+
+async fn malformed_requests_get_a_json_error(app: TestApp) {
+    let cases = [
+        ("not json", "application/json", "{not json"),
+        ("no query", "application/json", "{\"variables\": {}}"),
+        ("empty", "application/json", ""),
+    ];
+    for (case, content_type, body) in cases {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .header("content-type", content_type)
+            .bearer_auth(app.admin())
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{case}");
+        let body: Value = response.json().await.expect("a JSON error body");
+        assert_eq!(error_codes(&body), ["BAD_REQUEST"], "{case}");
+    }
+    let response = app
+        .client
+        .get(format!("{}/no/such/route", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
