@@ -3,7 +3,7 @@
 //! over real HTTP.
 
 use std::io::Write;
-use std::sync::Once;
+use std::sync::OnceLock;
 
 use chrono::{Duration, NaiveDate, SubsecRound, Utc};
 use credit_gateway::app::{self, Running};
@@ -56,16 +56,20 @@ fn pg_required() -> bool {
     std::env::var("CREDIT_GATEWAY_REQUIRE_PG").is_ok_and(|v| v == "1")
 }
 
+/// Why PostgreSQL is unreachable, once a test has found out: later tests skip at once
+/// instead of each waiting for a connection timeout.
+static PG_DOWN: OnceLock<String> = OnceLock::new();
+
 /// Said once per test binary, straight to stderr so that the test harness's capture
 /// does not swallow it.
 fn announce_pg_skipped(reason: &str) {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
+    PG_DOWN.get_or_init(|| {
         let _ = writeln!(
             std::io::stderr(),
             "\n*** PostgreSQL is NOT reachable at {} ({reason}): every `::postgres` test is SKIPPED (passes without running).\n*** Start it, or set CREDIT_GATEWAY_TEST_PG; CI sets CREDIT_GATEWAY_REQUIRE_PG=1 to make this a failure.\n",
             pg_admin_url()
         );
+        reason.to_owned()
     });
 }
 
@@ -104,6 +108,7 @@ impl TestApp {
                 format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display()),
                 None,
             ),
+            Backend::Postgres if PG_DOWN.get().is_some() && !pg_required() => return None,
             Backend::Postgres => {
                 let name = format!("cg_test_{}", uuid::Uuid::new_v4().simple());
                 match create_pg_database(&name).await {
