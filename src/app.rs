@@ -65,6 +65,7 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
             time_zone: config.time_zone,
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
+            allow_http_links: config.allow_http_links,
         },
     )
 }

@@ -63,6 +63,16 @@ pub struct Config {
         global = true
     )]
     pub max_page_size: u64,
+
+    /// Accept `http://` payment links as well as `https://` (development only: a PAY
+    /// button should never send a customer over plain HTTP).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_ALLOW_HTTP_LINKS",
+        default_value_t = false,
+        global = true
+    )]
+    pub allow_http_links: bool,
 }
 
 /// Where the development secret lives when `CREDIT_GATEWAY_SECRET` is not set.

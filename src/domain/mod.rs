@@ -2,12 +2,17 @@
 //! cursors. Nothing here knows HTTP, GraphQL or the database; every function can be
 //! tested on plain values.
 
+mod change;
 mod error;
 mod model;
 mod money;
 mod page;
 mod status;
 
+pub use change::{
+    ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
+    check_payment_link, decide,
+};
 pub use error::{DomainError, check_id};
 pub use model::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,

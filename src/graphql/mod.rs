@@ -3,19 +3,21 @@
 
 mod error;
 mod loaders;
+mod mutation;
 mod query;
 mod scalars;
 mod types;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, Schema};
 use chrono::NaiveDate;
 
 use crate::auth::Principal;
 use crate::service::{AppError, Gateway};
 
+pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
-pub type GatewaySchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// What every resolver of one request shares: who is calling, and the day that decides
 /// overdue (fixed once per request, so every field of a response agrees).
@@ -25,7 +27,7 @@ pub struct RequestContext {
 }
 
 pub fn build_schema(gateway: Gateway) -> GatewaySchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(gateway)
         .extension(error::ErrorCodes)
         .finish()
@@ -33,7 +35,7 @@ pub fn build_schema(gateway: Gateway) -> GatewaySchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .finish()
         .sdl()
 }

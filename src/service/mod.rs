@@ -2,6 +2,7 @@
 //! service checks rights and scopes, computes "today" in the store's time zone, and calls
 //! the store; it knows neither HTTP nor GraphQL.
 
+mod changes;
 mod demo;
 mod error;
 mod reads;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+pub use changes::ChangeResult;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
 pub use reads::InvoicePage;
@@ -23,6 +25,8 @@ pub struct Settings {
     pub time_zone: Tz,
     pub default_page_size: u64,
     pub max_page_size: u64,
+    /// Accept `http://` payment links (development only).
+    pub allow_http_links: bool,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.

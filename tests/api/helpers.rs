@@ -92,6 +92,7 @@ pub fn test_config(database_url: String) -> Config {
         time_zone: chrono_tz::UTC,
         default_page_size: 20,
         max_page_size: 100,
+        allow_http_links: false,
     }
 }
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod changes;
 mod cli;
 mod listing;
 mod money;

@@ -1,0 +1,68 @@
+//! The one path for every change of an invoice, whatever its source (GraphQL, REST, CSV,
+//! sweeper): load, check rights and rules, write the row and its event in one
+//! transaction. No other code writes invoices.
+
+use chrono::{SubsecRound, Utc};
+
+use super::{AppError, Gateway};
+use crate::auth::Principal;
+use crate::domain::{
+    ChangeRequest, ChangeSource, Invoice, LinkPolicy, Origin, Refusal, check_id, decide,
+};
+
+/// The invoice after the change (unchanged when there was nothing to do), or why not.
+pub type ChangeResult = Result<Result<Invoice, Refusal>, AppError>;
+
+impl Gateway {
+    fn link_policy(&self) -> LinkPolicy {
+        LinkPolicy {
+            allow_http: self.settings().allow_http_links,
+        }
+    }
+
+    /// Changes an invoice on behalf of `who`. Only admins change invoices.
+    pub async fn change_invoice(
+        &self,
+        who: &Principal,
+        id: &str,
+        request: ChangeRequest,
+        source: ChangeSource,
+    ) -> ChangeResult {
+        if who.account_scope().is_some() {
+            return Err(AppError::Forbidden(
+                "only administrators change invoices".into(),
+            ));
+        }
+        if let Err(e) = check_id(id) {
+            return Ok(Err(Refusal::invalid_id(e)));
+        }
+        let origin = Origin {
+            actor: who.subject().to_owned(),
+            source,
+            import_id: None,
+        };
+        self.apply(id, request, &origin).await
+    }
+
+    /// Decides and writes a change through the store's locked read-decide-write.
+    pub(super) async fn apply(
+        &self,
+        id: &str,
+        request: ChangeRequest,
+        origin: &Origin,
+    ) -> ChangeResult {
+        let (today, links) = (self.today(), self.link_policy());
+        let decide = |invoice: &Invoice| decide(invoice, request, today, origin.source, links);
+        let now = Utc::now().trunc_subsecs(6);
+        let result = self.store().change_invoice(id, decide, origin, now).await?;
+        if let Ok(changed) = &result {
+            tracing::info!(
+                invoice.id = %id,
+                change.source = origin.source.as_str(),
+                invoice.version = changed.version,
+                "invoice change applied"
+            );
+        }
+        Ok(result)
+    }
+}

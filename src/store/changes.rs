@@ -1,0 +1,131 @@
+//! Changing an invoice: the row and its event, in one transaction, decided under the
+//! row's lock.
+
+use chrono::{DateTime, Utc};
+use entity::{invoice, invoice_event};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
+
+use super::{Store, StoreResult, convert};
+use crate::domain::{Invoice, Origin, Outcome, Refusal};
+
+impl Store {
+    /// Changes one invoice in one transaction: locks its row, reads it, lets `decide`
+    /// rule on it, and writes the row and its event. Writers of the same invoice queue on
+    /// the lock, so each decides on the state it actually replaces and no update is lost.
+    /// A refusal (or an unknown id) writes nothing; so does a change with nothing to do.
+    pub async fn change_invoice<F>(
+        &self,
+        id: &str,
+        decide: F,
+        origin: &Origin,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Result<Invoice, Refusal>>
+    where
+        F: FnOnce(&Invoice) -> Result<Outcome, Refusal>,
+    {
+        let txn = self.db.begin().await?;
+        let row = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                // SQLite locks the whole database, not rows: a no-op write as the first
+                // statement takes the write lock now (waiting its turn), so the read
+                // below sees the latest commit and no other writer slips in before ours.
+                invoice::Entity::update_many()
+                    .col_expr(
+                        invoice::Column::Version,
+                        Expr::col(invoice::Column::Version),
+                    )
+                    .filter(invoice::Column::Id.eq(id))
+                    .exec(&txn)
+                    .await?;
+                invoice::Entity::find_by_id(id).one(&txn).await?
+            }
+            _ => {
+                invoice::Entity::find_by_id(id)
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?
+            }
+        };
+        let Some(row) = row else {
+            txn.rollback().await?;
+            return Ok(Err(Refusal::not_found(id)));
+        };
+        let invoice = convert::invoice(row)?;
+        let outcome = match decide(&invoice) {
+            Ok(outcome) if !outcome.is_noop() => outcome,
+            other => {
+                txn.rollback().await?;
+                return Ok(other.map(|_| invoice));
+            }
+        };
+        let resolved_at = if outcome.resolves {
+            Some(at)
+        } else if outcome.reopens {
+            None
+        } else {
+            invoice.resolved_at
+        };
+        invoice::Entity::update_many()
+            .col_expr(
+                invoice::Column::Status,
+                Expr::value(outcome.stored_status.as_str()),
+            )
+            .col_expr(
+                invoice::Column::PaymentLink,
+                Expr::value(outcome.payment_link.clone()),
+            )
+            .col_expr(
+                invoice::Column::Observation,
+                Expr::value(outcome.observation.clone()),
+            )
+            .col_expr(invoice::Column::DueDate, Expr::value(outcome.due_date))
+            .col_expr(invoice::Column::UpdatedAt, Expr::value(at))
+            .col_expr(invoice::Column::ResolvedAt, Expr::value(resolved_at))
+            .col_expr(
+                invoice::Column::Version,
+                Expr::col(invoice::Column::Version).add(1),
+            )
+            .filter(invoice::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        let status = |s: Option<crate::domain::InvoiceStatus>| s.map(|s| s.as_str().to_owned());
+        let (link_from, link_to) = outcome.link_change.clone().unzip();
+        let (observation_from, observation_to) = outcome.observation_change.clone().unzip();
+        let (due_from, due_to) = outcome.due_date_change.unzip();
+        let (status_from, status_to) = outcome.status_change.unzip();
+        invoice_event::Entity::insert(invoice_event::ActiveModel {
+            invoice_id: Set(invoice.id.clone()),
+            status_from: Set(status(status_from)),
+            status_to: Set(status(status_to)),
+            payment_link_from: Set(link_from.flatten()),
+            payment_link_to: Set(link_to.flatten()),
+            observation_from: Set(observation_from.flatten()),
+            observation_to: Set(observation_to.flatten()),
+            due_date_from: Set(due_from),
+            due_date_to: Set(due_to),
+            reason: Set(outcome.reason.clone()),
+            actor: Set(origin.actor.clone()),
+            source: Set(origin.source.as_str().to_owned()),
+            import_id: Set(origin.import_id.clone()),
+            occurred_at: Set(at),
+            ..Default::default()
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(Ok(Invoice {
+            stored_status: outcome.stored_status,
+            payment_link: outcome.payment_link,
+            observation: outcome.observation,
+            due_date: outcome.due_date,
+            updated_at: at,
+            resolved_at,
+            version: invoice.version + 1,
+            ..invoice
+        }))
+    }
+}

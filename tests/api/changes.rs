@@ -1,0 +1,354 @@
+//! Changing invoices through GraphQL: every allowed and refused transition, idempotent
+//! repeats, link validation, history, rights, stale versions and concurrent writers.
+
+use chrono::Duration;
+use credit_gateway::domain::InvoiceStatus;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    marking_paid_records_one_event_and_repeating_it_records_none,
+    refused_transitions_are_user_errors_and_change_nothing,
+    payment_links_must_be_absolute_https_and_can_be_cleared,
+    change_invoice_postpones_reopens_and_notes_in_one_call,
+    a_stale_expected_version_is_a_conflict,
+    only_admins_change_invoices,
+    concurrent_changes_lose_no_update,
+);
+
+const INVOICE: &str = "query($id: ID!) { invoice(id: $id) { status version resolvedAt paymentLink observation dueDate \
+    history { previousStatus status actor source reason paymentLinkChange { from to } observationChange { from to } \
+              dueDateChange { from to } } } }";
+
+const MARK_PAID: &str = "mutation($id: ID!, $v: Int) { markInvoicePaid(input: {id: $id, expectedVersion: $v}) { \
+    invoice { id status version } userErrors { field message code } } }";
+
+const CANCEL: &str = "mutation($id: ID!) { cancelInvoice(input: {id: $id, reason: \"customer gave up\"}) { \
+    invoice { status } userErrors { field code } } }";
+
+const SET_LINK: &str = "mutation($id: ID!, $link: String) { setPaymentLink(input: {id: $id, paymentLink: $link}) { \
+    invoice { paymentLink } userErrors { field message code } } }";
+
+const CHANGE: &str = "mutation($input: ChangeInvoiceInput!) { changeInvoice(input: $input) { \
+    invoice { status dueDate observation resolvedAt version } userErrors { field message code } } }";
+
+/// Invoices of every kind: open, overdue by date, paid and cancelled.
+async fn store(app: &TestApp) {
+    let today = app.today();
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "40.00")],
+        &[
+            invoice("OPEN", "ACC", "ORD", "10.00", today + Duration::days(5)),
+            invoice("LATE", "ACC", "ORD", "10.00", today - Duration::days(3)),
+            with_status(
+                invoice("PAID", "ACC", "ORD", "10.00", today + Duration::days(5)),
+                InvoiceStatus::Paid,
+            ),
+            with_status(
+                invoice("GONE", "ACC", "ORD", "10.00", today + Duration::days(5)),
+                InvoiceStatus::Cancelled,
+            ),
+        ],
+    )
+    .await;
+}
+
+async fn read(app: &TestApp, id: &str) -> Value {
+    app.admin_data(INVOICE, json!({ "id": id })).await["invoice"].clone()
+}
+
+async fn mutate(app: &TestApp, query: &str, variables: Value) -> Value {
+    let data = app.admin_data(query, variables).await;
+    data.as_object().unwrap().values().next().unwrap().clone()
+}
+
+async fn marking_paid_records_one_event_and_repeating_it_records_none(app: TestApp) {
+    store(&app).await;
+    for id in ["OPEN", "LATE"] {
+        let before = read(&app, id).await;
+        let paid = mutate(&app, MARK_PAID, json!({ "id": id })).await;
+        assert_eq!(paid["userErrors"], json!([]));
+        assert_eq!(paid["invoice"]["status"], "PAID");
+        assert_eq!(
+            paid["invoice"]["version"],
+            before["version"].as_i64().unwrap() + 1
+        );
+
+        let after = read(&app, id).await;
+        assert!(after["resolvedAt"].is_string());
+        let last = after["history"].as_array().unwrap().last().unwrap().clone();
+        let previous = if id == "OPEN" { "OPEN" } else { "OVERDUE" };
+        assert_eq!(last["previousStatus"], previous);
+        assert_eq!(last["status"], "PAID");
+        assert_eq!(last["actor"], "test-admin");
+        assert_eq!(last["source"], "GRAPHQL");
+
+        let again = mutate(&app, MARK_PAID, json!({ "id": id })).await;
+        assert_eq!(again["userErrors"], json!([]));
+        assert_eq!(read(&app, id).await, after, "paying twice changes nothing");
+    }
+}
+
+async fn refused_transitions_are_user_errors_and_change_nothing(app: TestApp) {
+    store(&app).await;
+    let cases = [
+        (MARK_PAID, "GONE", "INVALID_TRANSITION"),
+        (CANCEL, "PAID", "INVALID_TRANSITION"),
+        (MARK_PAID, "NOPE", "NOT_FOUND"),
+        (MARK_PAID, "bad id", "INVALID_ID"),
+    ];
+    for (mutation, id, code) in cases {
+        let before = if id.starts_with('N') || id.contains(' ') {
+            Value::Null
+        } else {
+            read(&app, id).await
+        };
+        let result = mutate(&app, mutation, json!({ "id": id })).await;
+        assert_eq!(result["invoice"], Value::Null, "{id}");
+        assert_eq!(result["userErrors"][0]["code"], code, "{id}: {result}");
+        if !before.is_null() {
+            assert_eq!(read(&app, id).await, before, "{id} unchanged");
+        }
+    }
+    let cancelled = mutate(&app, CANCEL, json!({ "id": "OPEN" })).await;
+    assert_eq!(cancelled["invoice"]["status"], "CANCELLED");
+    let history = read(&app, "OPEN").await["history"].clone();
+    assert_eq!(
+        history.as_array().unwrap().last().unwrap()["reason"],
+        "customer gave up"
+    );
+    let again = mutate(&app, CANCEL, json!({ "id": "OPEN" })).await;
+    assert_eq!(
+        again["userErrors"],
+        json!([]),
+        "cancelling twice is a no-op"
+    );
+    assert_eq!(read(&app, "OPEN").await["history"], history);
+
+    let overdue_by_hand = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "PAID", "status": "OVERDUE" } }),
+    )
+    .await;
+    assert_eq!(
+        overdue_by_hand["userErrors"][0]["code"],
+        "INVALID_TRANSITION"
+    );
+    let reopen_cancelled = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "GONE", "status": "OPEN", "reason": "x" } }),
+    )
+    .await;
+    assert_eq!(
+        reopen_cancelled["userErrors"][0]["code"],
+        "INVALID_TRANSITION"
+    );
+}
+
+async fn payment_links_must_be_absolute_https_and_can_be_cleared(app: TestApp) {
+    store(&app).await;
+    let long = format!("https://pay.example.com/{}", "x".repeat(3000));
+    for bad in [
+        "javascript:alert(document.cookie)",
+        "data:text/html,<script>",
+        "/pay/1",
+        "http://pay.example.com/1",
+        "https://",
+        long.as_str(),
+    ] {
+        let before = read(&app, "OPEN").await;
+        let result = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": bad })).await;
+        assert_eq!(
+            result["userErrors"][0]["code"], "INVALID_PAYMENT_LINK",
+            "{bad}"
+        );
+        assert_eq!(
+            result["userErrors"][0]["field"],
+            json!(["input", "paymentLink"])
+        );
+        assert_eq!(read(&app, "OPEN").await, before);
+    }
+    let link = "https://pay.example.com/invoice/OPEN";
+    let set = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": link })).await;
+    assert_eq!(set["invoice"]["paymentLink"], link);
+    let cleared = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": null })).await;
+    assert_eq!(cleared["invoice"]["paymentLink"], Value::Null);
+    let history = read(&app, "OPEN").await["history"].clone();
+    let changes: Vec<&Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["paymentLinkChange"])
+        .filter(|c| !c.is_null())
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            &json!({ "from": null, "to": link }),
+            &json!({ "from": link, "to": null })
+        ]
+    );
+    let on_paid = mutate(&app, SET_LINK, json!({ "id": "PAID", "link": link })).await;
+    assert_eq!(on_paid["userErrors"][0]["code"], "INVALID_TRANSITION");
+}
+
+async fn change_invoice_postpones_reopens_and_notes_in_one_call(app: TestApp) {
+    store(&app).await;
+    let later = (app.today() + Duration::days(30)).to_string();
+    let postponed = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "LATE", "dueDate": later, "observation": "agreed by phone" } }),
+    )
+    .await;
+    assert_eq!(postponed["userErrors"], json!([]));
+    assert_eq!(postponed["invoice"]["status"], "OPEN");
+    assert_eq!(postponed["invoice"]["observation"], "agreed by phone");
+    let event = read(&app, "LATE").await["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(event["previousStatus"], "OVERDUE");
+    assert_eq!(event["status"], "OPEN");
+    assert_eq!(event["dueDateChange"]["to"], later.as_str());
+    assert_eq!(
+        event["observationChange"],
+        json!({ "from": null, "to": "agreed by phone" })
+    );
+
+    let no_reason = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "PAID", "status": "OPEN" } }),
+    )
+    .await;
+    assert_eq!(no_reason["userErrors"][0]["code"], "REASON_REQUIRED");
+    let reopened = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "PAID", "status": "OPEN", "reason": "chargeback" } }),
+    )
+    .await;
+    assert_eq!(reopened["invoice"]["status"], "OPEN");
+    assert_eq!(reopened["invoice"]["resolvedAt"], Value::Null);
+    let event = read(&app, "PAID").await["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (event["previousStatus"].as_str(), event["reason"].as_str()),
+        (Some("PAID"), Some("chargeback"))
+    );
+
+    let past = (app.today() - Duration::days(1)).to_string();
+    let reopen_past = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "LATE", "dueDate": past, "status": "OPEN" } }),
+    )
+    .await;
+    assert_eq!(reopen_past["userErrors"][0]["code"], "INVALID_DUE_DATE");
+    let too_long = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "OPEN", "observation": "x".repeat(5000) } }),
+    )
+    .await;
+    assert_eq!(too_long["userErrors"][0]["code"], "TOO_LONG");
+}
+
+async fn a_stale_expected_version_is_a_conflict(app: TestApp) {
+    store(&app).await;
+    let version = read(&app, "OPEN").await["version"].as_i64().unwrap();
+    mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "OPEN", "observation": "first", "expectedVersion": version } }),
+    )
+    .await;
+    let stale = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "OPEN", "observation": "second", "expectedVersion": version } }),
+    )
+    .await;
+    assert_eq!(stale["userErrors"][0]["code"], "VERSION_CONFLICT");
+    assert_eq!(read(&app, "OPEN").await["observation"], "first");
+    let paid = mutate(&app, MARK_PAID, json!({ "id": "OPEN", "v": version + 1 })).await;
+    assert_eq!(paid["invoice"]["status"], "PAID");
+}
+
+async fn only_admins_change_invoices(app: TestApp) {
+    store(&app).await;
+    let before = read(&app, "OPEN").await;
+    let customer = app
+        .gql(
+            Some(&app.customer("ACC")),
+            MARK_PAID,
+            json!({ "id": "OPEN" }),
+        )
+        .await;
+    assert_eq!(error_codes(&customer), ["FORBIDDEN"]);
+    let anonymous = app.gql(None, MARK_PAID, json!({ "id": "OPEN" })).await;
+    assert_eq!(error_codes(&anonymous), ["UNAUTHENTICATED"]);
+    assert_eq!(read(&app, "OPEN").await, before);
+}
+
+async fn concurrent_changes_lose_no_update(app: TestApp) {
+    store(&app).await;
+    let token = app.admin();
+    let mut tasks = Vec::new();
+    for n in 0..24 {
+        let (client, base, token) = (app.client.clone(), app.base.clone(), token.clone());
+        let id = ["OPEN", "LATE"][n % 2];
+        let (query, variables) = if n % 12 == 4 || n % 12 == 7 {
+            (MARK_PAID, json!({ "id": id }))
+        } else {
+            (
+                CHANGE,
+                json!({ "input": { "id": id, "observation": format!("note {n}") } }),
+            )
+        };
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": query, "variables": variables }))
+                .send()
+                .await
+                .unwrap();
+            response.json::<Value>().await.unwrap()
+        }));
+    }
+    for task in tasks {
+        let body = task.await.unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    for id in ["OPEN", "LATE"] {
+        let invoice = read(&app, id).await;
+        let history = invoice["history"].as_array().unwrap();
+        assert_eq!(
+            invoice["version"].as_u64().unwrap() as usize,
+            history.len(),
+            "{id}: one event per version"
+        );
+        let notes = history
+            .iter()
+            .filter(|e| !e["observationChange"].is_null())
+            .count();
+        let payments = history.iter().filter(|e| e["status"] == "PAID").count();
+        assert_eq!(payments, 1, "{id}: paid once");
+        // Observations change after payment too; each of the 10 distinct notes is recorded.
+        assert_eq!(notes, 10, "{id}: {history:#?}");
+        assert_eq!(invoice["status"], "PAID");
+    }
+}
