@@ -23,7 +23,16 @@ pub struct Running {
     /// The tokens printed in `--demo` mode.
     pub demo_tokens: Option<DemoTokens>,
     shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    sweeper: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.abort();
+        }
+    }
 }
 
 pub struct DemoTokens {
@@ -38,16 +47,15 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        self.wait().await
     }
 
     /// Waits until the server stops by itself (it does not, short of an I/O error).
-    pub async fn wait(self) -> std::io::Result<()> {
-        self.task
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -123,6 +131,7 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
             })
             .await
     });
+    let sweeper = config.sweeper.then(|| gateway.spawn_sweeper());
     tracing::info!(http.addr = %addr, db.backend = gateway.store().backend_name(), "listening");
     Ok(Running {
         addr,
@@ -130,6 +139,7 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         keys,
         demo_tokens,
         shutdown: Some(tx),
-        task,
+        task: Some(task),
+        sweeper,
     })
 }

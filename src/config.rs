@@ -73,6 +73,10 @@ pub struct Config {
         global = true
     )]
     pub allow_http_links: bool,
+
+    /// Run the overdue sweeper in `serve` (at start-up and after each midnight).
+    #[arg(long, env = "CREDIT_GATEWAY_SWEEPER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub sweeper: bool,
 }
 
 /// Where the development secret lives when `CREDIT_GATEWAY_SECRET` is not set.

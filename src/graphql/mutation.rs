@@ -10,6 +10,7 @@ use super::scalars::Date;
 use super::types::{Invoice, InvoiceStatus};
 use crate::domain::{ChangeRequest, ChangeSource, Refusal};
 use crate::service::Gateway;
+use crate::store::Applied;
 
 pub struct MutationRoot;
 
@@ -69,10 +70,10 @@ macro_rules! payload {
             user_errors: Vec<UserError>,
         }
 
-        impl From<Result<crate::domain::Invoice, Refusal>> for $name {
-            fn from(result: Result<crate::domain::Invoice, Refusal>) -> $name {
+        impl From<Result<Applied, Refusal>> for $name {
+            fn from(result: Result<Applied, Refusal>) -> $name {
                 match result {
-                    Ok(invoice) => $name { invoice: Some(Invoice(invoice)), user_errors: vec![] },
+                    Ok(applied) => $name { invoice: Some(Invoice(applied.invoice)), user_errors: vec![] },
                     Err(refusal) => $name { invoice: None, user_errors: vec![refusal.into()] },
                 }
             }
@@ -162,7 +163,7 @@ async fn change(
     ctx: &Context<'_>,
     id: &ID,
     request: ChangeRequest,
-) -> GqlResult<Result<crate::domain::Invoice, Refusal>> {
+) -> GqlResult<Result<Applied, Refusal>> {
     let who = principal(ctx)?;
     ctx.data_unchecked::<Gateway>()
         .change_invoice(who, id, request, ChangeSource::Graphql)

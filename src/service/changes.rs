@@ -9,9 +9,10 @@ use crate::auth::Principal;
 use crate::domain::{
     ChangeRequest, ChangeSource, Invoice, LinkPolicy, Origin, Refusal, check_id, decide,
 };
+use crate::store::Applied;
 
 /// The invoice after the change (unchanged when there was nothing to do), or why not.
-pub type ChangeResult = Result<Result<Invoice, Refusal>, AppError>;
+pub type ChangeResult = Result<Result<Applied, Refusal>, AppError>;
 
 impl Gateway {
     fn link_policy(&self) -> LinkPolicy {
@@ -55,12 +56,16 @@ impl Gateway {
         let decide = |invoice: &Invoice| decide(invoice, request, today, origin.source, links);
         let now = Utc::now().trunc_subsecs(6);
         let result = self.store().change_invoice(id, decide, origin, now).await?;
-        if let Ok(changed) = &result {
+        if let Ok(Applied {
+            invoice,
+            changed: true,
+        }) = &result
+        {
             tracing::info!(
                 invoice.id = %id,
                 change.source = origin.source.as_str(),
-                invoice.version = changed.version,
-                "invoice change applied"
+                invoice.version = invoice.version,
+                "invoice changed"
             );
         }
         Ok(result)

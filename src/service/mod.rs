@@ -6,6 +6,7 @@ mod changes;
 mod demo;
 mod error;
 mod reads;
+mod sweeper;
 
 use std::sync::Arc;
 

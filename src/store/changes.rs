@@ -1,16 +1,23 @@
 //! Changing an invoice: the row and its event, in one transaction, decided under the
 //! row's lock.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use entity::{invoice, invoice_event};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 
 use super::{Store, StoreResult, convert};
-use crate::domain::{Invoice, Origin, Outcome, Refusal};
+use crate::domain::{Invoice, InvoiceStatus, Origin, Outcome, Refusal};
+
+/// An invoice after a change, and whether anything was written.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub invoice: Invoice,
+    pub changed: bool,
+}
 
 impl Store {
     /// Changes one invoice in one transaction: locks its row, reads it, lets `decide`
@@ -23,7 +30,7 @@ impl Store {
         decide: F,
         origin: &Origin,
         at: DateTime<Utc>,
-    ) -> StoreResult<Result<Invoice, Refusal>>
+    ) -> StoreResult<Result<Applied, Refusal>>
     where
         F: FnOnce(&Invoice) -> Result<Outcome, Refusal>,
     {
@@ -59,7 +66,10 @@ impl Store {
             Ok(outcome) if !outcome.is_noop() => outcome,
             other => {
                 txn.rollback().await?;
-                return Ok(other.map(|_| invoice));
+                return Ok(other.map(|_| Applied {
+                    invoice,
+                    changed: false,
+                }));
             }
         };
         let resolved_at = if outcome.resolves {
@@ -117,7 +127,7 @@ impl Store {
         .exec_without_returning(&txn)
         .await?;
         txn.commit().await?;
-        Ok(Ok(Invoice {
+        let invoice = Invoice {
             stored_status: outcome.stored_status,
             payment_link: outcome.payment_link,
             observation: outcome.observation,
@@ -126,6 +136,31 @@ impl Store {
             resolved_at,
             version: invoice.version + 1,
             ..invoice
+        };
+        Ok(Ok(Applied {
+            invoice,
+            changed: true,
         }))
+    }
+
+    /// Ids of invoices stored `OPEN` with a due date before `today`, in id order after
+    /// `after`: what the sweeper persists as overdue.
+    pub async fn open_past_due(
+        &self,
+        today: NaiveDate,
+        after: &str,
+        limit: u64,
+    ) -> StoreResult<Vec<String>> {
+        Ok(invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::Id)
+            .filter(invoice::Column::Status.eq(InvoiceStatus::Open.as_str()))
+            .filter(invoice::Column::DueDate.lt(today))
+            .filter(invoice::Column::Id.gt(after))
+            .order_by_asc(invoice::Column::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?)
     }
 }

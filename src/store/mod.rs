@@ -14,6 +14,7 @@ use std::time::Duration;
 use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
 
+pub use changes::Applied;
 pub use write::NewInvoice;
 
 /// Why a store operation failed. Both are faults of the gateway's side, never the caller's.

@@ -352,3 +352,87 @@ async fn concurrent_changes_lose_no_update(app: TestApp) {
         assert_eq!(invoice["status"], "PAID");
     }
 }
+
+on_both_backends!(the_sweeper_persists_overdue_once_even_when_two_run_at_once);
+
+async fn the_sweeper_persists_overdue_once_even_when_two_run_at_once(app: TestApp) {
+    let today = app.today();
+    let late: Vec<_> = (0..30)
+        .map(|n| {
+            invoice(
+                &format!("LATE-{n:02}"),
+                "ACC",
+                "ORD",
+                "1.00",
+                today - Duration::days(1 + n % 3),
+            )
+        })
+        .collect();
+    let mut fixtures = late.clone();
+    fixtures.push(invoice(
+        "FUTURE",
+        "ACC",
+        "ORD",
+        "1.00",
+        today + Duration::days(1),
+    ));
+    fixtures.push(with_status(
+        invoice("PAID-LATE", "ACC", "ORD", "1.00", today - Duration::days(1)),
+        InvoiceStatus::Paid,
+    ));
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "32.00")],
+        &fixtures,
+    )
+    .await;
+    // A second gateway over the same database: another instance.
+    let other = credit_gateway::app::start(&app.config, "127.0.0.1:0", false)
+        .await
+        .unwrap();
+
+    let (a, b) = tokio::join!(
+        app.running.gateway.sweep_overdue(),
+        other.gateway.sweep_overdue()
+    );
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        30,
+        "each late invoice swept once in all"
+    );
+
+    for new in &late {
+        let invoice = read(&app, &new.id).await;
+        let sweeps: Vec<&Value> = invoice["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["source"] == "SWEEPER")
+            .collect();
+        assert_eq!(sweeps.len(), 1, "{}", new.id);
+        assert_eq!(
+            (
+                sweeps[0]["previousStatus"].as_str(),
+                sweeps[0]["status"].as_str()
+            ),
+            (Some("OPEN"), Some("OVERDUE"))
+        );
+        assert_eq!(invoice["status"], "OVERDUE");
+    }
+    for id in ["FUTURE", "PAID-LATE"] {
+        let history = read(&app, id).await["history"].clone();
+        assert!(
+            history
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|e| e["source"] != "SWEEPER"),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        app.running.gateway.sweep_overdue().await.unwrap(),
+        0,
+        "nothing left to sweep"
+    );
+}

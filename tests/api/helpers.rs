@@ -80,6 +80,7 @@ pub struct TestApp {
     pub base: String,
     pub backend: Backend,
     pub client: reqwest::Client,
+    pub config: Config,
     _dir: tempfile::TempDir,
     pg_database: Option<String>,
 }
@@ -93,6 +94,8 @@ pub fn test_config(database_url: String) -> Config {
         default_page_size: 20,
         max_page_size: 100,
         allow_http_links: false,
+        // Tests sweep explicitly, so that no background sweep races their fixtures.
+        sweeper: false,
     }
 }
 
@@ -133,6 +136,7 @@ impl TestApp {
             running,
             backend,
             client: reqwest::Client::new(),
+            config,
 
             _dir: dir,
             pg_database,
