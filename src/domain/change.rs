@@ -58,6 +58,8 @@ pub enum RefusalCode {
     InvalidPaymentLink,
     TooLong,
     InvalidDueDate,
+    InvalidInput,
+    AlreadyExists,
 }
 
 impl RefusalCode {
@@ -71,6 +73,8 @@ impl RefusalCode {
             RefusalCode::InvalidPaymentLink => "INVALID_PAYMENT_LINK",
             RefusalCode::TooLong => "TOO_LONG",
             RefusalCode::InvalidDueDate => "INVALID_DUE_DATE",
+            RefusalCode::InvalidInput => "INVALID_INPUT",
+            RefusalCode::AlreadyExists => "ALREADY_EXISTS",
         }
     }
 }

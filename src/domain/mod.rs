@@ -3,6 +3,7 @@
 //! tested on plain values.
 
 mod change;
+mod draft;
 mod error;
 mod model;
 mod money;
@@ -13,6 +14,7 @@ pub use change::{
     ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
     check_payment_link, decide,
 };
+pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
 pub use model::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,

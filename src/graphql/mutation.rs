@@ -6,10 +6,10 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 
 use super::error::GqlResult;
 use super::principal;
-use super::scalars::Date;
-use super::types::{Invoice, InvoiceStatus};
-use crate::domain::{ChangeRequest, ChangeSource, Refusal};
-use crate::service::Gateway;
+use super::scalars::{Date, Decimal};
+use super::types::{Account, AccountStatus, DocumentType, Invoice, InvoiceStatus};
+use crate::domain::{ChangeRequest, ChangeSource, InvoiceDraft, Money, Refusal, RefusalCode};
+use crate::service::{AccountDraft, Gateway};
 use crate::store::Applied;
 
 pub struct MutationRoot;
@@ -34,6 +34,10 @@ pub enum UserErrorCode {
     TooLong,
     /// The due date does not allow this status.
     InvalidDueDate,
+    /// An input value is malformed or out of range (see `field`).
+    InvalidInput,
+    /// Something with this id already exists.
+    AlreadyExists,
 }
 
 /// A refusal of a mutation, the caller's to fix.
@@ -151,6 +155,85 @@ pub struct ChangeInvoiceInput {
     expected_version: Option<i32>,
 }
 
+/// Creates one installment of an order. The order is registered with its first invoice.
+#[derive(InputObject)]
+pub struct CreateInvoiceInput {
+    /// The invoice id: transaction id and two-digit installment, e.g. `A424…1A2D-01`.
+    id: ID,
+    /// The credit account that owes it (must exist: see `upsertAccount`).
+    account_id: ID,
+    /// The order it bills.
+    order_id: String,
+    /// The order's total value: required when the order is new, ignored otherwise.
+    order_value: Option<Decimal>,
+    /// This installment's number, from 1.
+    installment: i32,
+    /// How many installments the order is split into.
+    number_of_installments: i32,
+    /// The installment's amount.
+    value: Decimal,
+    /// ISO 4217 currency code, e.g. `BRL`.
+    currency: String,
+    /// When payment is due.
+    due_date: Date,
+    /// Where the customer pays (absolute https URL).
+    payment_link: Option<String>,
+    /// A free-text note.
+    observation: Option<String>,
+}
+
+/// Creates a credit account, or replaces the fields of an existing one.
+#[derive(InputObject)]
+pub struct UpsertAccountInput {
+    /// The account id, e.g. `11111111111_CPF` or a UUID.
+    id: ID,
+    /// The holder's document number.
+    document: String,
+    /// The kind of document.
+    document_type: DocumentType,
+    /// The holder's name.
+    name: String,
+    /// The holder's e-mail address.
+    email: String,
+    /// Currency of the credit limit.
+    #[graphql(default_with = "\"BRL\".to_string()")]
+    currency: String,
+    /// How much the account may owe at once.
+    credit_limit: Decimal,
+    /// How far over the limit it may go, as a fraction (`0.30` is 30 %).
+    #[graphql(default_with = "Decimal(rust_decimal::Decimal::ZERO)")]
+    tolerance: Decimal,
+    /// Whether the account may buy on credit.
+    #[graphql(default_with = "AccountStatus::Open")]
+    status: AccountStatus,
+}
+
+/// The result of `createInvoice`.
+#[derive(SimpleObject)]
+pub struct CreateInvoicePayload {
+    /// The new invoice; null when it was refused.
+    invoice: Option<Invoice>,
+    /// Why it was refused; empty when it succeeded.
+    user_errors: Vec<UserError>,
+}
+
+/// The result of `upsertAccount`.
+#[derive(SimpleObject)]
+pub struct UpsertAccountPayload {
+    /// The account as stored; null when it was refused.
+    account: Option<Account>,
+    /// Why it was refused; empty when it succeeded.
+    user_errors: Vec<UserError>,
+}
+
+fn money(value: Decimal, field: &'static str) -> Result<Money, Refusal> {
+    Money::from_decimal(value.0).map_err(|e| Refusal {
+        code: RefusalCode::InvalidInput,
+        field: Some(field),
+        message: e.to_string(),
+    })
+}
+
 fn maybe(value: MaybeUndefined<String>) -> Option<Option<String>> {
     match value {
         MaybeUndefined::Undefined => None,
@@ -216,6 +299,92 @@ impl MutationRoot {
             ..Default::default()
         };
         Ok(change(ctx, &input.id, request).await?.into())
+    }
+
+    /// Creates one installment of an order, `OPEN`; the order is registered with its
+    /// first invoice.
+    async fn create_invoice(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new invoice.")] input: CreateInvoiceInput,
+    ) -> GqlResult<CreateInvoicePayload> {
+        let who = principal(ctx)?;
+        let draft = (|| {
+            Ok(InvoiceDraft {
+                id: input.id.0,
+                account_id: input.account_id.0,
+                order_id: input.order_id,
+                order_value: input
+                    .order_value
+                    .map(|v| money(v, "orderValue"))
+                    .transpose()?,
+                installment: input.installment,
+                number_of_installments: input.number_of_installments,
+                value: money(input.value, "value")?,
+                currency: input.currency,
+                due_date: input.due_date.0,
+                payment_link: input.payment_link.filter(|l| !l.trim().is_empty()),
+                observation: input.observation.filter(|o| !o.trim().is_empty()),
+            })
+        })();
+        let result = match draft {
+            Ok(draft) => {
+                ctx.data_unchecked::<Gateway>()
+                    .create_invoice(who, draft, ChangeSource::Graphql)
+                    .await?
+            }
+            Err(refusal) => Err(refusal),
+        };
+        Ok(match result {
+            Ok(invoice) => CreateInvoicePayload {
+                invoice: Some(Invoice(invoice)),
+                user_errors: vec![],
+            },
+            Err(refusal) => CreateInvoicePayload {
+                invoice: None,
+                user_errors: vec![refusal.into()],
+            },
+        })
+    }
+
+    /// Creates a credit account, or replaces the fields of an existing one.
+    async fn upsert_account(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The account.")] input: UpsertAccountInput,
+    ) -> GqlResult<UpsertAccountPayload> {
+        let who = principal(ctx)?;
+        let draft = (|| {
+            Ok(AccountDraft {
+                id: input.id.0,
+                document: input.document,
+                document_type: input.document_type.into(),
+                name: input.name,
+                email: input.email,
+                currency: input.currency,
+                credit_limit: money(input.credit_limit, "creditLimit")?,
+                tolerance: money(input.tolerance, "tolerance")?,
+                status: input.status.into(),
+            })
+        })();
+        let result = match draft {
+            Ok(draft) => {
+                ctx.data_unchecked::<Gateway>()
+                    .upsert_account(who, draft)
+                    .await?
+            }
+            Err(refusal) => Err(refusal),
+        };
+        Ok(match result {
+            Ok(account) => UpsertAccountPayload {
+                account: Some(Account(account)),
+                user_errors: vec![],
+            },
+            Err(refusal) => UpsertAccountPayload {
+                account: None,
+                user_errors: vec![refusal.into()],
+            },
+        })
     }
 
     /// Changes status, observation, payment link and due date in one call, all or

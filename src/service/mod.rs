@@ -3,6 +3,7 @@
 //! the store; it knows neither HTTP nor GraphQL.
 
 mod changes;
+mod creation;
 mod demo;
 mod error;
 mod reads;
@@ -14,6 +15,7 @@ use chrono::NaiveDate;
 use chrono_tz::Tz;
 
 pub use changes::ChangeResult;
+pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
 pub use reads::InvoicePage;

@@ -6,7 +6,9 @@ use entity::{account, invoice, invoice_event, order};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 
 use super::{Store, StoreResult};
-use crate::domain::{Account, ChangeSource, InvoiceStatus, Money, Order};
+use crate::domain::{
+    Account, ChangeSource, Invoice, InvoiceStatus, Money, Order, Refusal, RefusalCode,
+};
 
 /// An invoice to create, with the status history it already has (demo data and imports
 /// from other systems may start past `OPEN`).
@@ -71,18 +73,14 @@ impl Store {
     ) -> StoreResult<()> {
         let txn = self.db.begin().await?;
         for a in accounts {
-            insert_account(&txn, a).await?;
+            account::Entity::insert(account_row(a))
+                .exec_without_returning(&txn)
+                .await?;
         }
         for o in orders {
-            order::Entity::insert(order::ActiveModel {
-                id: Set(o.id.clone()),
-                account_id: Set(o.account_id.clone()),
-                value_units: Set(o.value.units()),
-                currency: Set(o.currency.clone()),
-                created_at: Set(o.created_at),
-            })
-            .exec_without_returning(&txn)
-            .await?;
+            order::Entity::insert(order_row(o))
+                .exec_without_returning(&txn)
+                .await?;
         }
         for i in invoices {
             insert_invoice(&txn, i, actor, source).await?;
@@ -90,25 +88,6 @@ impl Store {
         txn.commit().await?;
         Ok(())
     }
-}
-
-async fn insert_account(db: &impl ConnectionTrait, a: &Account) -> StoreResult<()> {
-    account::Entity::insert(account::ActiveModel {
-        id: Set(a.id.clone()),
-        document: Set(a.document.clone()),
-        document_type: Set(a.document_type.as_str().to_owned()),
-        name: Set(a.name.clone()),
-        email: Set(a.email.clone()),
-        currency: Set(a.currency.clone()),
-        credit_limit_units: Set(a.credit_limit.units()),
-        tolerance_units: Set(a.tolerance.units()),
-        status: Set(a.status.as_str().to_owned()),
-        created_at: Set(a.created_at),
-        updated_at: Set(a.updated_at),
-    })
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
 }
 
 async fn insert_invoice(
@@ -162,4 +141,137 @@ async fn insert_invoice(
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+impl Store {
+    /// Inserts an account, or updates every field but `created_at` of an existing one.
+    pub async fn upsert_account(&self, a: &Account) -> StoreResult<Account> {
+        use account::Column as A;
+        use sea_orm::sea_query::OnConflict;
+        account::Entity::insert(account_row(a))
+            .on_conflict(
+                OnConflict::column(A::Id)
+                    .update_columns([
+                        A::Document,
+                        A::DocumentType,
+                        A::Name,
+                        A::Email,
+                        A::Currency,
+                        A::CreditLimitUnits,
+                        A::ToleranceUnits,
+                        A::Status,
+                        A::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        self.account(&a.id).await?.ok_or_else(|| {
+            super::StoreError::Corrupt(format!("account {} vanished after its upsert", a.id))
+        })
+    }
+
+    /// Creates one invoice, registering its order with it when the order is new, in one
+    /// transaction. Refused (writing nothing) when the account is unknown, the order
+    /// belongs to another account, or the invoice id is taken.
+    pub async fn create_invoice(
+        &self,
+        new: &NewInvoice,
+        new_order: Option<&Order>,
+        actor: &str,
+        source: ChangeSource,
+    ) -> StoreResult<Result<Invoice, Refusal>> {
+        let refuse = |code, field, message: String| {
+            Ok(Err(Refusal {
+                code,
+                field: Some(field),
+                message,
+            }))
+        };
+        let txn = self.db.begin().await?;
+        if account::Entity::find_by_id(new.account_id.as_str())
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return refuse(
+                RefusalCode::NotFound,
+                "accountId",
+                format!("no account `{}`", new.account_id),
+            );
+        }
+        match order::Entity::find_by_id(new.order_id.as_str())
+            .one(&txn)
+            .await?
+        {
+            Some(existing) if existing.account_id != new.account_id => {
+                return refuse(
+                    RefusalCode::InvalidInput,
+                    "orderId",
+                    format!("order `{}` belongs to another account", new.order_id),
+                );
+            }
+            Some(_) => {}
+            None => match new_order {
+                Some(o) => {
+                    order::Entity::insert(order_row(o))
+                        .exec_without_returning(&txn)
+                        .await?;
+                }
+                None => {
+                    return refuse(
+                        RefusalCode::InvalidInput,
+                        "orderValue",
+                        format!(
+                            "order `{}` is new: give its orderValue to register it",
+                            new.order_id
+                        ),
+                    );
+                }
+            },
+        }
+        if invoice::Entity::find_by_id(new.id.as_str())
+            .one(&txn)
+            .await?
+            .is_some()
+        {
+            return refuse(
+                RefusalCode::AlreadyExists,
+                "id",
+                format!("invoice `{}` already exists", new.id),
+            );
+        }
+        insert_invoice(&txn, new, actor, source).await?;
+        txn.commit().await?;
+        let created = self.invoice(&new.id).await?.ok_or_else(|| {
+            super::StoreError::Corrupt(format!("invoice {} vanished after its insert", new.id))
+        })?;
+        Ok(Ok(created))
+    }
+}
+
+fn order_row(o: &Order) -> order::ActiveModel {
+    order::ActiveModel {
+        id: Set(o.id.clone()),
+        account_id: Set(o.account_id.clone()),
+        value_units: Set(o.value.units()),
+        currency: Set(o.currency.clone()),
+        created_at: Set(o.created_at),
+    }
+}
+
+fn account_row(a: &Account) -> account::ActiveModel {
+    account::ActiveModel {
+        id: Set(a.id.clone()),
+        document: Set(a.document.clone()),
+        document_type: Set(a.document_type.as_str().to_owned()),
+        name: Set(a.name.clone()),
+        email: Set(a.email.clone()),
+        currency: Set(a.currency.clone()),
+        credit_limit_units: Set(a.credit_limit.units()),
+        tolerance_units: Set(a.tolerance.units()),
+        status: Set(a.status.as_str().to_owned()),
+        created_at: Set(a.created_at),
+        updated_at: Set(a.updated_at),
+    }
 }

@@ -436,3 +436,131 @@ async fn the_sweeper_persists_overdue_once_even_when_two_run_at_once(app: TestAp
         "nothing left to sweep"
     );
 }
+
+on_both_backends!(a_store_loads_accounts_and_invoices_through_the_api);
+
+const UPSERT: &str = "mutation($input: UpsertAccountInput!) { upsertAccount(input: $input) { \
+    account { id name creditLimit tolerance status } userErrors { field code } } }";
+
+const CREATE: &str = "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) { \
+    invoice { id friendlyId status value version order { id value } history { status source actor } } \
+    userErrors { field message code } } }";
+
+async fn a_store_loads_accounts_and_invoices_through_the_api(app: TestApp) {
+    let account = json!({ "id": "99999999999_CPF", "document": "99999999999", "documentType": "CPF",
+        "name": "Rita Lima", "email": "rita@example.com", "creditLimit": "2500.00", "tolerance": "0.25" });
+    let created = mutate(&app, UPSERT, json!({ "input": account })).await;
+    assert_eq!(created["account"]["creditLimit"], "2500.00");
+    assert_eq!(created["account"]["status"], "OPEN");
+    let mut renamed = account.clone();
+    renamed["name"] = json!("Rita Lima Souza");
+    let updated = mutate(&app, UPSERT, json!({ "input": renamed })).await;
+    assert_eq!(updated["account"]["name"], "Rita Lima Souza");
+    let mut bad = account.clone();
+    bad["email"] = json!("not-an-email");
+    assert_eq!(
+        mutate(&app, UPSERT, json!({ "input": bad })).await["userErrors"][0]["field"],
+        json!(["input", "email"])
+    );
+
+    let due = (app.today() + Duration::days(30)).to_string();
+    let first = json!({ "id": "ABC-01", "accountId": "99999999999_CPF", "orderId": "ORDER-1", "orderValue": "300.00",
+        "installment": 1, "numberOfInstallments": 2, "value": "150.00", "currency": "BRL", "dueDate": due });
+    let invoice = mutate(&app, CREATE, json!({ "input": first })).await;
+    assert_eq!(invoice["userErrors"], json!([]), "{invoice}");
+    assert_eq!(invoice["invoice"]["status"], "OPEN");
+    assert_eq!(invoice["invoice"]["version"], 1);
+    assert_eq!(
+        invoice["invoice"]["order"],
+        json!({ "id": "ORDER-1", "value": "300.00" })
+    );
+    assert_eq!(
+        invoice["invoice"]["history"],
+        json!([{ "status": "OPEN", "source": "GRAPHQL", "actor": "test-admin" }])
+    );
+    assert!(
+        invoice["invoice"]["friendlyId"]
+            .as_str()
+            .unwrap()
+            .ends_with("-1")
+    );
+
+    let mut second = first.clone();
+    second["id"] = json!("ABC-02");
+    second["installment"] = json!(2);
+    second.as_object_mut().unwrap().remove("orderValue");
+    assert_eq!(
+        mutate(&app, CREATE, json!({ "input": second })).await["userErrors"],
+        json!([])
+    );
+
+    let refusals = [
+        (json!({ "id": "ABC-01" }), "ALREADY_EXISTS", "id"),
+        (
+            json!({ "id": "ABC-03", "accountId": "NOBODY" }),
+            "NOT_FOUND",
+            "accountId",
+        ),
+        (
+            json!({ "id": "ABC-03", "orderId": "NEW-ORDER", "orderValue": null }),
+            "INVALID_INPUT",
+            "orderValue",
+        ),
+        (
+            json!({ "id": "ABC-03", "value": "0.00" }),
+            "INVALID_INPUT",
+            "value",
+        ),
+        (
+            json!({ "id": "ABC-03", "installment": 3 }),
+            "INVALID_INPUT",
+            "installment",
+        ),
+        (
+            json!({ "id": "ABC-03", "currency": "reais" }),
+            "INVALID_INPUT",
+            "currency",
+        ),
+    ];
+    for (change, code, field) in refusals {
+        let mut input = first.clone();
+        for (k, v) in change.as_object().unwrap() {
+            input[k] = v.clone();
+        }
+        let result = mutate(&app, CREATE, json!({ "input": input })).await;
+        assert_eq!(result["userErrors"][0]["code"], code, "{change}: {result}");
+        assert_eq!(
+            result["userErrors"][0]["field"],
+            json!(["input", field]),
+            "{change}"
+        );
+    }
+    let mut float = first.clone();
+    float["id"] = json!("ABC-04");
+    for value in [json!("1.00001"), json!(1.5), json!("1e3")] {
+        float["value"] = value.clone();
+        let refused = app
+            .gql(Some(&app.admin()), CREATE, json!({ "input": float }))
+            .await;
+        assert_eq!(
+            error_codes(&refused),
+            ["BAD_USER_INPUT"],
+            "{value}: money is a decimal string of at most 4 places"
+        );
+    }
+    let total = app
+        .admin_data("{ invoices { totalCount } }", json!({}))
+        .await;
+    assert_eq!(
+        total["invoices"]["totalCount"], 2,
+        "refusals created nothing"
+    );
+    let customer = app
+        .gql(
+            Some(&app.customer("99999999999_CPF")),
+            CREATE,
+            json!({ "input": first }),
+        )
+        .await;
+    assert_eq!(error_codes(&customer), ["FORBIDDEN"]);
+}
