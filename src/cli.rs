@@ -41,8 +41,8 @@ enum Command {
         /// The token's subject (recorded as the actor of changes).
         #[arg(long)]
         subject: Option<String>,
-        /// Hours until the token expires.
-        #[arg(long, default_value_t = 24)]
+        /// Hours until the token expires (at most ten years).
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=87_600))]
         ttl_hours: i64,
     },
     /// Print the GraphQL schema (SDL).
@@ -91,6 +91,9 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
                 (true, _) => Principal::Admin {
                     subject: subject.unwrap_or_else(|| "admin".into()),
                 },
+                (false, Some(account_id)) if crate::domain::check_id(&account_id).is_err() => {
+                    return Err(format!("`{account_id}` is not an account id").into());
+                }
                 (false, Some(account_id)) => Principal::Customer {
                     subject: subject.unwrap_or_else(|| format!("customer:{account_id}")),
                     account_id,

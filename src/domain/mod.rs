@@ -10,6 +10,13 @@ mod money;
 mod page;
 mod status;
 
+/// Whether both backends can store and compare this date: years 0001 to 9999 (SQLite
+/// compares dates as text, PostgreSQL refuses years beyond its range).
+pub fn is_storable_date(date: chrono::NaiveDate) -> bool {
+    use chrono::Datelike;
+    (1..=9999).contains(&date.year())
+}
+
 pub use change::{
     ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
     check_payment_link, decide,

@@ -45,8 +45,8 @@ impl Money {
                 Self::SCALE
             )));
         }
-        let units = value * Decimal::from(10_i64.pow(Self::SCALE));
-        let in_range = units.abs() <= Decimal::from(Self::MAX_UNITS);
+        let units = value.checked_mul(Decimal::from(10_i64.pow(Self::SCALE)));
+        let in_range = units.is_some_and(|u| u.abs() <= Decimal::from(Self::MAX_UNITS));
         if !in_range {
             return Err(DomainError::InvalidMoney(format!(
                 "{value} is beyond the limit of 99999999999999.9999"

@@ -93,12 +93,14 @@ impl Cursor {
             .map_err(|_| DomainError::InvalidCursor)?;
         let cursor: Cursor =
             serde_json::from_slice(&bytes).map_err(|_| DomainError::InvalidCursor)?;
+        // A cursor is client input: every value in it must be one the database can bind.
         let valid = cursor.key.field() == field
-            && !cursor.id.is_empty()
-            && cursor.id.len() <= 128
+            && super::check_id(&cursor.id).is_ok()
             && match cursor.key {
-                SortKey::CreatedAt(micros) => SortKey::created_at(micros).is_some(),
-                _ => true,
+                SortKey::CreatedAt(micros) => SortKey::created_at(micros)
+                    .is_some_and(|t| super::is_storable_date(t.date_naive())),
+                SortKey::DueDate(date) => super::is_storable_date(date),
+                SortKey::Value(units) => units.abs() <= super::Money::MAX_UNITS,
             };
         if valid {
             Ok(cursor)
@@ -211,6 +213,24 @@ mod tests {
             Cursor::decode(&by_value, SortField::DueDate),
             Err(DomainError::InvalidCursor)
         );
+        let crafted = [
+            r#"{"key":{"CreatedAt":-8000000000000000000},"id":"x"}"#,
+            r#"{"key":{"DueDate":"-100000-01-01"},"id":"x"}"#,
+            r#"{"key":{"DueDate":"2026-01-01"},"id":"a\u0000b"}"#,
+            r#"{"key":{"DueDate":"2026-01-01"},"id":""}"#,
+        ];
+        for json in crafted {
+            let field = if json.contains("CreatedAt") {
+                SortField::CreatedAt
+            } else {
+                SortField::DueDate
+            };
+            assert_eq!(
+                Cursor::decode(&URL_SAFE_NO_PAD.encode(json), field),
+                Err(DomainError::InvalidCursor),
+                "{json}"
+            );
+        }
         for text in ["", "!!", "bm90IGpzb24", "eyJrZXkiOjF9"] {
             assert_eq!(
                 Cursor::decode(text, SortField::DueDate),

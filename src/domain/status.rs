@@ -41,6 +41,33 @@ impl InvoiceStatus {
             })
     }
 
+    /// Reads a status as people and other systems write it: English (`Open`, `Opened`,
+    /// `Paid`, `Cancelled`, `Canceled`, `Overdue`, `Expired`), Spanish (`Abierto`,
+    /// `Pagado`, `Cancelado`, `Vencido`) or Portuguese (`Aberto`, `Pago`, `Cancelado`,
+    /// `Vencido`), in any case, surrounding spaces ignored.
+    pub fn parse_loose(text: &str) -> Result<InvoiceStatus, DomainError> {
+        match text.trim().to_lowercase().as_str() {
+            "open" | "opened" | "abierto" | "aberto" => Ok(InvoiceStatus::Open),
+            "paid" | "pagado" | "pago" => Ok(InvoiceStatus::Paid),
+            "cancelled" | "canceled" | "cancelado" => Ok(InvoiceStatus::Cancelled),
+            "overdue" | "expired" | "vencido" => Ok(InvoiceStatus::Overdue),
+            _ => Err(DomainError::UnknownValue {
+                kind: "invoice status",
+                value: text.to_owned(),
+            }),
+        }
+    }
+
+    /// The form the Customer Credit API writes.
+    pub fn customer_credit_name(self) -> &'static str {
+        match self {
+            InvoiceStatus::Open => "Opened",
+            InvoiceStatus::Paid => "Paid",
+            InvoiceStatus::Cancelled => "Cancelled",
+            InvoiceStatus::Overdue => "Overdue",
+        }
+    }
+
     /// Overdue is a fact of time: an `OPEN` invoice whose due date is before `today` (in
     /// the store's time zone) *is* `OVERDUE`, whether or not the sweeper has persisted it.
     pub fn effective(self, due_date: NaiveDate, today: NaiveDate) -> InvoiceStatus {
@@ -123,6 +150,25 @@ mod tests {
             InvoiceStatus::Paid.effective(day("2020-01-01"), today),
             InvoiceStatus::Paid
         );
+    }
+
+    #[test]
+    fn loose_statuses_read_three_languages_in_any_case() {
+        for (text, status) in [
+            ("Opened", InvoiceStatus::Open),
+            (" aberto ", InvoiceStatus::Open),
+            ("ABIERTO", InvoiceStatus::Open),
+            ("paid", InvoiceStatus::Paid),
+            ("Pago", InvoiceStatus::Paid),
+            ("PAGADO", InvoiceStatus::Paid),
+            ("Canceled", InvoiceStatus::Cancelled),
+            ("cancelado", InvoiceStatus::Cancelled),
+            ("Expired", InvoiceStatus::Overdue),
+            ("Vencido", InvoiceStatus::Overdue),
+        ] {
+            assert_eq!(InvoiceStatus::parse_loose(text), Ok(status), "{text}");
+        }
+        assert!(InvoiceStatus::parse_loose("settled").is_err());
     }
 
     #[test]

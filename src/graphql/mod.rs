@@ -30,6 +30,9 @@ pub fn build_schema(gateway: Gateway) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(gateway)
         .extension(error::ErrorCodes)
+        // A first bound on nesting (account → invoices → account …); the hardening of
+        // complexity, aliases and batches comes with the request limits.
+        .limit_depth(12)
         .finish()
 }
 

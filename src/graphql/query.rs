@@ -71,7 +71,8 @@ impl InvoiceArgs {
             self.last,
             self.before.as_deref(),
         )?;
-        let page = gateway.invoices(who, &filter, order, &page).await?;
+        let today = ctx.data_unchecked::<RequestContext>().today;
+        let page = gateway.invoices(who, &filter, order, &page, today).await?;
         Ok(InvoiceConnection { page, filter })
     }
 }
@@ -183,7 +184,10 @@ impl InvoiceConnection {
     /// How many invoices match the filter in all (not just this page).
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         let gateway = ctx.data_unchecked::<Gateway>();
-        gateway.count_invoices(principal(ctx)?, &self.filter).await
+        let today = ctx.data_unchecked::<RequestContext>().today;
+        gateway
+            .count_invoices(principal(ctx)?, &self.filter, today)
+            .await
     }
 }
 
@@ -287,7 +291,7 @@ impl QueryRoot {
         let filter = filter(None, order_id, account_id, due_from, due_to)?;
         let totals = ctx
             .data_unchecked::<Gateway>()
-            .status_totals(who, &filter)
+            .status_totals(who, &filter, ctx.data_unchecked::<RequestContext>().today)
             .await?;
         Ok(domain::InvoiceStatus::ALL
             .into_iter()

@@ -1,6 +1,8 @@
 //! The HTTP edge (axum): routes, bearer-token extraction, GraphiQL and health checks. The
 //! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
 
+mod rest;
+
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -32,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .merge(rest::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .with_state(state)
 }

@@ -63,11 +63,17 @@ enum Fate {
 }
 
 /// Seeds the demo store into an empty database. Returns `false`, changing nothing, when
-/// the database already has accounts.
+/// the database already holds the demo store; refuses a database with other data, so that
+/// `--demo` never hands out tokens over a real store.
 pub async fn seed_demo(gateway: &Gateway) -> Result<bool, AppError> {
     let store = gateway.store();
     if store.has_accounts().await? {
-        return Ok(false);
+        return match store.account(DEMO_CUSTOMER_ACCOUNT).await? {
+            Some(_) => Ok(false),
+            None => Err(AppError::Forbidden(
+                "--demo needs an empty database (or one that --demo seeded): this one holds other data".into(),
+            )),
+        };
     }
     let now = Utc::now().trunc_subsecs(6);
     let today = gateway.today();

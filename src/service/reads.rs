@@ -1,6 +1,8 @@
-//! Read use cases. Customers are confined to their own account here, once, so that no
+//! Read use cases. Listings take the caller's `today` (one per request, so that every
+//! part of a response agrees on what is overdue). Customers are confined to their own account here, once, so that no
 //! query can forget it: another account's invoice is simply not found.
 
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 use super::{AppError, Gateway};
@@ -69,6 +71,7 @@ impl Gateway {
         filter: &InvoiceFilter,
         order: InvoiceOrder,
         page: &PageRequest,
+        today: NaiveDate,
     ) -> Result<InvoicePage, AppError> {
         filter.check()?;
         let Some(filter) = scoped(who, filter) else {
@@ -79,10 +82,7 @@ impl Gateway {
                 has_previous_page: false,
             });
         };
-        let mut rows = self
-            .store
-            .invoice_page(&filter, order, page, self.today())
-            .await?;
+        let mut rows = self.store.invoice_page(&filter, order, page, today).await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let from_cursor = page.cursor.is_some();
@@ -109,10 +109,11 @@ impl Gateway {
         &self,
         who: &Principal,
         filter: &InvoiceFilter,
+        today: NaiveDate,
     ) -> Result<u64, AppError> {
         filter.check()?;
         match scoped(who, filter) {
-            Some(filter) => Ok(self.store.count_invoices(&filter, self.today()).await?),
+            Some(filter) => Ok(self.store.count_invoices(&filter, today).await?),
             None => Ok(0),
         }
     }
@@ -121,10 +122,11 @@ impl Gateway {
         &self,
         who: &Principal,
         filter: &InvoiceFilter,
+        today: NaiveDate,
     ) -> Result<Vec<StatusTotal>, AppError> {
         filter.check()?;
         match scoped(who, filter) {
-            Some(filter) => Ok(self.store.status_totals(&filter, self.today()).await?),
+            Some(filter) => Ok(self.store.status_totals(&filter, today).await?),
             None => Ok(vec![]),
         }
     }

@@ -89,17 +89,23 @@ fn key_value(key: &SortKey) -> StoreResult<Value> {
     })
 }
 
-/// A sum of money units, read as text so that neither backend rounds it through a float.
-fn sum_units_as_text() -> SimpleExpr {
-    Expr::cust("CAST(SUM(value_units) AS TEXT)")
-}
+/// A sum of money units in two parts that cannot overflow SQLite's 64-bit `SUM` (which
+/// raises an error past `i64`), each read as text so that no backend rounds it through a
+/// float: the billions and the rest, recombined exactly by `parse_sum`.
+const SUM_HIGH: &str = "CAST(SUM(value_units / 1000000000) AS TEXT)";
+const SUM_LOW: &str = "CAST(SUM(value_units % 1000000000) AS TEXT)";
 
-fn parse_sum(text: Option<String>) -> StoreResult<Decimal> {
-    match text {
-        None => Ok(Decimal::ZERO),
-        Some(text) => sum_from_units(&text)
-            .ok_or_else(|| StoreError::Corrupt(format!("sum `{text}` is not an integer"))),
-    }
+fn parse_sum(high: Option<String>, low: Option<String>) -> StoreResult<Decimal> {
+    let part = |text: Option<String>| match text {
+        None => Ok(0_i128),
+        Some(text) => text
+            .trim()
+            .parse::<i128>()
+            .map_err(|_| StoreError::Corrupt(format!("sum `{text}` is not an integer"))),
+    };
+    let units = part(high)? * 1_000_000_000 + part(low)?;
+    sum_from_units(&units.to_string())
+        .ok_or_else(|| StoreError::Corrupt(format!("sum {units} is out of range")))
 }
 
 impl Store {
@@ -169,25 +175,27 @@ impl Store {
         filter: &InvoiceFilter,
         today: NaiveDate,
     ) -> StoreResult<Vec<StatusTotal>> {
-        let rows: Vec<(String, String, i64, Option<String>)> = filtered(filter, today)
-            .select_only()
-            .expr_as(effective_status(today), "shown_status")
-            .column(C::Currency)
-            .expr_as(Expr::cust("COUNT(*)"), "invoices")
-            .expr_as(sum_units_as_text(), "value_units")
-            .group_by(Expr::col(Alias::new("shown_status")))
-            .group_by(C::Currency)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> =
+            filtered(filter, today)
+                .select_only()
+                .expr_as(effective_status(today), "shown_status")
+                .column(C::Currency)
+                .expr_as(Expr::cust("COUNT(*)"), "invoices")
+                .expr_as(Expr::cust(SUM_HIGH), "units_high")
+                .expr_as(Expr::cust(SUM_LOW), "units_low")
+                .group_by(Expr::col(Alias::new("shown_status")))
+                .group_by(C::Currency)
+                .into_tuple()
+                .all(&self.db)
+                .await?;
         rows.into_iter()
-            .map(|(status, currency, count, sum)| {
+            .map(|(status, currency, count, high, low)| {
                 Ok(StatusTotal {
                     status: InvoiceStatus::parse(&status)
                         .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                     currency,
                     count,
-                    value: parse_sum(sum)?,
+                    value: parse_sum(high, low)?,
                 })
             })
             .collect()
@@ -231,10 +239,11 @@ impl Store {
             InvoiceStatus::Open.as_str(),
             InvoiceStatus::Overdue.as_str(),
         ];
-        let rows: Vec<(String, Option<String>)> = invoice::Entity::find()
+        let rows: Vec<(String, Option<String>, Option<String>)> = invoice::Entity::find()
             .select_only()
             .column(C::AccountId)
-            .expr_as(sum_units_as_text(), "value_units")
+            .expr_as(Expr::cust(SUM_HIGH), "units_high")
+            .expr_as(Expr::cust(SUM_LOW), "units_low")
             .filter(C::AccountId.is_in(account_ids.iter().map(String::as_str)))
             .filter(C::Status.is_in(unpaid))
             .group_by(C::AccountId)
@@ -242,7 +251,7 @@ impl Store {
             .all(&self.db)
             .await?;
         rows.into_iter()
-            .map(|(id, sum)| Ok((id, parse_sum(sum)?)))
+            .map(|(id, high, low)| Ok((id, parse_sum(high, low)?)))
             .collect()
     }
 

@@ -1,7 +1,7 @@
 //! Inserts of accounts, orders and invoices, each invoice with the event that records its
 //! creation, in one transaction per batch.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::{account, invoice, invoice_event, order};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
 
@@ -129,8 +129,10 @@ async fn insert_invoice(
         status: Set(status.as_str().to_owned()),
         payment_link: Set(new.payment_link.clone()),
         observation: Set(new.observation.clone()),
-        created_at: Set(new.created_at),
-        updated_at: Set(updated_at),
+        // Microseconds, as PostgreSQL keeps them: SQLite would keep nanoseconds as text,
+        // and keyset cursors over created_at carry microseconds.
+        created_at: Set(new.created_at.trunc_subsecs(6)),
+        updated_at: Set(updated_at.trunc_subsecs(6)),
         resolved_at: Set(resolved_at),
         // Version counts changes: one per recorded event.
         version: Set(events.len() as i32),

@@ -88,3 +88,36 @@ async fn sums_are_exact_beyond_one_amount(app: TestApp) {
     assert_eq!(data["account"]["openBalance"], "299999999999999.9999");
     assert_eq!(data["account"]["availableCredit"], "-299999999998999.9999");
 }
+
+on_both_backends!(sums_past_64_bits_of_units_stay_exact);
+
+async fn sums_past_64_bits_of_units_stay_exact(app: TestApp) {
+    let due = app.today() + chrono::Duration::days(3);
+    // Twelve of the largest amount exceed i64 in units: SQLite's SUM alone would overflow.
+    let invoices: Vec<_> = (0..12)
+        .map(|n| {
+            invoice(
+                &format!("MAX-{n:02}"),
+                "ACC",
+                "ORD",
+                "99999999999999.9999",
+                due,
+            )
+        })
+        .collect();
+    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
+        .await;
+
+    let data = app
+        .admin_data(
+            "{ invoiceStatusTotals { value { amount } } account(id: \"ACC\") { openBalance } }",
+            json!({}),
+        )
+        .await;
+
+    assert_eq!(
+        data["invoiceStatusTotals"][0]["value"][0]["amount"],
+        "1199999999999999.9988"
+    );
+    assert_eq!(data["account"]["openBalance"], "1199999999999999.9988");
+}

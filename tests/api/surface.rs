@@ -205,6 +205,17 @@ async fn bad_arguments_get_a_clear_error_with_a_code(app: TestApp) {
     }
 }
 
+fn cursor_query(field: &str) -> String {
+    format!(
+        "query($c: String) {{ invoices(orderBy: {{field: {field}}}, after: $c) {{ totalCount }} }}"
+    )
+}
+
+fn crafted(json: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+}
+
 async fn malformed_requests_get_a_json_error(app: TestApp) {
     let cases = [
         ("not json", "application/json", "{not json"),
