@@ -92,6 +92,9 @@ fn key_value(key: &SortKey) -> StoreResult<Value> {
 /// A sum of money units in two parts that cannot overflow SQLite's 64-bit `SUM` (which
 /// raises an error past `i64`), each read as text so that no backend rounds it through a
 /// float: the billions and the rest, recombined exactly by `parse_sum`.
+/// Status, currency, count, and the two parts of the value sum.
+type TotalRow = (String, String, i64, Option<String>, Option<String>);
+
 const SUM_HIGH: &str = "CAST(SUM(value_units / 1000000000) AS TEXT)";
 const SUM_LOW: &str = "CAST(SUM(value_units % 1000000000) AS TEXT)";
 
@@ -175,19 +178,18 @@ impl Store {
         filter: &InvoiceFilter,
         today: NaiveDate,
     ) -> StoreResult<Vec<StatusTotal>> {
-        let rows: Vec<(String, String, i64, Option<String>, Option<String>)> =
-            filtered(filter, today)
-                .select_only()
-                .expr_as(effective_status(today), "shown_status")
-                .column(C::Currency)
-                .expr_as(Expr::cust("COUNT(*)"), "invoices")
-                .expr_as(Expr::cust(SUM_HIGH), "units_high")
-                .expr_as(Expr::cust(SUM_LOW), "units_low")
-                .group_by(Expr::col(Alias::new("shown_status")))
-                .group_by(C::Currency)
-                .into_tuple()
-                .all(&self.db)
-                .await?;
+        let rows: Vec<TotalRow> = filtered(filter, today)
+            .select_only()
+            .expr_as(effective_status(today), "shown_status")
+            .column(C::Currency)
+            .expr_as(Expr::cust("COUNT(*)"), "invoices")
+            .expr_as(Expr::cust(SUM_HIGH), "units_high")
+            .expr_as(Expr::cust(SUM_LOW), "units_low")
+            .group_by(Expr::col(Alias::new("shown_status")))
+            .group_by(C::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
         rows.into_iter()
             .map(|(status, currency, count, high, low)| {
                 Ok(StatusTotal {
