@@ -192,6 +192,36 @@ async fn bad_arguments_get_a_clear_error_with_a_code(app: TestApp) {
             json!({}),
             "GRAPHQL_PARSE_FAILED",
         ),
+        (
+            "signed year",
+            "{ invoices(dueFrom: \"+10000-01-01\") { totalCount } }".into(),
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "negative year",
+            "query($d: Date) { invoices(dueTo: $d) { totalCount } }".into(),
+            json!({ "d": "-0001-01-01" }),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "cursor far in time",
+            cursor_query("CREATED_AT"),
+            json!({ "c": crafted(r#"{"key":{"CreatedAt":-8000000000000000000},"id":"x"}"#) }),
+            "INVALID_CURSOR",
+        ),
+        (
+            "cursor date of year -100000",
+            cursor_query("DUE_DATE"),
+            json!({ "c": crafted(r#"{"key":{"DueDate":"-100000-01-01"},"id":"x"}"#) }),
+            "INVALID_CURSOR",
+        ),
+        (
+            "cursor id with NUL",
+            cursor_query("DUE_DATE"),
+            json!({ "c": crafted(r#"{"key":{"DueDate":"2026-01-01"},"id":"a\u0000b"}"#) }),
+            "INVALID_CURSOR",
+        ),
     ];
     for (case, query, variables, code) in cases {
         let body = app.gql(Some(&app.admin()), &query, variables).await;
