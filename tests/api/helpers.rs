@@ -106,6 +106,15 @@ impl TestApp {
 
     /// Starts a gateway; `demo` loads the demo store as `serve --demo` does.
     pub async fn spawn_with(backend: Backend, demo: bool) -> Option<TestApp> {
+        Self::spawn_configured(backend, demo, |_| {}).await
+    }
+
+    /// Starts a gateway with settings changed by `tweak`.
+    pub async fn spawn_configured(
+        backend: Backend,
+        demo: bool,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, pg_database) = match backend {
             Backend::Sqlite => (
@@ -127,7 +136,8 @@ impl TestApp {
                 }
             }
         };
-        let config = test_config(url);
+        let mut config = test_config(url);
+        tweak(&mut config);
         let running = app::start(&config, "127.0.0.1:0", demo)
             .await
             .expect("gateway starts");

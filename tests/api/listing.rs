@@ -318,3 +318,55 @@ async fn the_demo_store_has_every_status_links_and_installments(app: TestApp) {
             .unwrap()
     );
 }
+
+on_both_backends!(overdue_follows_the_calendar_of_the_store_time_zone);
+
+async fn overdue_follows_the_calendar_of_the_store_time_zone(app: TestApp) {
+    // A zone whose date differs from UTC's right now: a day ahead, or a day behind.
+    let ahead = chrono::Utc::now()
+        .format("%H")
+        .to_string()
+        .parse::<u32>()
+        .unwrap()
+        >= 10;
+    let zone: chrono_tz::Tz = if ahead {
+        chrono_tz::Pacific::Kiritimati
+    } else {
+        chrono_tz::Etc::GMTPlus12
+    };
+    let store = TestApp::spawn_configured(app.backend, false, |c| c.time_zone = zone)
+        .await
+        .unwrap();
+    let today = store.today();
+    assert_ne!(
+        today,
+        chrono::Utc::now().date_naive(),
+        "the zone must disagree with UTC"
+    );
+    store
+        .insert(
+            &[account("ACC")],
+            &[order("ORD", "ACC", "2.00")],
+            &[
+                invoice(
+                    "DUE-YESTERDAY",
+                    "ACC",
+                    "ORD",
+                    "1.00",
+                    today - Duration::days(1),
+                ),
+                invoice("DUE-TODAY", "ACC", "ORD", "1.00", today),
+            ],
+        )
+        .await;
+
+    let data = store
+        .admin_data("{ invoices { nodes { id status } } today }", json!({}))
+        .await;
+
+    assert_eq!(data["today"], today.to_string());
+    assert_eq!(
+        data["invoices"]["nodes"],
+        json!([{ "id": "DUE-YESTERDAY", "status": "OVERDUE" }, { "id": "DUE-TODAY", "status": "OPEN" }])
+    );
+}
