@@ -8,5 +8,6 @@ mod changes;
 mod cli;
 mod listing;
 mod money;
+mod rest;
 mod schema;
 mod surface;
