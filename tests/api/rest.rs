@@ -157,12 +157,22 @@ async fn rest_reads_changes_pays_postpones_and_cancels_through_the_same_rules(ap
     assert_eq!((status, own["id"].as_str()), (200, Some("INV-01")));
 }
 
+/// Method, path, token, body, expected HTTP status and error code.
+type Case<'a> = (
+    Method,
+    &'a str,
+    Option<&'a str>,
+    Option<Value>,
+    u16,
+    &'a str,
+);
+
 async fn rest_failures_are_json_with_a_code_and_change_nothing(app: TestApp) {
     store(&app).await;
     let admin = app.admin();
     let customer = app.customer("ACC");
     let other = app.customer("OTHER");
-    let cases: Vec<(Method, &str, Option<&str>, Option<Value>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (Method::GET, INV_01, None, None, 401, "UNAUTHENTICATED"),
         (
             Method::GET,
