@@ -206,6 +206,13 @@ pub fn decide(
 
     let current = invoice.status_on(today);
     let due_date = request.due_date.unwrap_or(invoice.due_date);
+    if !super::is_storable_date(due_date) {
+        return Err(refuse(
+            RefusalCode::InvalidDueDate,
+            Some("dueDate"),
+            "the due date must fall in the years 0001 to 9999",
+        ));
+    }
     let due_date_change = (due_date != invoice.due_date).then_some((invoice.due_date, due_date));
     if due_date_change.is_some() && matches!(current, Paid | Cancelled) {
         return Err(refuse(
@@ -537,6 +544,21 @@ mod tests {
         assert_eq!(
             run(&invoice(Paid, 3), set).unwrap_err().field,
             Some("paymentLink")
+        );
+    }
+
+    #[test]
+    fn a_due_date_beyond_year_9999_is_refused() {
+        let far = ChangeRequest {
+            due_date: "9999-12-31"
+                .parse::<NaiveDate>()
+                .ok()
+                .map(|d| d + Duration::days(1)),
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&invoice(Open, 3), far).unwrap_err().code,
+            RefusalCode::InvalidDueDate
         );
     }
 

@@ -17,6 +17,10 @@ use crate::service::{AppError, Gateway};
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
+/// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
+/// 13 levels), so the bound must sit above it.
+const MAX_DEPTH: usize = 20;
+
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// What every resolver of one request shares: who is calling, and the day that decides
@@ -30,9 +34,9 @@ pub fn build_schema(gateway: Gateway) -> GatewaySchema {
     Schema::build(QueryRoot, MutationRoot, EmptySubscription)
         .data(gateway)
         .extension(error::ErrorCodes)
-        // A first bound on nesting (account → invoices → account …); the hardening of
-        // complexity, aliases and batches comes with the request limits.
-        .limit_depth(12)
+        // A first bound on nesting (account → invoices → account …); complexity, alias and
+        // batch limits come with the hardening of request limits.
+        .limit_depth(MAX_DEPTH)
         .finish()
 }
 

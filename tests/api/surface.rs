@@ -274,3 +274,22 @@ async fn malformed_requests_get_a_json_error(app: TestApp) {
         .unwrap();
     assert_eq!(response.status(), 404);
 }
+
+on_both_backends!(graphiql_introspection_is_answered_without_a_token);
+
+/// The introspection query GraphiQL sends on load, type references nested as deep as it
+/// nests them.
+const INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } \
+    types { ...FullType } directives { name args { ...InputValue } } } } \
+    fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name args { ...InputValue } \
+      type { ...TypeRef } } inputFields { ...InputValue } enumValues(includeDeprecated: true) { name } possibleTypes { ...TypeRef } } \
+    fragment InputValue on __InputValue { name type { ...TypeRef } defaultValue } \
+    fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name \
+      ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }";
+
+async fn graphiql_introspection_is_answered_without_a_token(app: TestApp) {
+    let body = app.gql(None, INTROSPECTION, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    assert_eq!(body["data"]["__schema"]["mutationType"]["name"], "Mutation");
+}
