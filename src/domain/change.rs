@@ -19,6 +19,9 @@ pub struct ChangeRequest {
     pub payment_link: Option<Option<String>>,
     pub observation: Option<Option<String>>,
     pub due_date: Option<NaiveDate>,
+    /// Move the due date this many days later (REST postponement), decided on the row as
+    /// it is when the change is applied. Ignored when `due_date` is given.
+    pub postpone_days: Option<i64>,
     /// Why; required to reopen a paid invoice.
     pub reason: Option<String>,
     /// Refuse the change unless the invoice is still at this version.
@@ -187,30 +190,82 @@ pub fn decide(
     source: ChangeSource,
     links: LinkPolicy,
 ) -> Result<Outcome, Refusal> {
+    match request.expected_version {
+        // A retry of a change that already happened is a success, not a conflict.
+        Some(expected) if expected != invoice.version => {
+            let unversioned = ChangeRequest {
+                expected_version: None,
+                ..request
+            };
+            match decide_unversioned(invoice, unversioned, today, source, links) {
+                Ok(outcome) if outcome.is_noop() => Ok(outcome),
+                _ => Err(refuse(
+                    RefusalCode::VersionConflict,
+                    Some("expectedVersion"),
+                    format!(
+                        "the invoice is at version {}, not {expected}: reload it and try again",
+                        invoice.version
+                    ),
+                )),
+            }
+        }
+        _ => decide_unversioned(invoice, request, today, source, links),
+    }
+}
+
+/// Text a person typed: tabs and line breaks are fine, other control characters (NUL
+/// above all, which PostgreSQL refuses) are not.
+pub fn check_no_control(text: &str, field: &'static str) -> Result<(), Refusal> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        Err(refuse(
+            RefusalCode::InvalidInput,
+            Some(field),
+            format!("{field} contains control characters"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn decide_unversioned(
+    invoice: &Invoice,
+    request: ChangeRequest,
+    today: NaiveDate,
+    source: ChangeSource,
+    links: LinkPolicy,
+) -> Result<Outcome, Refusal> {
     use InvoiceStatus::*;
 
-    if let Some(expected) = request.expected_version
-        && expected != invoice.version
-    {
-        return Err(refuse(
-            RefusalCode::VersionConflict,
-            Some("expectedVersion"),
-            format!(
-                "the invoice is at version {}, not {expected}: reload it and try again",
-                invoice.version
-            ),
-        ));
-    }
     let reason = normalize(request.reason);
     check_text(&reason, "reason", MAX_REASON_CHARS)?;
+    if let Some(reason) = &reason {
+        check_no_control(reason, "reason")?;
+    }
 
     let current = invoice.status_on(today);
-    let due_date = request.due_date.unwrap_or(invoice.due_date);
+    let postponed = request.postpone_days.and_then(|days| {
+        invoice
+            .due_date
+            .checked_add_signed(chrono::Duration::try_days(days)?)
+    });
+    let due_date = request.due_date.or(postponed).unwrap_or(invoice.due_date);
     if !super::is_storable_date(due_date) {
         return Err(refuse(
             RefusalCode::InvalidDueDate,
             Some("dueDate"),
             "the due date must fall in the years 0001 to 9999",
+        ));
+    }
+    // Overdue happens by time only: a due date may move later, or earlier while it stays
+    // today or after, never into the past.
+    if due_date != invoice.due_date && due_date < today {
+        return Err(refuse(
+            RefusalCode::InvalidDueDate,
+            Some("dueDate"),
+            "a due date cannot move into the past",
         ));
     }
     let due_date_change = (due_date != invoice.due_date).then_some((invoice.due_date, due_date));
@@ -307,6 +362,9 @@ pub fn decide(
         Some(text) => normalize(text),
     };
     check_text(&observation, "observation", MAX_OBSERVATION_CHARS)?;
+    if let Some(observation) = &observation {
+        check_no_control(observation, "observation")?;
+    }
 
     let changed = |old: &Option<String>, new: &Option<String>| {
         (old != new).then(|| (old.clone(), new.clone()))
@@ -545,6 +603,64 @@ mod tests {
             run(&invoice(Paid, 3), set).unwrap_err().field,
             Some("paymentLink")
         );
+    }
+
+    #[test]
+    fn a_due_date_never_moves_into_the_past() {
+        for stored in [Open, Overdue] {
+            let back = ChangeRequest {
+                due_date: Some(today() - Duration::days(1)),
+                ..Default::default()
+            };
+            assert_eq!(
+                run(&invoice(stored, 3), back).unwrap_err().code,
+                RefusalCode::InvalidDueDate,
+                "{stored:?}"
+            );
+        }
+        let earlier = ChangeRequest {
+            due_date: Some(today()),
+            ..Default::default()
+        };
+        assert_eq!(run(&invoice(Open, 3), earlier).unwrap().status_change, None);
+    }
+
+    #[test]
+    fn a_retried_change_with_its_old_version_succeeds_as_a_noop() {
+        let retry = ChangeRequest {
+            status: Some(Paid),
+            expected_version: Some(2),
+            ..Default::default()
+        };
+        assert!(run(&invoice(Paid, 1), retry).unwrap().is_noop());
+    }
+
+    #[test]
+    fn postponement_counts_from_the_current_due_date() {
+        let later = ChangeRequest {
+            postpone_days: Some(10),
+            ..Default::default()
+        };
+        let outcome = run(&invoice(Overdue, -2), later).unwrap();
+        assert_eq!(outcome.due_date, today() + Duration::days(8));
+        assert_eq!(outcome.status_change, Some((Overdue, Open)));
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_text() {
+        let nul = ChangeRequest {
+            observation: Some(Some("a\u{0}b".into())),
+            ..Default::default()
+        };
+        assert_eq!(
+            run(&invoice(Open, 3), nul).unwrap_err().code,
+            RefusalCode::InvalidInput
+        );
+        let lines = ChangeRequest {
+            observation: Some(Some("line 1\nline 2".into())),
+            ..Default::default()
+        };
+        assert!(run(&invoice(Open, 3), lines).is_ok());
     }
 
     #[test]

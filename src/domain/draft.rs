@@ -41,6 +41,7 @@ fn check_field_id(id: &str, field: &'static str) -> Result<(), Refusal> {
 }
 
 fn check_text(text: &str, field: &'static str, max: usize) -> Result<(), Refusal> {
+    super::check_no_control(text, field)?;
     if text.trim().is_empty() {
         Err(invalid(field, format!("{field} must not be empty")))
     } else if text.chars().count() > max {
@@ -107,6 +108,7 @@ pub fn check_account(account: &Account) -> Result<(), Refusal> {
     check_field_id(&account.id, "id")?;
     check_text(&account.name, "name", 200)?;
     check_text(&account.document, "document", 64)?;
+    super::check_no_control(&account.email, "email")?;
     let email = account.email.trim();
     let at = email.find('@');
     let email_ok = email.len() <= 254

@@ -17,9 +17,24 @@ pub fn is_storable_date(date: chrono::NaiveDate) -> bool {
     (1..=9999).contains(&date.year())
 }
 
+/// `YYYY-MM-DD` exactly, years 0001 to 9999: chrono alone would also take signed and
+/// five-digit years, which SQLite compares as text and PostgreSQL refuses.
+pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    (shaped && is_storable_date(date)).then_some(date)
+}
+
 pub use change::{
     ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
-    check_payment_link, decide,
+    check_no_control, check_payment_link, decide,
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};

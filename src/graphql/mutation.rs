@@ -399,6 +399,7 @@ impl MutationRoot {
             observation: maybe(input.observation),
             payment_link: maybe(input.payment_link),
             due_date: input.due_date.map(|d| d.0),
+            postpone_days: None,
             reason: input.reason,
             expected_version: input.expected_version,
         };

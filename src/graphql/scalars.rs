@@ -50,7 +50,7 @@ pub struct Date(pub NaiveDate);
 impl ScalarType for Date {
     fn parse(value: Value) -> InputValueResult<Self> {
         match &value {
-            Value::String(text) => parse_date(text).map(Date).ok_or_else(|| {
+            Value::String(text) => crate::domain::parse_date(text).map(Date).ok_or_else(|| {
                 InputValueError::custom(format!(
                     "`{text}` is not a date: use YYYY-MM-DD, years 0001 to 9999"
                 ))
@@ -64,19 +64,4 @@ impl ScalarType for Date {
     fn to_value(&self) -> Value {
         Value::String(self.0.format("%Y-%m-%d").to_string())
     }
-}
-
-/// `YYYY-MM-DD` exactly, years 0001 to 9999: chrono alone would also take signed and
-/// five-digit years, which SQLite compares as text and PostgreSQL refuses.
-fn parse_date(text: &str) -> Option<NaiveDate> {
-    let shaped = text.len() == 10
-        && text.bytes().enumerate().all(|(i, b)| {
-            if i == 4 || i == 7 {
-                b == b'-'
-            } else {
-                b.is_ascii_digit()
-            }
-        });
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    (shaped && crate::domain::is_storable_date(date)).then_some(date)
 }

@@ -5,11 +5,12 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -28,6 +29,29 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{invoice}/payments"), post(pay))
         .route(&format!("{invoice}/postponement"), put(postpone))
         .route("/api/creditcontrol/invoices", get(search))
+        .route(
+            "/api/creditcontrol/{*rest}",
+            axum::routing::any(no_such_call),
+        )
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn no_such_call() -> Failure {
+    Failure(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        "no such Customer Credit call".into(),
+        None,
+    )
+}
+
+async fn method_not_allowed() -> Failure {
+    Failure(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "this path does not take that method".into(),
+        None,
+    )
 }
 
 /// An error answer.
@@ -174,11 +198,11 @@ async fn located(
 async fn apply(
     state: &AppState,
     headers: &HeaderMap,
-    ids: (String, String),
+    ids: InvoicePath,
     request: ChangeRequest,
 ) -> Result<Response, Failure> {
     let who = caller(state, headers)?;
-    let (account_id, invoice_id) = ids;
+    let InvoicePath(account_id, invoice_id) = ids;
     located(state, &who, &account_id, &invoice_id).await?;
     let applied = state
         .gateway
@@ -187,15 +211,33 @@ async fn apply(
     Ok(axum::Json(to_json(applied.invoice, state.gateway.today())).into_response())
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Failure> {
-    serde_json::from_slice(body)
+/// The request body, within axum's default size limit.
+type Body = Result<Bytes, BytesRejection>;
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, Failure> {
+    let body = body.map_err(|e| Failure(e.status(), "BAD_REQUEST", e.body_text(), None))?;
+    serde_json::from_slice(&body)
         .map_err(|e| bad_request(format!("the body is not the expected JSON: {e}"), None))
+}
+
+/// `{creditAccountId}/invoices/{invoiceId}` from the path; a malformed path answers JSON.
+struct InvoicePath(String, String);
+
+impl<S: Send + Sync> FromRequestParts<S> for InvoicePath {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Failure> {
+        let Path((account, invoice)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| bad_request(e.body_text(), None))?;
+        Ok(InvoicePath(account, invoice))
+    }
 }
 
 async fn read(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(ids): Path<(String, String)>,
+    ids: InvoicePath,
 ) -> Result<Response, Failure> {
     let who = caller(&state, &headers)?;
     let invoice = located(&state, &who, &ids.0, &ids.1).await?;
@@ -224,10 +266,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 async fn change(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(ids): Path<(String, String)>,
-    body: Bytes,
+    ids: InvoicePath,
+    body: Body,
 ) -> Result<Response, Failure> {
-    let body: ChangeBody = parse_body(&body)?;
+    caller(&state, &headers)?;
+    let body: ChangeBody = parse_body(body)?;
     let status = match body.status.as_deref() {
         None => None,
         Some(text) => match text.trim().to_lowercase().as_str() {
@@ -258,7 +301,7 @@ async fn change(
 async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(ids): Path<(String, String)>,
+    ids: InvoicePath,
 ) -> Result<Response, Failure> {
     let request = ChangeRequest {
         status: Some(InvoiceStatus::Cancelled),
@@ -270,7 +313,7 @@ async fn cancel(
 async fn pay(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(ids): Path<(String, String)>,
+    ids: InvoicePath,
 ) -> Result<Response, Failure> {
     let request = ChangeRequest {
         status: Some(InvoiceStatus::Paid),
@@ -290,21 +333,19 @@ struct PostponeBody {
 async fn postpone(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Path(ids): Path<(String, String)>,
-    body: Bytes,
+    ids: InvoicePath,
+    body: Body,
 ) -> Result<Response, Failure> {
-    let body: PostponeBody = parse_body(&body)?;
+    caller(&state, &headers)?;
+    let body: PostponeBody = parse_body(body)?;
     if !(1..=366).contains(&body.due_days) {
         return Err(bad_request(
             "dueDays must be between 1 and 366",
             Some("dueDays"),
         ));
     }
-    let who = caller(&state, &headers)?;
-    let invoice = located(&state, &who, &ids.0, &ids.1).await?;
     let request = ChangeRequest {
-        due_date: Some(invoice.due_date + Duration::days(body.due_days)),
-        expected_version: Some(invoice.version),
+        postpone_days: Some(body.due_days),
         ..Default::default()
     };
     apply(&state, &headers, ids, request).await
@@ -328,8 +369,8 @@ struct SearchQuery {
 
 fn date(text: Option<String>, field: &'static str) -> Result<Option<chrono::NaiveDate>, Failure> {
     text.map(|t| {
-        t.parse()
-            .map_err(|_| bad_request(format!("`{t}` is not a date: use YYYY-MM-DD"), Some(field)))
+        crate::domain::parse_date(&t)
+            .ok_or_else(|| bad_request(format!("`{t}` is not a date: use YYYY-MM-DD"), Some(field)))
     })
     .transpose()
 }

@@ -3,7 +3,11 @@
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::{account, invoice, invoice_event, order};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QuerySelect, SqlErr, TransactionTrait,
+};
 
 use super::{Store, StoreResult};
 use crate::domain::{
@@ -191,11 +195,27 @@ impl Store {
             }))
         };
         let txn = self.db.begin().await?;
-        if account::Entity::find_by_id(new.account_id.as_str())
-            .one(&txn)
-            .await?
-            .is_none()
-        {
+        // Creations for one account queue on its row (on SQLite, on the database's write
+        // lock, taken now by a no-op write), so the checks below see every earlier commit.
+        let account = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                account::Entity::update_many()
+                    .col_expr(account::Column::Id, Expr::col(account::Column::Id))
+                    .filter(account::Column::Id.eq(new.account_id.as_str()))
+                    .exec(&txn)
+                    .await?;
+                account::Entity::find_by_id(new.account_id.as_str())
+                    .one(&txn)
+                    .await?
+            }
+            _ => {
+                account::Entity::find_by_id(new.account_id.as_str())
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?
+            }
+        };
+        if account.is_none() {
             return refuse(
                 RefusalCode::NotFound,
                 "accountId",
@@ -211,6 +231,13 @@ impl Store {
                     RefusalCode::InvalidInput,
                     "orderId",
                     format!("order `{}` belongs to another account", new.order_id),
+                );
+            }
+            Some(existing) if existing.currency != new.currency => {
+                return refuse(
+                    RefusalCode::InvalidInput,
+                    "currency",
+                    format!("order `{}` is in {}", new.order_id, existing.currency),
                 );
             }
             Some(_) => {}
@@ -243,7 +270,45 @@ impl Store {
                 format!("invoice `{}` already exists", new.id),
             );
         }
-        insert_invoice(&txn, new, actor, source).await?;
+        let siblings = invoice::Entity::find()
+            .filter(invoice::Column::OrderId.eq(new.order_id.as_str()))
+            .all(&txn)
+            .await?;
+        if let Some(other) = siblings
+            .iter()
+            .find(|i| i.number_of_installments != new.number_of_installments)
+        {
+            return refuse(
+                RefusalCode::InvalidInput,
+                "numberOfInstallments",
+                format!(
+                    "the order's other invoices have {} installments",
+                    other.number_of_installments
+                ),
+            );
+        }
+        if siblings.iter().any(|i| i.installment == new.installment) {
+            return refuse(
+                RefusalCode::AlreadyExists,
+                "installment",
+                format!("the order already has installment {}", new.installment),
+            );
+        }
+        // Another account's creator may take the same id meanwhile: the key decides.
+        if let Err(e) = insert_invoice(&txn, new, actor, source).await {
+            return match &e {
+                super::StoreError::Db(db)
+                    if matches!(db.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>
+                {
+                    refuse(
+                        RefusalCode::AlreadyExists,
+                        "id",
+                        format!("invoice `{}` already exists", new.id),
+                    )
+                }
+                _ => Err(e),
+            };
+        }
         txn.commit().await?;
         let created = self.invoice(&new.id).await?.ok_or_else(|| {
             super::StoreError::Corrupt(format!("invoice {} vanished after its insert", new.id))

@@ -564,3 +564,85 @@ async fn a_store_loads_accounts_and_invoices_through_the_api(app: TestApp) {
         .await;
     assert_eq!(error_codes(&customer), ["FORBIDDEN"]);
 }
+
+on_both_backends!(review_regressions_due_dates_retries_control_characters_and_parallel_creates);
+
+async fn review_regressions_due_dates_retries_control_characters_and_parallel_creates(
+    app: TestApp,
+) {
+    store(&app).await;
+    let yesterday = (app.today() - Duration::days(1)).to_string();
+    let backwards = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "OPEN", "dueDate": yesterday } }),
+    )
+    .await;
+    assert_eq!(
+        backwards["userErrors"][0]["code"], "INVALID_DUE_DATE",
+        "overdue happens by time only"
+    );
+
+    let version = read(&app, "OPEN").await["version"].as_i64().unwrap();
+    let first = mutate(&app, MARK_PAID, json!({ "id": "OPEN", "v": version })).await;
+    let retry = mutate(&app, MARK_PAID, json!({ "id": "OPEN", "v": version })).await;
+    assert_eq!(
+        (first["userErrors"].clone(), retry["userErrors"].clone()),
+        (json!([]), json!([])),
+        "a retried payment succeeds"
+    );
+
+    let nul = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "LATE", "observation": "a\u{0}b" } }),
+    )
+    .await;
+    assert_eq!(nul["userErrors"][0]["code"], "INVALID_INPUT");
+    let lines = mutate(
+        &app,
+        CHANGE,
+        json!({ "input": { "id": "LATE", "observation": "line 1\nline 2" } }),
+    )
+    .await;
+    assert_eq!(lines["invoice"]["observation"], "line 1\nline 2");
+
+    let due = (app.today() + Duration::days(9)).to_string();
+    let mut tasks = Vec::new();
+    for n in 0..6 {
+        let input = json!({ "id": format!("PAR-{}", n % 2), "accountId": "ACC", "orderId": "PAR-ORDER", "orderValue": "20.00",
+            "installment": 1 + n % 2, "numberOfInstallments": 2, "value": "10.00", "currency": "BRL", "dueDate": due });
+        let (client, base, token) = (app.client.clone(), app.base.clone(), app.admin());
+        tasks.push(tokio::spawn(async move {
+            let body = json!({ "query": CREATE, "variables": { "input": input } });
+            client
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        let body = task.await.unwrap();
+        assert!(
+            body.get("errors").is_none(),
+            "no internal error under parallel creates: {body}"
+        );
+        let result = &body["data"]["createInvoice"];
+        if result["userErrors"] == json!([]) {
+            created += 1;
+        } else {
+            assert_eq!(
+                result["userErrors"][0]["code"], "ALREADY_EXISTS",
+                "{result}"
+            );
+        }
+    }
+    assert_eq!(created, 2, "each installment created once");
+}

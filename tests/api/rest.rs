@@ -391,3 +391,44 @@ async fn rest_search_filters_and_pages(app: TestApp) {
         assert!(answer["error"]["code"].is_string());
     }
 }
+
+on_both_backends!(rest_answers_json_for_unknown_calls_methods_and_dates);
+
+async fn rest_answers_json_for_unknown_calls_methods_and_dates(app: TestApp) {
+    store(&app).await;
+    let admin = app.admin();
+    let (status, answer) = call(&app, Method::PATCH, INV_01, Some(&admin), None).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (405, Some("METHOD_NOT_ALLOWED"))
+    );
+    let (status, answer) = call(&app, Method::GET, "/no/such/call", Some(&admin), None).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (404, Some("NOT_FOUND"))
+    );
+    let (status, answer) = call(
+        &app,
+        Method::PUT,
+        INV_01,
+        Some("bogus"),
+        Some(json!({ "nonsense": true })),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (401, Some("UNAUTHENTICATED")),
+        "authentication comes first"
+    );
+    for date in ["%2B10000-01-01", "-0001-01-01", "2026-1-1"] {
+        let (status, _) = call(
+            &app,
+            Method::GET,
+            &format!("/invoices?from={date}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "{date}");
+    }
+}
