@@ -20,6 +20,7 @@ enum Accounts {
     Status,
     CreatedAt,
     UpdatedAt,
+    Version,
 }
 
 #[derive(DeriveIden)]
@@ -121,6 +122,7 @@ impl MigrationTrait for Migration {
                     .col(string(Accounts::Status))
                     .col(timestamp(Accounts::CreatedAt))
                     .col(timestamp(Accounts::UpdatedAt))
+                    .col(integer(Accounts::Version))
                     .to_owned(),
             )
             .await?;

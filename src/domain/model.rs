@@ -20,6 +20,8 @@ pub struct Account {
     pub status: AccountStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Increments on every write.
+    pub version: i32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -206,6 +206,8 @@ pub struct UpsertAccountInput {
     /// Whether the account may buy on credit.
     #[graphql(default_with = "AccountStatus::Open")]
     status: AccountStatus,
+    /// Refuse unless the account exists at this version.
+    expected_version: Option<i32>,
 }
 
 /// The result of `createInvoice`.
@@ -365,6 +367,7 @@ impl MutationRoot {
                 credit_limit: money(input.credit_limit, "creditLimit")?,
                 tolerance: money(input.tolerance, "tolerance")?,
                 status: input.status.into(),
+                expected_version: input.expected_version,
             })
         })();
         let result = match draft {

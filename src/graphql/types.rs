@@ -306,6 +306,12 @@ impl Account {
         self.0.updated_at
     }
 
+    /// Increments on every write of the account; send it back as `expectedVersion` to
+    /// `upsertAccount` to refuse the write if someone else changed the account first.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+
     /// The sum of the account's `OPEN` and `OVERDUE` invoices.
     async fn open_balance(&self, ctx: &Context<'_>) -> GqlResult<Decimal> {
         Ok(Decimal(self.open_balance_of(ctx).await?))

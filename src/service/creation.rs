@@ -23,6 +23,8 @@ pub struct AccountDraft {
     pub credit_limit: Money,
     pub tolerance: Money,
     pub status: AccountStatus,
+    /// Refuse unless the account exists at this version.
+    pub expected_version: Option<i32>,
 }
 
 fn admin_only(who: &Principal) -> Result<(), AppError> {
@@ -95,10 +97,14 @@ impl Gateway {
             status: draft.status,
             created_at: now,
             updated_at: now,
+            version: 1,
         };
         if let Err(refusal) = check_account(&account) {
             return Ok(Err(refusal));
         }
-        Ok(Ok(self.store().upsert_account(&account).await?))
+        Ok(self
+            .store()
+            .upsert_account(&account, draft.expected_version)
+            .await?)
     }
 }

@@ -40,6 +40,7 @@ fn account(
         status: AccountStatus::Open,
         created_at: since,
         updated_at: since,
+        version: 1,
     }
 }
 

@@ -32,6 +32,7 @@ pub(super) fn account(row: account::Model) -> StoreResult<Account> {
         currency: row.currency,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        version: row.version,
     })
 }
 

@@ -150,31 +150,70 @@ async fn insert_invoice(
 }
 
 impl Store {
-    /// Inserts an account, or updates every field but `created_at` of an existing one.
-    pub async fn upsert_account(&self, a: &Account) -> StoreResult<Account> {
-        use account::Column as A;
-        use sea_orm::sea_query::OnConflict;
-        account::Entity::insert(account_row(a))
-            .on_conflict(
-                OnConflict::column(A::Id)
-                    .update_columns([
-                        A::Document,
-                        A::DocumentType,
-                        A::Name,
-                        A::Email,
-                        A::Currency,
-                        A::CreditLimitUnits,
-                        A::ToleranceUnits,
-                        A::Status,
-                        A::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        self.account(&a.id).await?.ok_or_else(|| {
-            super::StoreError::Corrupt(format!("account {} vanished after its upsert", a.id))
-        })
+    /// Inserts an account, or updates every field but `created_at` of an existing one
+    /// (bumping its version), under the row's lock. With `expected_version`, refuses
+    /// (writing nothing) unless the account exists at that version.
+    pub async fn upsert_account(
+        &self,
+        a: &Account,
+        expected_version: Option<i32>,
+    ) -> StoreResult<Result<Account, Refusal>> {
+        let txn = self.db.begin().await?;
+        let existing = match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                // Take the write lock first, as `change_invoice` does.
+                account::Entity::update_many()
+                    .col_expr(account::Column::Id, Expr::col(account::Column::Id))
+                    .filter(account::Column::Id.eq(a.id.as_str()))
+                    .exec(&txn)
+                    .await?;
+                account::Entity::find_by_id(a.id.as_str()).one(&txn).await?
+            }
+            _ => {
+                account::Entity::find_by_id(a.id.as_str())
+                    .lock_exclusive()
+                    .one(&txn)
+                    .await?
+            }
+        };
+        let current = existing.as_ref().map(|row| row.version);
+        if let Some(expected) = expected_version
+            && current != Some(expected)
+        {
+            let message = match current {
+                Some(v) => format!(
+                    "the account is at version {v}, not {expected}: reload it and try again"
+                ),
+                None => format!("account `{}` does not exist yet", a.id),
+            };
+            return Ok(Err(Refusal {
+                code: RefusalCode::VersionConflict,
+                field: Some("expectedVersion"),
+                message,
+            }));
+        }
+        let row = match existing {
+            Some(old) => Account {
+                created_at: old.created_at,
+                version: old.version + 1,
+                ..a.clone()
+            },
+            None => Account {
+                version: 1,
+                ..a.clone()
+            },
+        };
+        if current.is_some() {
+            account::Entity::update(account_row(&row))
+                .exec(&txn)
+                .await?;
+        } else {
+            account::Entity::insert(account_row(&row))
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Ok(row))
     }
 
     /// Creates one invoice, registering its order with it when the order is new, in one
@@ -340,5 +379,6 @@ fn account_row(a: &Account) -> account::ActiveModel {
         status: Set(a.status.as_str().to_owned()),
         created_at: Set(a.created_at),
         updated_at: Set(a.updated_at),
+        version: Set(a.version),
     }
 }

@@ -440,7 +440,7 @@ async fn the_sweeper_persists_overdue_once_even_when_two_run_at_once(app: TestAp
 on_both_backends!(a_store_loads_accounts_and_invoices_through_the_api);
 
 const UPSERT: &str = "mutation($input: UpsertAccountInput!) { upsertAccount(input: $input) { \
-    account { id name creditLimit tolerance status } userErrors { field code } } }";
+    account { id name creditLimit tolerance status version } userErrors { field code } } }";
 
 const CREATE: &str = "mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) { \
     invoice { id friendlyId status value version order { id value } history { status source actor } } \
@@ -454,8 +454,15 @@ async fn a_store_loads_accounts_and_invoices_through_the_api(app: TestApp) {
     assert_eq!(created["account"]["status"], "OPEN");
     let mut renamed = account.clone();
     renamed["name"] = json!("Rita Lima Souza");
+    renamed["expectedVersion"] = json!(1);
     let updated = mutate(&app, UPSERT, json!({ "input": renamed })).await;
     assert_eq!(updated["account"]["name"], "Rita Lima Souza");
+    assert_eq!(updated["account"]["version"], 2);
+    let stale = mutate(&app, UPSERT, json!({ "input": renamed })).await;
+    assert_eq!(
+        stale["userErrors"][0]["code"], "VERSION_CONFLICT",
+        "{stale}"
+    );
     let mut bad = account.clone();
     bad["email"] = json!("not-an-email");
     assert_eq!(

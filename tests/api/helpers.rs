@@ -268,6 +268,7 @@ pub fn account(id: &str) -> Account {
         status: AccountStatus::Open,
         created_at: now,
         updated_at: now,
+        version: 1,
     }
 }
 
