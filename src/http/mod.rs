@@ -6,7 +6,7 @@ mod rest;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
@@ -130,18 +130,13 @@ fn parse_error_message(error: &async_graphql::ParseRequestError) -> String {
 }
 
 /// Browsers get GraphiQL; other clients run a query from the query string.
-async fn graphql_get(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    request: Request,
-) -> Response {
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    let query = request.uri().query().unwrap_or_default();
-    if wants_html && query.is_empty() && method == Method::GET {
+    let query = uri.query().unwrap_or_default();
+    if wants_html && query.is_empty() {
         return graphiql_page(&state);
     }
     match async_graphql::http::parse_query_string(query) {

@@ -298,16 +298,19 @@ async fn change(
     apply(&state, &headers, ids, request).await
 }
 
+fn to(status: InvoiceStatus) -> ChangeRequest {
+    ChangeRequest {
+        status: Some(status),
+        ..Default::default()
+    }
+}
+
 async fn cancel(
     State(state): State<AppState>,
     headers: HeaderMap,
     ids: InvoicePath,
 ) -> Result<Response, Failure> {
-    let request = ChangeRequest {
-        status: Some(InvoiceStatus::Cancelled),
-        ..Default::default()
-    };
-    apply(&state, &headers, ids, request).await
+    apply(&state, &headers, ids, to(InvoiceStatus::Cancelled)).await
 }
 
 async fn pay(
@@ -315,11 +318,7 @@ async fn pay(
     headers: HeaderMap,
     ids: InvoicePath,
 ) -> Result<Response, Failure> {
-    let request = ChangeRequest {
-        status: Some(InvoiceStatus::Paid),
-        ..Default::default()
-    };
-    apply(&state, &headers, ids, request).await
+    apply(&state, &headers, ids, to(InvoiceStatus::Paid)).await
 }
 
 #[derive(Deserialize)]

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use entity::{invoice, invoice_event};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 
@@ -35,28 +35,9 @@ impl Store {
         F: FnOnce(&Invoice) -> Result<Outcome, Refusal>,
     {
         let txn = self.db.begin().await?;
-        let row = match self.db.get_database_backend() {
-            DbBackend::Sqlite => {
-                // SQLite locks the whole database, not rows: a no-op write as the first
-                // statement takes the write lock now (waiting its turn), so the read
-                // below sees the latest commit and no other writer slips in before ours.
-                invoice::Entity::update_many()
-                    .col_expr(
-                        invoice::Column::Version,
-                        Expr::col(invoice::Column::Version),
-                    )
-                    .filter(invoice::Column::Id.eq(id))
-                    .exec(&txn)
-                    .await?;
-                invoice::Entity::find_by_id(id).one(&txn).await?
-            }
-            _ => {
-                invoice::Entity::find_by_id(id)
-                    .lock_exclusive()
-                    .one(&txn)
-                    .await?
-            }
-        };
+        let row = self
+            .find_locked::<invoice::Entity>(&txn, invoice::Column::Id, id)
+            .await?;
         let Some(row) = row else {
             txn.rollback().await?;
             return Ok(Err(Refusal::not_found(id)));

@@ -12,7 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 
 pub use changes::Applied;
 pub use write::NewInvoice;
@@ -85,6 +89,31 @@ impl Store {
             DbBackend::Sqlite => "sqlite",
             _ => "other",
         }
+    }
+
+    /// Reads the row whose `id_column` is `id` inside `txn`, locked until the transaction
+    /// ends, so that writers of the same row queue and each sees the one before it.
+    /// PostgreSQL locks the row (`FOR UPDATE`); SQLite locks the whole database, so a
+    /// no-op write as the transaction's first statement takes its write lock now (waiting
+    /// its turn), and the read after it sees the latest commit.
+    async fn find_locked<E: EntityTrait>(
+        &self,
+        txn: &DatabaseTransaction,
+        id_column: E::Column,
+        id: &str,
+    ) -> StoreResult<Option<E::Model>> {
+        let find = E::find().filter(id_column.eq(id));
+        Ok(match self.db.get_database_backend() {
+            DbBackend::Sqlite => {
+                E::update_many()
+                    .col_expr(id_column, Expr::col(id_column))
+                    .filter(id_column.eq(id))
+                    .exec(txn)
+                    .await?;
+                find.one(txn).await?
+            }
+            _ => find.lock_exclusive().one(txn).await?,
+        })
     }
 
     /// Round-trips one trivial statement.

@@ -3,10 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use entity::{account, invoice, invoice_event, order};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QuerySelect, SqlErr, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    SqlErr, TransactionTrait,
 };
 
 use super::{Store, StoreResult};
@@ -159,23 +158,9 @@ impl Store {
         expected_version: Option<i32>,
     ) -> StoreResult<Result<Account, Refusal>> {
         let txn = self.db.begin().await?;
-        let existing = match self.db.get_database_backend() {
-            DbBackend::Sqlite => {
-                // Take the write lock first, as `change_invoice` does.
-                account::Entity::update_many()
-                    .col_expr(account::Column::Id, Expr::col(account::Column::Id))
-                    .filter(account::Column::Id.eq(a.id.as_str()))
-                    .exec(&txn)
-                    .await?;
-                account::Entity::find_by_id(a.id.as_str()).one(&txn).await?
-            }
-            _ => {
-                account::Entity::find_by_id(a.id.as_str())
-                    .lock_exclusive()
-                    .one(&txn)
-                    .await?
-            }
-        };
+        let existing = self
+            .find_locked::<account::Entity>(&txn, account::Column::Id, a.id.as_str())
+            .await?;
         let current = existing.as_ref().map(|row| row.version);
         if let Some(expected) = expected_version
             && current != Some(expected)
@@ -236,24 +221,9 @@ impl Store {
         let txn = self.db.begin().await?;
         // Creations for one account queue on its row (on SQLite, on the database's write
         // lock, taken now by a no-op write), so the checks below see every earlier commit.
-        let account = match self.db.get_database_backend() {
-            DbBackend::Sqlite => {
-                account::Entity::update_many()
-                    .col_expr(account::Column::Id, Expr::col(account::Column::Id))
-                    .filter(account::Column::Id.eq(new.account_id.as_str()))
-                    .exec(&txn)
-                    .await?;
-                account::Entity::find_by_id(new.account_id.as_str())
-                    .one(&txn)
-                    .await?
-            }
-            _ => {
-                account::Entity::find_by_id(new.account_id.as_str())
-                    .lock_exclusive()
-                    .one(&txn)
-                    .await?
-            }
-        };
+        let account = self
+            .find_locked::<account::Entity>(&txn, account::Column::Id, new.account_id.as_str())
+            .await?;
         if account.is_none() {
             return refuse(
                 RefusalCode::NotFound,
