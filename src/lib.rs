@@ -5,7 +5,7 @@
 //!
 //! Each arrow points one way: `http → graphql → service → (domain, store)`.
 //!
-//! - [`cli`]: the command line (`serve`, `migrate`, `token`, `schema`).
+//! - [`cli`]: the command line (`serve`, `migrate`, `import`, `export`, `token`, `schema`).
 //! - [`app`]: wires configuration, store, service and router into a running server.
 //! - [`config`]: every setting, its environment variable and default.
 //! - [`http`]: the axum router: the only module that knows axum.
@@ -15,12 +15,15 @@
 //! - [`service`]: use cases, scoping by principal, the demo store.
 //! - [`store`]: every SQL statement, through SeaORM (with the `entity` and `migration`
 //!   crates): the only module that knows SeaORM.
-//! - [`domain`]: pure rules: money, statuses and overdue, filters, cursors.
+//! - [`csv_io`]: the invoice CSV template, its streaming writer and its forgiving reader.
+//! - [`domain`]: pure rules: money, statuses and overdue, filters, cursors, what an
+//!   imported row means.
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod csv_io;
 pub mod domain;
 pub mod graphql;
 pub mod http;

@@ -1,4 +1,5 @@
-//! One CSV import: who, when, what file, and what it did.
+//! One CSV import: who, when, what file, how it went, and its counts. Refused rows are in
+//! `import_errors`.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,13 +11,20 @@ pub struct Model {
     pub actor: String,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    /// Last sign of life of a running import (PostgreSQL), so that other instances can
+    /// tell an import still running from one whose process died.
+    pub heartbeat_at: Option<DateTimeUtc>,
     pub dry_run: bool,
+    pub apply_valid_rows: bool,
+    /// `RUNNING`, `APPLIED`, `REJECTED`, `CHECKED` or `FAILED`.
+    pub state: String,
+    pub rows_total: Option<i64>,
     pub rows_read: i64,
     pub rows_changed: i64,
     pub rows_unchanged: i64,
     pub rows_refused: i64,
-    /// The refused rows, as a JSON array of `{line, column, code, message}`.
-    pub errors: String,
+    /// What was wrong with the file as a whole, or why the import failed.
+    pub problem: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod import;
+pub mod import_error;
 pub mod invoice;
 pub mod invoice_event;
 pub mod order;

@@ -5,6 +5,7 @@
 mod change;
 mod draft;
 mod error;
+mod import;
 mod model;
 mod money;
 mod page;
@@ -38,6 +39,7 @@ pub use change::{
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
+pub use import::{ImportRow, RowError, check_not_stale};
 pub use model::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
 };
