@@ -74,6 +74,10 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
             allow_http_links: config.allow_http_links,
+            import_limits: crate::csv_io::Limits {
+                max_bytes: config.import_max_bytes,
+                max_rows: config.import_max_rows,
+            },
         },
     )
 }

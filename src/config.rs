@@ -74,6 +74,34 @@ pub struct Config {
     )]
     pub allow_http_links: bool,
 
+    /// Largest CSV file an import takes, in bytes (uploads are cut off at this size).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_IMPORT_MAX_BYTES",
+        default_value_t = 512 * 1024 * 1024,
+        global = true
+    )]
+    pub import_max_bytes: u64,
+
+    /// Most data rows a CSV import takes.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_IMPORT_MAX_ROWS",
+        default_value_t = 2_000_000,
+        global = true
+    )]
+    pub import_max_rows: u64,
+
+    /// Seconds `importInvoicesCsv` waits for an import before answering with it still
+    /// `RUNNING` (it goes on in the background; follow it with `invoiceImport(id)`).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_IMPORT_WAIT_SECONDS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub import_wait_seconds: u64,
+
     /// Run the overdue sweeper in `serve` (at start-up and after each midnight).
     #[arg(long, env = "CREDIT_GATEWAY_SWEEPER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sweeper: bool,

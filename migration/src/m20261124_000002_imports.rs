@@ -69,7 +69,7 @@ impl MigrationTrait for Migration {
         manager
             .create_index(
                 Index::create()
-                    .name("ix_imports_started")
+                    .name("ix_imports_newest")
                     .table(Imports::Table)
                     .col(Imports::StartedAt)
                     .col(Imports::Id)

@@ -1,7 +1,7 @@
 //! What a row of an imported CSV means for an invoice: the change it asks for, and
 //! whether a row from an older export may still apply (DESIGN section 8).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{ChangeRequest, Invoice, InvoiceEvent, InvoiceStatus, Refusal, RefusalCode};
 
@@ -25,8 +25,8 @@ pub struct ImportRow {
 pub struct RowError {
     pub line: u64,
     /// The template column at fault (`Status`, `Payment Link`, …), when one is.
-    pub column: Option<&'static str>,
-    pub code: &'static str,
+    pub column: Option<String>,
+    pub code: String,
     pub message: String,
 }
 
@@ -39,8 +39,8 @@ impl RowError {
     ) -> RowError {
         RowError {
             line,
-            column,
-            code,
+            column: column.map(str::to_owned),
+            code: code.to_owned(),
             message: message.into(),
         }
     }
@@ -63,6 +63,78 @@ impl RowError {
         };
         RowError::new(line, column, refusal.code.as_str(), message)
     }
+}
+
+/// Where an import stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportState {
+    /// Still reading and applying rows.
+    Running,
+    /// Its changes are committed (with `apply_valid_rows`, those of the valid rows).
+    Applied,
+    /// Some rows were refused, so nothing was applied.
+    Rejected,
+    /// A dry run: checked, nothing applied.
+    Checked,
+    /// The file as a whole was refused, or the import failed; nothing was applied.
+    Failed,
+    /// Its process stopped before it finished; nothing was applied.
+    Interrupted,
+}
+
+impl ImportState {
+    pub const ALL: [ImportState; 6] = [
+        ImportState::Running,
+        ImportState::Applied,
+        ImportState::Rejected,
+        ImportState::Checked,
+        ImportState::Failed,
+        ImportState::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportState::Running => "RUNNING",
+            ImportState::Applied => "APPLIED",
+            ImportState::Rejected => "REJECTED",
+            ImportState::Checked => "CHECKED",
+            ImportState::Failed => "FAILED",
+            ImportState::Interrupted => "INTERRUPTED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ImportState> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// How far an import got: rows read so far, and what became of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ImportCounts {
+    pub read: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    pub refused: u64,
+}
+
+/// One import, as its history lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvoiceImport {
+    pub id: String,
+    pub file_name: String,
+    pub actor: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    pub apply_valid_rows: bool,
+    pub state: ImportState,
+    /// Data rows in the file, once it has been checked.
+    pub rows_total: Option<u64>,
+    /// When the import last showed a sign of life (running imports, on PostgreSQL).
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    pub counts: ImportCounts,
+    /// What was wrong with the file as a whole, or why the import failed.
+    pub problem: Option<String>,
 }
 
 fn unpaid(status: InvoiceStatus) -> bool {

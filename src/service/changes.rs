@@ -15,7 +15,7 @@ use crate::store::Applied;
 pub type ChangeResult = Result<Result<Applied, Refusal>, AppError>;
 
 impl Gateway {
-    fn link_policy(&self) -> LinkPolicy {
+    pub(super) fn link_policy(&self) -> LinkPolicy {
         LinkPolicy {
             allow_http: self.settings().allow_http_links,
         }

@@ -6,6 +6,8 @@ mod changes;
 mod creation;
 mod demo;
 mod error;
+mod exports;
+mod imports;
 mod reads;
 mod sweeper;
 
@@ -18,8 +20,10 @@ pub use changes::ChangeResult;
 pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
+pub use imports::{ImportOptions, ImportReport};
 pub use reads::InvoicePage;
 
+use crate::csv_io::Limits;
 use crate::store::Store;
 
 /// Settings the use cases need.
@@ -30,6 +34,8 @@ pub struct Settings {
     pub max_page_size: u64,
     /// Accept `http://` payment links (development only).
     pub allow_http_links: bool,
+    /// Bounds on an imported CSV file.
+    pub import_limits: Limits,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.
@@ -37,6 +43,7 @@ pub struct Settings {
 pub struct Gateway {
     store: Store,
     settings: Arc<Settings>,
+    running_imports: Arc<imports::RunningImports>,
 }
 
 impl Gateway {
@@ -44,6 +51,7 @@ impl Gateway {
         Gateway {
             store,
             settings: Arc::new(settings),
+            running_imports: Arc::default(),
         }
     }
 
@@ -53,6 +61,10 @@ impl Gateway {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    fn running_imports(&self) -> &imports::RunningImports {
+        &self.running_imports
     }
 
     /// The current date in the store's time zone: the day that decides overdue.

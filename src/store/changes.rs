@@ -3,14 +3,137 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{invoice, invoice_event};
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
 };
 
 use super::{Store, StoreResult, convert};
 use crate::domain::{Invoice, InvoiceStatus, Origin, Outcome, Refusal};
+
+/// A decided change: the invoice as it was, and what becomes of it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub invoice: Invoice,
+    pub outcome: Outcome,
+}
+
+impl Change {
+    fn resolved_at(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.outcome.resolves {
+            Some(at)
+        } else if self.outcome.reopens {
+            None
+        } else {
+            self.invoice.resolved_at
+        }
+    }
+
+    /// The invoice once the change is written at `at`.
+    pub fn applied(&self, at: DateTime<Utc>) -> Invoice {
+        let outcome = &self.outcome;
+        Invoice {
+            stored_status: outcome.stored_status,
+            payment_link: outcome.payment_link.clone(),
+            observation: outcome.observation.clone(),
+            due_date: outcome.due_date,
+            updated_at: at,
+            resolved_at: self.resolved_at(at),
+            version: self.invoice.version + 1,
+            ..self.invoice.clone()
+        }
+    }
+
+    fn event(&self, origin: &Origin, at: DateTime<Utc>) -> invoice_event::ActiveModel {
+        let outcome = &self.outcome;
+        let status = |s: Option<InvoiceStatus>| s.map(|s| s.as_str().to_owned());
+        let (link_from, link_to) = outcome.link_change.clone().unzip();
+        let (observation_from, observation_to) = outcome.observation_change.clone().unzip();
+        let (due_from, due_to) = outcome.due_date_change.unzip();
+        let (status_from, status_to) = outcome.status_change.unzip();
+        invoice_event::ActiveModel {
+            invoice_id: Set(self.invoice.id.clone()),
+            status_from: Set(status(status_from)),
+            status_to: Set(status(status_to)),
+            payment_link_from: Set(link_from.flatten()),
+            payment_link_to: Set(link_to.flatten()),
+            observation_from: Set(observation_from.flatten()),
+            observation_to: Set(observation_to.flatten()),
+            due_date_from: Set(due_from),
+            due_date_to: Set(due_to),
+            reason: Set(outcome.reason.clone()),
+            actor: Set(origin.actor.clone()),
+            source: Set(origin.source.as_str().to_owned()),
+            import_id: Set(origin.import_id.clone()),
+            occurred_at: Set(at),
+            ..Default::default()
+        }
+    }
+}
+
+/// Writes decided changes inside `txn`, whose rows it must already hold locked: each
+/// invoice's new state with `version + 1`, and one event each. Two statements however many
+/// changes (up to [`MAX_CHANGES_PER_WRITE`]): one `UPDATE … FROM (VALUES …)` and one
+/// multi-row `INSERT`.
+pub(super) async fn write_changes(
+    txn: &DatabaseTransaction,
+    changes: &[Change],
+    origin: &Origin,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    assert!(changes.len() <= MAX_CHANGES_PER_WRITE, "the caller batches");
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let mut values: Vec<Value> = Vec::with_capacity(1 + changes.len() * 6);
+    values.push(at.into());
+    let mut rows = String::with_capacity(changes.len() * 40);
+    for (i, change) in changes.iter().enumerate() {
+        let outcome = &change.outcome;
+        let first = values.len() + 1;
+        values.extend([
+            change.invoice.id.clone().into(),
+            outcome.stored_status.as_str().into(),
+            outcome.payment_link.clone().into(),
+            outcome.observation.clone().into(),
+            outcome.due_date.into(),
+            change.resolved_at(at).into(),
+        ]);
+        rows.push_str(if i == 0 { "(" } else { ", (" });
+        for n in first..first + 6 {
+            if n > first {
+                rows.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => rows.push_str(&format!("${n}")),
+                _ => rows.push('?'),
+            }
+        }
+        rows.push(')');
+    }
+    let updated_at = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    // VALUES columns are named column1, column2, … on both backends.
+    let sql = format!(
+        "UPDATE invoices SET status = v.column2, payment_link = v.column3, \
+         observation = v.column4, due_date = v.column5, resolved_at = v.column6, \
+         updated_at = {updated_at}, version = invoices.version + 1 \
+         FROM (VALUES {rows}) AS v WHERE invoices.id = v.column1"
+    );
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    invoice_event::Entity::insert_many(changes.iter().map(|change| change.event(origin, at)))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Most changes one [`write_changes`] takes: 6 parameters a row in the update and 15 in
+/// the insert stay under SQLite's 32,766 and PostgreSQL's 65,535.
+pub const MAX_CHANGES_PER_WRITE: usize = 1000;
 
 /// An invoice after a change, and whether anything was written.
 #[derive(Clone, Debug)]
@@ -53,73 +176,11 @@ impl Store {
                 }));
             }
         };
-        let resolved_at = if outcome.resolves {
-            Some(at)
-        } else if outcome.reopens {
-            None
-        } else {
-            invoice.resolved_at
-        };
-        invoice::Entity::update_many()
-            .col_expr(
-                invoice::Column::Status,
-                Expr::value(outcome.stored_status.as_str()),
-            )
-            .col_expr(
-                invoice::Column::PaymentLink,
-                Expr::value(outcome.payment_link.clone()),
-            )
-            .col_expr(
-                invoice::Column::Observation,
-                Expr::value(outcome.observation.clone()),
-            )
-            .col_expr(invoice::Column::DueDate, Expr::value(outcome.due_date))
-            .col_expr(invoice::Column::UpdatedAt, Expr::value(at))
-            .col_expr(invoice::Column::ResolvedAt, Expr::value(resolved_at))
-            .col_expr(
-                invoice::Column::Version,
-                Expr::col(invoice::Column::Version).add(1),
-            )
-            .filter(invoice::Column::Id.eq(id))
-            .exec(&txn)
-            .await?;
-        let status = |s: Option<crate::domain::InvoiceStatus>| s.map(|s| s.as_str().to_owned());
-        let (link_from, link_to) = outcome.link_change.clone().unzip();
-        let (observation_from, observation_to) = outcome.observation_change.clone().unzip();
-        let (due_from, due_to) = outcome.due_date_change.unzip();
-        let (status_from, status_to) = outcome.status_change.unzip();
-        invoice_event::Entity::insert(invoice_event::ActiveModel {
-            invoice_id: Set(invoice.id.clone()),
-            status_from: Set(status(status_from)),
-            status_to: Set(status(status_to)),
-            payment_link_from: Set(link_from.flatten()),
-            payment_link_to: Set(link_to.flatten()),
-            observation_from: Set(observation_from.flatten()),
-            observation_to: Set(observation_to.flatten()),
-            due_date_from: Set(due_from),
-            due_date_to: Set(due_to),
-            reason: Set(outcome.reason.clone()),
-            actor: Set(origin.actor.clone()),
-            source: Set(origin.source.as_str().to_owned()),
-            import_id: Set(origin.import_id.clone()),
-            occurred_at: Set(at),
-            ..Default::default()
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        let change = Change { invoice, outcome };
+        write_changes(&txn, std::slice::from_ref(&change), origin, at).await?;
         txn.commit().await?;
-        let invoice = Invoice {
-            stored_status: outcome.stored_status,
-            payment_link: outcome.payment_link,
-            observation: outcome.observation,
-            due_date: outcome.due_date,
-            updated_at: at,
-            resolved_at,
-            version: invoice.version + 1,
-            ..invoice
-        };
         Ok(Ok(Applied {
-            invoice,
+            invoice: change.applied(at),
             changed: true,
         }))
     }

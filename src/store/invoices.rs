@@ -2,6 +2,7 @@
 //! and the batched lookups behind the GraphQL DataLoaders.
 
 use chrono::NaiveDate;
+use futures_util::{Stream, StreamExt};
 use entity::{account, invoice, invoice_event, order};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
@@ -112,6 +113,21 @@ fn parse_sum(high: Option<String>, low: Option<String>) -> StoreResult<Decimal> 
 }
 
 impl Store {
+    /// Every invoice the filter covers, by due date then id, read by one streaming
+    /// statement: a consistent snapshot, delivered as the rows arrive, whatever its size.
+    pub async fn stream_invoices(
+        &self,
+        filter: &InvoiceFilter,
+        today: NaiveDate,
+    ) -> StoreResult<impl Stream<Item = StoreResult<Invoice>> + Send + '_> {
+        let rows = filtered(filter, today)
+            .order_by_asc(C::DueDate)
+            .order_by_asc(C::Id)
+            .stream(&self.db)
+            .await?;
+        Ok(rows.map(|row| convert::invoice(row?)))
+    }
+
     pub async fn invoice(&self, id: &str) -> StoreResult<Option<Invoice>> {
         invoice::Entity::find_by_id(id)
             .one(&self.db)

@@ -4,6 +4,7 @@
 
 mod changes;
 mod convert;
+mod imports;
 mod invoices;
 mod write;
 
@@ -18,7 +19,8 @@ use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 
-pub use changes::Applied;
+pub use changes::{Applied, Change, MAX_CHANGES_PER_WRITE};
+pub use imports::ImportTxn;
 pub use write::NewInvoice;
 
 /// Why a store operation failed. Both are faults of the gateway's side, never the caller's.

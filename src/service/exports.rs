@@ -1,0 +1,75 @@
+//! CSV exports: any filter of the `invoices` query, streamed. One statement reads the rows
+//! (a consistent snapshot); a task turns them into CSV chunks and hands them over a
+//! bounded channel, so memory holds a few chunks however many rows there are, and a slow
+//! client slows the reading instead of filling memory.
+
+use tokio::sync::mpsc;
+
+use super::{AppError, Gateway};
+use crate::auth::Principal;
+use crate::csv_io::InvoiceCsvWriter;
+use crate::domain::InvoiceFilter;
+
+/// Bytes gathered before a chunk is handed over.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The chunks of an export, in order. A chunk that is an error ends the export early
+/// (the database failed mid-way): the transport must abort the response, so that a
+/// truncated file is never mistaken for a whole one.
+pub type ExportChunks = mpsc::Receiver<Result<Vec<u8>, AppError>>;
+
+impl Gateway {
+    /// Starts exporting the invoices `filter` covers (admins only). `delimiter` is the
+    /// CSV delimiter (`,` by default; `;` suits spreadsheets in comma-decimal locales).
+    pub fn export_invoices(
+        &self,
+        who: &Principal,
+        filter: InvoiceFilter,
+        delimiter: u8,
+    ) -> Result<ExportChunks, AppError> {
+        if who.account_scope().is_some() {
+            return Err(AppError::Forbidden(
+                "only administrators export invoices".into(),
+            ));
+        }
+        filter.check()?;
+        let (tx, rx) = mpsc::channel(4);
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let today = gateway.today();
+            let mut csv = InvoiceCsvWriter::new(delimiter);
+            // The header goes at once: the download starts before the first row is read.
+            if tx.send(Ok(csv.take())).await.is_err() {
+                return;
+            }
+            let rows = match gateway.store().stream_invoices(&filter, today).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::error!(error = %e, "export failed to start");
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            let mut rows = std::pin::pin!(rows);
+            let mut exported = 0_u64;
+            while let Some(invoice) = futures_util::StreamExt::next(&mut rows).await {
+                match invoice {
+                    Ok(invoice) => csv.write(&invoice, today),
+                    Err(e) => {
+                        tracing::error!(error = %e, export.rows = exported, "export failed");
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                }
+                exported += 1;
+                // A closed channel: the client went away; stop reading.
+                if csv.buffered() >= CHUNK_BYTES && tx.send(Ok(csv.take())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Ok(csv.take())).await;
+            tracing::info!(export.rows = exported, "export finished");
+        });
+        Ok(rx)
+    }
+}

@@ -1,0 +1,311 @@
+//! CSV imports in the database: the transaction an import applies in, and its record
+//! and refused rows, which outlive that transaction (a rejected import rolls back its
+//! changes but keeps its report).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use entity::{import, import_error, invoice, invoice_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+
+use super::changes::write_changes;
+use super::{Change, Store, StoreError, StoreResult, convert};
+use crate::domain::{
+    ImportCounts, ImportState, Invoice, InvoiceEvent, InvoiceImport, Origin, RowError,
+};
+
+/// Key of the PostgreSQL advisory lock that queues imports one behind the other: two
+/// imports locking overlapping invoices in different orders would deadlock.
+const IMPORT_LOCK_KEY: i64 = 0x0043_5356_494d_5054; // "CSVIMPT"
+
+/// The transaction one import reads and writes in.
+pub struct ImportTxn {
+    txn: DatabaseTransaction,
+    /// Whether rows read are locked for writing (an import that applies), or only read
+    /// (a dry run, which must not hold up anyone).
+    applying: bool,
+}
+
+fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Begins an import's transaction. An applying import waits for any other applying
+    /// import to finish; on SQLite it takes the database's write lock now, so that it
+    /// never fails half-way for want of it.
+    pub async fn begin_import(&self, applying: bool) -> StoreResult<ImportTxn> {
+        let txn = self.db.begin().await?;
+        if applying {
+            match self.db.get_database_backend() {
+                DbBackend::Postgres => {
+                    txn.execute_raw(Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "SELECT pg_advisory_xact_lock($1)",
+                        [IMPORT_LOCK_KEY.into()],
+                    ))
+                    .await?;
+                }
+                _ => {
+                    import::Entity::update_many()
+                        .col_expr(import::Column::Id, Expr::col(import::Column::Id))
+                        .filter(import::Column::Id.eq(""))
+                        .exec(&txn)
+                        .await?;
+                }
+            }
+        }
+        Ok(ImportTxn { txn, applying })
+    }
+
+    /// Records an import as it starts, so that its history shows it while it runs.
+    pub async fn record_import(&self, record: &InvoiceImport) -> StoreResult<()> {
+        import::Entity::insert(import::ActiveModel {
+            id: Set(record.id.clone()),
+            file_name: Set(record.file_name.clone()),
+            actor: Set(record.actor.clone()),
+            started_at: Set(record.started_at),
+            finished_at: Set(record.finished_at),
+            heartbeat_at: Set(record.heartbeat_at),
+            dry_run: Set(record.dry_run),
+            apply_valid_rows: Set(record.apply_valid_rows),
+            state: Set(record.state.as_str().to_owned()),
+            rows_total: Set(record.rows_total.map(count)),
+            rows_read: Set(count(record.counts.read)),
+            rows_changed: Set(count(record.counts.changed)),
+            rows_unchanged: Set(count(record.counts.unchanged)),
+            rows_refused: Set(count(record.counts.refused)),
+            problem: Set(record.problem.clone()),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Updates an import's state, counts and problem, in `txn` when given (so that an
+    /// applied import's record commits with its changes).
+    pub async fn update_import(
+        &self,
+        record: &InvoiceImport,
+        txn: Option<&ImportTxn>,
+    ) -> StoreResult<()> {
+        let update = import::Entity::update_many()
+            .col_expr(import::Column::State, Expr::value(record.state.as_str()))
+            .col_expr(import::Column::FinishedAt, Expr::value(record.finished_at))
+            .col_expr(import::Column::HeartbeatAt, Expr::value(Utc::now()))
+            .col_expr(
+                import::Column::RowsTotal,
+                Expr::value(record.rows_total.map(count)),
+            )
+            .col_expr(import::Column::RowsRead, Expr::value(count(record.counts.read)))
+            .col_expr(
+                import::Column::RowsChanged,
+                Expr::value(count(record.counts.changed)),
+            )
+            .col_expr(
+                import::Column::RowsUnchanged,
+                Expr::value(count(record.counts.unchanged)),
+            )
+            .col_expr(
+                import::Column::RowsRefused,
+                Expr::value(count(record.counts.refused)),
+            )
+            .col_expr(import::Column::Problem, Expr::value(record.problem.clone()))
+            .filter(import::Column::Id.eq(record.id.as_str()));
+        match txn {
+            Some(txn) => update.exec(&txn.txn).await?,
+            None => update.exec(&self.db).await?,
+        };
+        Ok(())
+    }
+
+    /// Stores refused rows of an import (at most [`super::MAX_CHANGES_PER_WRITE`] at a time).
+    pub async fn record_import_errors(
+        &self,
+        import_id: &str,
+        errors: &[RowError],
+    ) -> StoreResult<()> {
+        if errors.is_empty() {
+            return Ok(());
+        }
+        import_error::Entity::insert_many(errors.iter().map(|e| import_error::ActiveModel {
+            import_id: Set(import_id.to_owned()),
+            line: Set(count(e.line)),
+            column: Set(e.column.clone()),
+            code: Set(e.code.clone()),
+            message: Set(e.message.clone()),
+        }))
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn import(&self, id: &str) -> StoreResult<Option<InvoiceImport>> {
+        import::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(import_record)
+            .transpose()
+    }
+
+    /// Imports newest first, after the one started at `after` (a keyset on start time
+    /// and id).
+    pub async fn imports(
+        &self,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: u64,
+    ) -> StoreResult<Vec<InvoiceImport>> {
+        use import::Column as C;
+        let mut query = import::Entity::find();
+        if let Some((started, id)) = after {
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(C::StartedAt.lt(started))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(C::StartedAt.eq(started))
+                            .add(C::Id.lt(id)),
+                    ),
+            );
+        }
+        query
+            .order_by_desc(C::StartedAt)
+            .order_by_desc(C::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(import_record)
+            .collect()
+    }
+
+    /// Refused rows of an import in line order, after line `after`.
+    pub async fn import_errors(
+        &self,
+        import_id: &str,
+        after: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<RowError>> {
+        let rows = import_error::Entity::find()
+            .filter(import_error::Column::ImportId.eq(import_id))
+            .filter(import_error::Column::Line.gt(count(after)))
+            .order_by_asc(import_error::Column::Line)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| RowError {
+                line: u64::try_from(row.line).unwrap_or(0),
+                column: row.column,
+                code: row.code,
+                message: row.message,
+            })
+            .collect())
+    }
+
+    /// Marks the sign of life of a running import (PostgreSQL only: on SQLite the import
+    /// holds the write lock, and only this process can be running it).
+    pub async fn import_heartbeat(&self, id: &str, counts: ImportCounts) -> StoreResult<()> {
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            return Ok(());
+        }
+        import::Entity::update_many()
+            .col_expr(import::Column::HeartbeatAt, Expr::value(Utc::now()))
+            .col_expr(import::Column::RowsRead, Expr::value(count(counts.read)))
+            .filter(import::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether other processes may be running imports (several gateways share PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+}
+
+fn import_record(row: import::Model) -> StoreResult<InvoiceImport> {
+    let state = ImportState::parse(&row.state)
+        .ok_or_else(|| StoreError::Corrupt(format!("import {}: state {}", row.id, row.state)))?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(InvoiceImport {
+        id: row.id,
+        file_name: row.file_name,
+        actor: row.actor,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        dry_run: row.dry_run,
+        apply_valid_rows: row.apply_valid_rows,
+        state,
+        rows_total: row.rows_total.map(n),
+        heartbeat_at: row.heartbeat_at,
+        counts: ImportCounts {
+            read: n(row.rows_read),
+            changed: n(row.rows_changed),
+            unchanged: n(row.rows_unchanged),
+            refused: n(row.rows_refused),
+        },
+        problem: row.problem,
+    })
+}
+
+impl ImportTxn {
+    /// The invoices with these ids, by id; locked until the transaction ends when the
+    /// import applies.
+    pub async fn invoices(&self, ids: &[&str]) -> StoreResult<HashMap<String, Invoice>> {
+        let query = invoice::Entity::find().filter(invoice::Column::Id.is_in(ids.iter().copied()));
+        let rows = if self.applying && self.txn.get_database_backend() == DbBackend::Postgres {
+            query.lock_exclusive().all(&self.txn).await?
+        } else {
+            query.all(&self.txn).await?
+        };
+        rows.into_iter()
+            .map(|row| convert::invoice(row).map(|invoice| (invoice.id.clone(), invoice)))
+            .collect()
+    }
+
+    /// The events of these invoices, oldest first, by invoice.
+    pub async fn histories(
+        &self,
+        ids: &[&str],
+    ) -> StoreResult<HashMap<String, Vec<InvoiceEvent>>> {
+        let rows = invoice_event::Entity::find()
+            .filter(invoice_event::Column::InvoiceId.is_in(ids.iter().copied()))
+            .order_by_asc(invoice_event::Column::Seq)
+            .all(&self.txn)
+            .await?;
+        let mut histories: HashMap<String, Vec<InvoiceEvent>> = HashMap::new();
+        for row in rows {
+            let event = convert::event(row)?;
+            histories.entry(event.invoice_id.clone()).or_default().push(event);
+        }
+        Ok(histories)
+    }
+
+    /// Writes decided changes (their rows were read by [`ImportTxn::invoices`]).
+    pub async fn write(
+        &self,
+        changes: &[Change],
+        origin: &Origin,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        debug_assert!(self.applying, "a dry run writes nothing");
+        for batch in changes.chunks(super::MAX_CHANGES_PER_WRITE) {
+            write_changes(&self.txn, batch, origin, at).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        Ok(self.txn.commit().await?)
+    }
+
+    pub async fn rollback(self) -> StoreResult<()> {
+        Ok(self.txn.rollback().await?)
+    }
+}
