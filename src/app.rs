@@ -78,6 +78,7 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
                 max_bytes: config.import_max_bytes,
                 max_rows: config.import_max_rows,
             },
+            import_wait: std::time::Duration::from_secs(config.import_wait_seconds),
         },
     )
 }
@@ -119,7 +120,7 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         None => serde_json::json!({}),
     };
     let state = AppState {
-        schema: graphql::build_schema(gateway.clone()),
+        schema: graphql::build_schema(gateway.clone(), keys.clone()),
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,

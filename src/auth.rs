@@ -49,7 +49,13 @@ struct Claims {
     exp: i64,
     #[serde(default)]
     iat: i64,
+    /// A narrowed token: `download` tokens (in export links, so in browser history and
+    /// proxy logs) open CSV exports and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
+
+const DOWNLOAD_SCOPE: &str = "download";
 
 /// Why a presented token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +95,20 @@ impl TokenKeys {
 
     /// A token for `principal`, valid for `ttl`.
     pub fn mint(&self, principal: &Principal, ttl: chrono::Duration) -> String {
+        self.mint_scoped(principal, ttl, None)
+    }
+
+    /// A token for a download link: it opens CSV exports only.
+    pub fn mint_download(&self, principal: &Principal, ttl: chrono::Duration) -> String {
+        self.mint_scoped(principal, ttl, Some(DOWNLOAD_SCOPE))
+    }
+
+    fn mint_scoped(
+        &self,
+        principal: &Principal,
+        ttl: chrono::Duration,
+        scope: Option<&str>,
+    ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: principal.subject().to_owned(),
@@ -99,13 +119,24 @@ impl TokenKeys {
             account_id: principal.account_scope().map(str::to_owned),
             exp: now + ttl.num_seconds(),
             iat: now,
+            scope: scope.map(str::to_owned),
         };
         // HS256 over serializable claims cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 signing does not fail")
     }
 
+    /// The principal of a bearer token (never a download token).
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_scoped(token, None)
+    }
+
+    /// The principal of a download token from an export link.
+    pub fn verify_download(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_scoped(token, Some(DOWNLOAD_SCOPE))
+    }
+
+    fn verify_scoped(&self, token: &str, scope: Option<&str>) -> Result<Principal, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -115,8 +146,12 @@ impl TokenKeys {
             sub,
             role,
             account_id,
+            scope: token_scope,
             ..
         } = data.claims;
+        if token_scope.as_deref() != scope {
+            return Err(TokenError::Invalid);
+        }
         match (role, account_id) {
             (Role::Admin, _) => Ok(Principal::Admin { subject: sub }),
             (Role::Customer, Some(account_id)) if !account_id.is_empty() => {
@@ -162,5 +197,18 @@ mod tests {
         let expired = keys.mint(&admin, chrono::Duration::hours(-1));
         assert_eq!(keys.verify(&expired), Err(TokenError::Expired));
         assert_eq!(keys.verify("not.a.token"), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn download_tokens_open_downloads_only() {
+        let keys = TokenKeys::new("s3cret");
+        let admin = Principal::Admin {
+            subject: "ops".into(),
+        };
+        let link = keys.mint_download(&admin, chrono::Duration::minutes(5));
+        assert_eq!(keys.verify(&link), Err(TokenError::Invalid));
+        assert_eq!(keys.verify_download(&link), Ok(admin.clone()));
+        let bearer = keys.mint(&admin, chrono::Duration::minutes(5));
+        assert_eq!(keys.verify_download(&bearer), Err(TokenError::Invalid));
     }
 }

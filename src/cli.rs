@@ -1,11 +1,17 @@
-//! The command line: `serve` (the default), `migrate`, `token` and `schema`.
+//! The command line: `serve` (the default), `migrate`, `import`, `export`, `token` and
+//! `schema`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use crate::auth::{Principal, TokenKeys};
 use crate::config::Config;
+use crate::domain::{ImportState, InvoiceFilter, InvoiceStatus};
+use crate::service::{Gateway, ImportOptions};
 
 /// A GraphQL gateway for customer-credit invoices.
 #[derive(Debug, Parser)]
@@ -44,6 +50,41 @@ enum Command {
         /// Hours until the token expires (at most ten years).
         #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=87_600))]
         ttl_hours: i64,
+    },
+    /// Apply a CSV file of the invoice template (like `importInvoicesCsv`, as an admin).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check every row and report what would change; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply the valid rows even if others are refused (default: all or nothing).
+        #[arg(long)]
+        apply_valid_rows: bool,
+    },
+    /// Write the invoices of a filter as CSV (the import template).
+    Export {
+        /// Only invoices with this status (OPEN, PAID, CANCELLED, OVERDUE).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only the invoices of this order.
+        #[arg(long)]
+        order_id: Option<String>,
+        /// Only the invoices of this account.
+        #[arg(long)]
+        account_id: Option<String>,
+        /// Only invoices due on or after this date (YYYY-MM-DD).
+        #[arg(long)]
+        due_from: Option<String>,
+        /// Only invoices due on or before this date (YYYY-MM-DD).
+        #[arg(long)]
+        due_to: Option<String>,
+        /// Separate cells with `;` (for spreadsheets in comma-decimal locales).
+        #[arg(long)]
+        semicolon: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Print the GraphQL schema (SDL).
     Schema,
@@ -110,7 +151,189 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Import {
+            file,
+            dry_run,
+            apply_valid_rows,
+        } => {
+            let options = ImportOptions {
+                dry_run,
+                apply_valid_rows,
+            };
+            import(&config, &file, options).await
+        }
+        Command::Export {
+            status,
+            order_id,
+            account_id,
+            due_from,
+            due_to,
+            semicolon,
+            output,
+        } => {
+            let date = |text: Option<String>| match text {
+                None => Ok(None),
+                Some(text) => crate::domain::parse_date(&text)
+                    .map(Some)
+                    .ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD)")),
+            };
+            let filter = InvoiceFilter {
+                status: status.map(|s| InvoiceStatus::parse_loose(&s)).transpose()?,
+                order_id,
+                account_id,
+                due_from: date(due_from)?,
+                due_to: date(due_to)?,
+            };
+            let delimiter = if semicolon { b';' } else { b',' };
+            export(&config, filter, delimiter, output).await
+        }
     }
+}
+
+/// The administrator a command runs as: `cli:` and the system user.
+fn operator() -> Principal {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    Principal::Admin {
+        subject: format!("cli:{user}"),
+    }
+}
+
+async fn open_gateway(config: &Config) -> Result<Gateway, crate::app::StartError> {
+    let store = crate::app::open_store(config).await?;
+    Ok(crate::app::gateway(store, config))
+}
+
+async fn import(
+    config: &Config,
+    path: &std::path::Path,
+    options: ImportOptions,
+) -> Result<(), crate::app::StartError> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let gateway = open_gateway(config).await?;
+    let who = operator();
+    let name = path
+        .file_name()
+        .map_or_else(|| "import.csv".into(), |n| n.to_string_lossy().into_owned());
+    let tick = Duration::from_millis(200);
+    let mut report = gateway
+        .import_invoices(&who, file, &name, options, Some(tick))
+        .await
+        .map_err(|e| e.public_message())?;
+    let bar = ProgressBar::on_terminal();
+    while report.import.state == ImportState::Running {
+        bar.draw(&report.import);
+        tokio::time::sleep(tick).await;
+        report.import = gateway
+            .invoice_import(&who, &report.import.id)
+            .await
+            .map_err(|e| e.public_message())?
+            .ok_or("the import vanished")?;
+    }
+    bar.clear();
+    let import = &report.import;
+    let c = import.counts;
+    eprintln!(
+        "import {}: {} ({} rows read, {} changed, {} unchanged, {} refused)",
+        import.id,
+        import.state.as_str(),
+        c.read,
+        c.changed,
+        c.unchanged,
+        c.refused
+    );
+    if let Some(problem) = &import.problem {
+        eprintln!("  {problem}");
+    }
+    const SHOWN: u64 = 50;
+    for e in gateway
+        .import_errors(&import.id, 0, SHOWN)
+        .await
+        .map_err(|e| e.public_message())?
+    {
+        let column = e.column.map(|c| format!(", {c}")).unwrap_or_default();
+        eprintln!("  line {}{column}: {} ({})", e.line, e.message, e.code);
+    }
+    if c.refused > SHOWN {
+        eprintln!(
+            "  … and {} more (query invoiceImport(id: \"{}\") {{ errors }})",
+            c.refused - SHOWN,
+            import.id
+        );
+    }
+    match import.state {
+        ImportState::Applied | ImportState::Checked if c.refused == 0 => Ok(()),
+        ImportState::Applied => Err("some rows were refused (the others were applied)".into()),
+        ImportState::Rejected => Err("rows were refused, so nothing was applied".into()),
+        _ => Err("the import failed; nothing was applied".into()),
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only when it is a terminal.
+struct ProgressBar {
+    shown: bool,
+}
+
+impl ProgressBar {
+    fn on_terminal() -> ProgressBar {
+        use std::io::IsTerminal;
+        ProgressBar {
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn draw(&self, import: &crate::domain::InvoiceImport) {
+        if !self.shown {
+            return;
+        }
+        let read = import.counts.read;
+        let line = match import.rows_total {
+            Some(total) if total > 0 => {
+                let done = (read * 30 / total).min(30) as usize;
+                format!(
+                    "[{}{}] {read}/{total} rows",
+                    "#".repeat(done),
+                    " ".repeat(30 - done)
+                )
+            }
+            _ => "checking the file…".to_owned(),
+        };
+        eprint!("\r{line}\x1b[K");
+    }
+
+    fn clear(&self) {
+        if self.shown {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+async fn export(
+    config: &Config,
+    filter: InvoiceFilter,
+    delimiter: u8,
+    output: Option<PathBuf>,
+) -> Result<(), crate::app::StartError> {
+    use tokio::io::AsyncWriteExt;
+
+    let gateway = open_gateway(config).await?;
+    let mut chunks = gateway
+        .export_invoices(&operator(), filter, delimiter)
+        .map_err(|e| e.public_message())?;
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
+        Some(path) => Box::new(
+            tokio::fs::File::create(path)
+                .await
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?,
+        ),
+        None => Box::new(tokio::io::stdout()),
+    };
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(|e| e.public_message())?;
+        out.write_all(&chunk).await?;
+    }
+    out.flush().await?;
+    Ok(())
 }
 
 fn default_bind() -> String {

@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 use super::records::{Record, RecordError, Records};
 use super::template::{Column, restore};
-use crate::domain::{ImportRow, InvoiceStatus, RowError, check_id};
+use crate::domain::{ImportRow, InvoiceStatus, RefusalCode, RowError, check_id};
 
 /// The longest row accepted. No template row comes close (an observation is at most
 /// 2,000 characters); a longer one is almost always a quote that is never closed, which
@@ -43,19 +43,19 @@ pub enum FileProblem {
 }
 
 impl FileProblem {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> RefusalCode {
         match self {
-            FileProblem::TooLarge { .. } => "FILE_TOO_LARGE",
-            FileProblem::TooManyRows { .. } => "TOO_MANY_ROWS",
+            FileProblem::TooLarge { .. } => RefusalCode::FileTooLarge,
+            FileProblem::TooManyRows { .. } => RefusalCode::TooManyRows,
             FileProblem::MissingColumn(_)
             | FileProblem::DuplicateColumn(_)
-            | FileProblem::NothingToApply => "INVALID_HEADER",
+            | FileProblem::NothingToApply => RefusalCode::InvalidHeader,
             FileProblem::Empty
             | FileProblem::Spreadsheet
             | FileProblem::Utf16
             | FileProblem::Binary
-            | FileProblem::Malformed { .. } => "INVALID_FILE",
-            FileProblem::Unreadable(_) => "UNREADABLE_FILE",
+            | FileProblem::Malformed { .. }
+            | FileProblem::Unreadable(_) => RefusalCode::InvalidFile,
         }
     }
 }
@@ -639,7 +639,7 @@ mod tests {
         let errors: Vec<(u64, Option<&str>, &str)> = all
             .iter()
             .filter_map(|row| row.as_ref().err())
-            .map(|e| (e.line, e.column, e.code))
+            .map(|e| (e.line, e.column.as_deref(), e.code.as_str()))
             .collect();
         assert_eq!(
             errors,

@@ -63,6 +63,10 @@ pub enum RefusalCode {
     InvalidDueDate,
     InvalidInput,
     AlreadyExists,
+    InvalidFile,
+    InvalidHeader,
+    FileTooLarge,
+    TooManyRows,
 }
 
 impl RefusalCode {
@@ -78,6 +82,10 @@ impl RefusalCode {
             RefusalCode::InvalidDueDate => "INVALID_DUE_DATE",
             RefusalCode::InvalidInput => "INVALID_INPUT",
             RefusalCode::AlreadyExists => "ALREADY_EXISTS",
+            RefusalCode::InvalidFile => "INVALID_FILE",
+            RefusalCode::InvalidHeader => "INVALID_HEADER",
+            RefusalCode::FileTooLarge => "FILE_TOO_LARGE",
+            RefusalCode::TooManyRows => "TOO_MANY_ROWS",
         }
     }
 }

@@ -39,9 +39,7 @@ pub use change::{
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
-pub use import::{
-    ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, check_not_stale,
-};
+pub use import::{ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, check_not_stale};
 pub use model::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
 };

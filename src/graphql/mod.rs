@@ -2,24 +2,32 @@
 //! that knows async-graphql; it calls the service and never the store.
 
 mod error;
+mod imports;
 mod loaders;
 mod mutation;
 mod query;
 mod scalars;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
 use chrono::NaiveDate;
 
-use crate::auth::Principal;
+use crate::auth::{Principal, TokenKeys};
 use crate::service::{AppError, Gateway};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+pub use imports::DOWNLOAD_LINK_TTL;
 
 /// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
 /// 13 levels), so the bound must sit above it.
 const MAX_DEPTH: usize = 20;
+
+/// Every query: invoices and accounts, and the CSV import history.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(query::InvoiceQuery, imports::ImportQuery);
+
+/// Every mutation: changing invoices and accounts, and importing CSV files.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(mutation::InvoiceMutation, imports::ImportMutation);
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -30,21 +38,30 @@ pub struct RequestContext {
     pub today: NaiveDate,
 }
 
-pub fn build_schema(gateway: Gateway) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(gateway)
-        .extension(error::ErrorCodes)
-        // A first bound on nesting (account → invoices → account …); complexity, alias and
-        // batch limits come with the hardening of request limits.
-        .limit_depth(MAX_DEPTH)
-        .finish()
+pub fn build_schema(gateway: Gateway, keys: TokenKeys) -> GatewaySchema {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .data(gateway)
+    .data(keys)
+    .extension(error::ErrorCodes)
+    // A first bound on nesting (account → invoices → account …); complexity, alias and
+    // batch limits come with the hardening of request limits.
+    .limit_depth(MAX_DEPTH)
+    .finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .finish()
+    .sdl()
 }
 
 /// Attaches a request's principal, date and loaders.

@@ -12,7 +12,8 @@ use crate::domain::{ChangeRequest, ChangeSource, InvoiceDraft, Money, Refusal, R
 use crate::service::{AccountDraft, Gateway};
 use crate::store::Applied;
 
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct InvoiceMutation;
 
 /// Why a mutation was refused; the invoice is unchanged.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -38,6 +39,15 @@ pub enum UserErrorCode {
     InvalidInput,
     /// Something with this id already exists.
     AlreadyExists,
+    /// The uploaded file is not a CSV the import can read (see `message`).
+    InvalidFile,
+    /// The CSV's header lacks `Invoice ID` or every column an import applies, or names
+    /// a column twice.
+    InvalidHeader,
+    /// The uploaded file is larger than the import limit.
+    FileTooLarge,
+    /// The CSV has more rows than the import limit.
+    TooManyRows,
 }
 
 /// A refusal of a mutation, the caller's to fix.
@@ -257,7 +267,7 @@ async fn change(
 
 /// Changes to invoices. Administrators only.
 #[Object(name = "Mutation")]
-impl MutationRoot {
+impl InvoiceMutation {
     /// Marks an invoice paid. Paying a paid invoice succeeds and records nothing new; a
     /// cancelled invoice cannot be paid.
     async fn mark_invoice_paid(

@@ -11,7 +11,8 @@ use super::{RequestContext, principal};
 use crate::domain::{self, InvoiceFilter, check_id};
 use crate::service::{AppError, Gateway, InvoicePage};
 
-pub struct QueryRoot;
+#[derive(Default)]
+pub struct InvoiceQuery;
 
 /// The arguments of an invoice listing, shared by `Query.invoices` and
 /// `Account.invoices`.
@@ -28,7 +29,7 @@ pub(super) struct InvoiceArgs {
     pub before: Option<String>,
 }
 
-fn filter(
+pub(super) fn invoice_filter(
     status: Option<InvoiceStatus>,
     order_id: Option<String>,
     account_id: Option<ID>,
@@ -56,7 +57,7 @@ impl InvoiceArgs {
     pub(super) async fn run(self, ctx: &Context<'_>) -> GqlResult<InvoiceConnection> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<Gateway>();
-        let filter = filter(
+        let filter = invoice_filter(
             self.status,
             self.order_id,
             self.account_id,
@@ -213,7 +214,7 @@ pub struct InvoiceStatusTotal {
 
 /// Reads: invoices, accounts and status totals. Every field needs a bearer token.
 #[Object(name = "Query")]
-impl QueryRoot {
+impl InvoiceQuery {
     /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
     /// invoices only.
     #[allow(clippy::too_many_arguments)]
@@ -288,7 +289,7 @@ impl QueryRoot {
         #[graphql(desc = "Only invoices due on or before this date.")] due_to: Option<Date>,
     ) -> GqlResult<Vec<InvoiceStatusTotal>> {
         let who = principal(ctx)?;
-        let filter = filter(None, order_id, account_id, due_from, due_to)?;
+        let filter = invoice_filter(None, order_id, account_id, due_from, due_to)?;
         let totals = ctx
             .data_unchecked::<Gateway>()
             .status_totals(who, &filter, ctx.data_unchecked::<RequestContext>().today)

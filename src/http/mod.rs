@@ -1,7 +1,11 @@
 //! The HTTP edge (axum): routes, bearer-token extraction, GraphiQL and health checks. The
 //! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
 
+mod export;
 mod rest;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -9,6 +13,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use crate::auth::{Principal, TokenError, TokenKeys};
@@ -32,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphiql/{file}", get(graphiql_asset))
+        .route("/export/invoices.csv", get(export::export_invoices))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(rest::routes())
@@ -73,29 +79,65 @@ async fn execute(
     async_graphql_axum::GraphQLResponse::from(response).into_response()
 }
 
+fn too_large(limit: u64) -> Response {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!("the request body exceeds {limit} bytes"),
+    )
+}
+
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                &format!("the request body exceeds {MAX_BODY_BYTES} bytes"),
-            );
-        }
-    };
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let parsed = async_graphql::http::receive_body(
-        content_type,
-        bytes.as_ref(),
-        async_graphql::http::MultipartOptions::default(),
-    )
-    .await;
+    let multipart = content_type.as_deref().is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/")
+    });
+    let parsed = if multipart {
+        // An upload streams to a temporary file, cut off at the import's size limit: one
+        // file, and a body no larger than that file and a little JSON.
+        let max_file = state.gateway.settings().import_limits.max_bytes;
+        let limit = max_file.saturating_add(MAX_BODY_BYTES as u64);
+        let over = Arc::new(AtomicBool::new(false));
+        let mut seen = 0_u64;
+        let flag = over.clone();
+        let body = body
+            .into_data_stream()
+            .map(move |chunk| {
+                let chunk = chunk.map_err(std::io::Error::other)?;
+                seen += chunk.len() as u64;
+                if seen > limit {
+                    flag.store(true, Ordering::Relaxed);
+                    return Err(std::io::Error::other("body too large"));
+                }
+                Ok(chunk)
+            })
+            .into_async_read();
+        let options = async_graphql::http::MultipartOptions::default()
+            .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
+            .max_num_files(1);
+        let parsed = async_graphql::http::receive_body(content_type, body, options).await;
+        if over.load(Ordering::Relaxed) {
+            return too_large(limit);
+        }
+        parsed
+    } else {
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return too_large(MAX_BODY_BYTES as u64);
+        };
+        async_graphql::http::receive_body(
+            content_type,
+            bytes.as_ref(),
+            async_graphql::http::MultipartOptions::default(),
+        )
+        .await
+    };
     match parsed {
         Ok(request) if request.query.trim().is_empty() => error_response(
             StatusCode::BAD_REQUEST,
@@ -103,6 +145,14 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             "the request has no query",
         ),
         Ok(request) => execute(&state, &parts.headers, request).await,
+        Err(async_graphql::ParseRequestError::PayloadTooLarge) => error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "FILE_TOO_LARGE",
+            &format!(
+                "the uploaded file exceeds the import limit of {} bytes",
+                state.gateway.settings().import_limits.max_bytes
+            ),
+        ),
         Err(e) => error_response(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",

@@ -92,7 +92,10 @@ impl From<Refusal> for Failure {
             RefusalCode::InvalidId
             | RefusalCode::InvalidInput
             | RefusalCode::InvalidPaymentLink
-            | RefusalCode::TooLong => StatusCode::BAD_REQUEST,
+            | RefusalCode::TooLong
+            | RefusalCode::InvalidFile
+            | RefusalCode::InvalidHeader => StatusCode::BAD_REQUEST,
+            RefusalCode::FileTooLarge | RefusalCode::TooManyRows => StatusCode::PAYLOAD_TOO_LARGE,
             RefusalCode::InvalidTransition
             | RefusalCode::ReasonRequired
             | RefusalCode::InvalidDueDate => StatusCode::UNPROCESSABLE_ENTITY,

@@ -107,14 +107,15 @@ fn shown_name(name: &str) -> String {
 
 impl Gateway {
     /// Imports a CSV file on behalf of `who` (admins only). Waits for the import up to
-    /// `wait`; an import still running then is reported as `RUNNING` and goes on.
+    /// `wait` (`None`: to its end); an import still running then is reported as
+    /// `RUNNING` and goes on.
     pub async fn import_invoices(
         &self,
         who: &Principal,
         file: File,
         file_name: &str,
         options: ImportOptions,
-        wait: Duration,
+        wait: Option<Duration>,
     ) -> Result<ImportReport, AppError> {
         if who.account_scope().is_some() {
             return Err(AppError::Forbidden(
@@ -157,7 +158,11 @@ impl Gateway {
                 .remove(&report.import.id);
             report
         });
-        match tokio::time::timeout(wait, task).await {
+        let finished = match wait {
+            Some(wait) => tokio::time::timeout(wait, task).await,
+            None => Ok(task.await),
+        };
+        match finished {
             Ok(Ok(report)) => Ok(report),
             Ok(Err(e)) => Err(AppError::Internal(format!("import task failed: {e}"))),
             Err(_) => Ok(ImportReport {
@@ -189,13 +194,19 @@ impl Gateway {
     pub async fn invoice_imports(
         &self,
         who: &Principal,
-        after: Option<&InvoiceImport>,
+        after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<InvoiceImport>, AppError> {
         if who.account_scope().is_some() {
             return Ok(vec![]);
         }
-        let after = after.map(|a| (a.started_at, a.id.clone()));
+        let after = match after {
+            None => None,
+            Some(id) => match self.store().import(id).await? {
+                Some(after) => Some((after.started_at, after.id)),
+                None => return Ok(vec![]),
+            },
+        };
         let imports = self.store().imports(after, limit).await?;
         Ok(imports.into_iter().map(|r| self.live(r)).collect())
     }
@@ -246,7 +257,9 @@ impl Gateway {
             Ok(spill) => spill,
             Err(e) => return self.fail(record, &format!("no temporary file: {e}")).await,
         };
-        let outcome = self.apply_file(&mut record, file, progress, &mut spill).await;
+        let outcome = self
+            .apply_file(&mut record, file, progress, &mut spill)
+            .await;
         let problem = match outcome {
             Ok(problem) => problem,
             Err(e) => return self.fail(record, &format!("{e}")).await,
@@ -258,7 +271,12 @@ impl Gateway {
             };
             record.state = ImportState::Failed;
             record.problem = Some(problem.to_string());
-            spill.push(&RowError::new(line, None, problem.code(), problem.to_string()));
+            spill.push(&RowError::new(
+                line,
+                None,
+                problem.code().as_str(),
+                problem.to_string(),
+            ));
         }
         record.finished_at = Some(Utc::now().trunc_subsecs(6));
         let stored = async {
@@ -288,7 +306,8 @@ impl Gateway {
         tracing::error!(import.id = %record.id, error = why, "import failed");
         record.state = ImportState::Failed;
         record.finished_at = Some(Utc::now().trunc_subsecs(6));
-        record.problem = Some("the import failed on the gateway's side; nothing was applied".into());
+        record.problem =
+            Some("the import failed on the gateway's side; nothing was applied".into());
         if let Err(e) = self.store().update_import(&record, None).await {
             tracing::error!(import.id = %record.id, error = %e, "import failure not recorded");
         }
@@ -413,7 +432,7 @@ impl Gateway {
         let ids: Vec<&str> = valid.iter().map(|r| r.invoice_id.as_str()).collect();
         let invoices = txn.invoices(&ids).await?;
         let (today, links) = (self.today(), self.link_policy());
-        let mut versioned = Vec::new();
+        let mut stale = Vec::new();
         for row in valid {
             let Some(invoice) = invoices.get(&row.invoice_id) else {
                 batch.errors.push(RowError::new(
@@ -425,30 +444,35 @@ impl Gateway {
                 continue;
             };
             let request = row.request(invoice, today);
-            match decide(invoice, request, today, ChangeSource::CsvImport, links) {
-                Err(refusal) => batch.errors.push(RowError::refused(row.line, refusal)),
-                Ok(outcome) if outcome.is_noop() => batch.unchanged += 1,
-                Ok(outcome) => {
-                    let change = Change {
+            let decided =
+                decide(invoice, request, today, ChangeSource::CsvImport, links).map(|outcome| {
+                    Change {
                         invoice: invoice.clone(),
                         outcome,
-                    };
-                    if row.version.is_some_and(|v| v != invoice.version) {
-                        versioned.push((row, change));
-                    } else {
-                        batch.changes.push(change);
                     }
+                });
+            match decided {
+                Ok(change) if change.outcome.is_noop() => batch.unchanged += 1,
+                // A row from another version: whatever it asks (even what the rules now
+                // refuse, such as making a since-paid invoice overdue again), the first
+                // question is whether the invoice changed under it.
+                decided if row.version.is_some_and(|v| v != invoice.version) => {
+                    stale.push((row, invoice.clone(), decided));
                 }
+                Ok(change) => batch.changes.push(change),
+                Err(refusal) => batch.errors.push(RowError::refused(row.line, refusal)),
             }
         }
         // Rows from an older export: rare, so their histories are read only for them.
-        if !versioned.is_empty() {
-            let ids: Vec<&str> = versioned.iter().map(|(r, _)| r.invoice_id.as_str()).collect();
+        if !stale.is_empty() {
+            let ids: Vec<&str> = stale.iter().map(|(r, ..)| r.invoice_id.as_str()).collect();
             let histories = txn.histories(&ids).await?;
-            for (row, change) in versioned {
-                let history = histories.get(&row.invoice_id).map_or(&[][..], Vec::as_slice);
-                match check_not_stale(row.version, &change.invoice, history) {
-                    Ok(()) => batch.changes.push(change),
+            for (row, invoice, decided) in stale {
+                let history = histories
+                    .get(&row.invoice_id)
+                    .map_or(&[][..], Vec::as_slice);
+                match check_not_stale(row.version, &invoice, history).and(decided) {
+                    Ok(change) => batch.changes.push(change),
                     Err(refusal) => batch.errors.push(RowError::refused(row.line, refusal)),
                 }
             }

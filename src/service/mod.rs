@@ -36,6 +36,8 @@ pub struct Settings {
     pub allow_http_links: bool,
     /// Bounds on an imported CSV file.
     pub import_limits: Limits,
+    /// How long `importInvoicesCsv` waits before answering with the import running.
+    pub import_wait: std::time::Duration,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.

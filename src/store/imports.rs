@@ -101,7 +101,10 @@ impl Store {
                 import::Column::RowsTotal,
                 Expr::value(record.rows_total.map(count)),
             )
-            .col_expr(import::Column::RowsRead, Expr::value(count(record.counts.read)))
+            .col_expr(
+                import::Column::RowsRead,
+                Expr::value(count(record.counts.read)),
+            )
             .col_expr(
                 import::Column::RowsChanged,
                 Expr::value(count(record.counts.changed)),
@@ -163,13 +166,11 @@ impl Store {
         let mut query = import::Entity::find();
         if let Some((started, id)) = after {
             query = query.filter(
-                sea_orm::Condition::any()
-                    .add(C::StartedAt.lt(started))
-                    .add(
-                        sea_orm::Condition::all()
-                            .add(C::StartedAt.eq(started))
-                            .add(C::Id.lt(id)),
-                    ),
+                sea_orm::Condition::any().add(C::StartedAt.lt(started)).add(
+                    sea_orm::Condition::all()
+                        .add(C::StartedAt.eq(started))
+                        .add(C::Id.lt(id)),
+                ),
             );
         }
         query
@@ -270,10 +271,7 @@ impl ImportTxn {
     }
 
     /// The events of these invoices, oldest first, by invoice.
-    pub async fn histories(
-        &self,
-        ids: &[&str],
-    ) -> StoreResult<HashMap<String, Vec<InvoiceEvent>>> {
+    pub async fn histories(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<InvoiceEvent>>> {
         let rows = invoice_event::Entity::find()
             .filter(invoice_event::Column::InvoiceId.is_in(ids.iter().copied()))
             .order_by_asc(invoice_event::Column::Seq)
@@ -282,7 +280,10 @@ impl ImportTxn {
         let mut histories: HashMap<String, Vec<InvoiceEvent>> = HashMap::new();
         for row in rows {
             let event = convert::event(row)?;
-            histories.entry(event.invoice_id.clone()).or_default().push(event);
+            histories
+                .entry(event.invoice_id.clone())
+                .or_default()
+                .push(event);
         }
         Ok(histories)
     }

@@ -2,8 +2,8 @@
 //! and the batched lookups behind the GraphQL DataLoaders.
 
 use chrono::NaiveDate;
-use futures_util::{Stream, StreamExt};
 use entity::{account, invoice, invoice_event, order};
+use futures_util::{Stream, StreamExt};
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{

@@ -94,6 +94,9 @@ pub fn test_config(database_url: String) -> Config {
         default_page_size: 20,
         max_page_size: 100,
         allow_http_links: false,
+        import_max_bytes: 10 * 1024 * 1024,
+        import_max_rows: 100_000,
+        import_wait_seconds: 30,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
     }

@@ -1,0 +1,315 @@
+//! CSV imports and exports over GraphQL: `importInvoicesCsv` (a multipart upload), the
+//! import history, and signed download links for exports (a browser's download cannot
+//! send an `Authorization` header).
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
+use chrono::{DateTime, Utc};
+
+use super::error::GqlResult;
+use super::mutation::UserError;
+use super::principal;
+use super::query::invoice_filter;
+use super::scalars::Date;
+use super::types::InvoiceStatus;
+use crate::auth::TokenKeys;
+use crate::domain::{self, Refusal, RowError};
+use crate::service::{AppError, Gateway, ImportOptions};
+
+/// Most refused rows one `errors` page returns.
+const MAX_ERRORS_PAGE: i32 = 1000;
+
+/// How long a download link from `invoiceExportUrl` stays valid.
+pub const DOWNLOAD_LINK_TTL: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Where an import stands.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::ImportState")]
+pub enum ImportState {
+    /// Still reading and applying rows: follow it with `invoiceImport(id)`.
+    Running,
+    /// Its changes are committed (with `applyValidRows`, those of the valid rows).
+    Applied,
+    /// Some rows were refused, so nothing was applied: see `errors`.
+    Rejected,
+    /// A dry run: every row was checked, nothing was applied.
+    Checked,
+    /// The file as a whole was refused (see `problem`), or the import failed; nothing
+    /// was applied.
+    Failed,
+    /// The gateway running it stopped before it finished; nothing was applied.
+    Interrupted,
+}
+
+/// One CSV import: who ran it, on what file, how it went, and every refused row.
+pub struct InvoiceImport(pub domain::InvoiceImport);
+
+fn int(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+#[Object]
+impl InvoiceImport {
+    /// The import's id.
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    /// The uploaded file's name.
+    async fn file_name(&self) -> &str {
+        &self.0.file_name
+    }
+    /// Who ran it (the token's subject).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// When it started.
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+    /// When it finished; null while it runs.
+    async fn finished_at(&self) -> Option<DateTime<Utc>> {
+        self.0.finished_at
+    }
+    /// Whether it only checked the file (`dryRun`).
+    async fn dry_run(&self) -> bool {
+        self.0.dry_run
+    }
+    /// Whether valid rows apply even when others are refused.
+    async fn apply_valid_rows(&self) -> bool {
+        self.0.apply_valid_rows
+    }
+    /// Where it stands.
+    async fn state(&self) -> ImportState {
+        self.0.state.into()
+    }
+    /// Data rows in the file (blank rows not counted), once the file has been checked.
+    async fn rows_total(&self) -> Option<i32> {
+        self.0.rows_total.map(int)
+    }
+    /// Rows read so far.
+    async fn rows_read(&self) -> i32 {
+        int(self.0.counts.read)
+    }
+    /// Rows that change their invoice. For a dry run or a rejected import: the rows that
+    /// would have.
+    async fn rows_changed(&self) -> i32 {
+        int(self.0.counts.changed)
+    }
+    /// Rows that ask for what the invoice already is (re-importing a file changes
+    /// nothing the second time).
+    async fn rows_unchanged(&self) -> i32 {
+        int(self.0.counts.unchanged)
+    }
+    /// Rows refused; each is in `errors`.
+    async fn rows_refused(&self) -> i32 {
+        int(self.0.counts.refused)
+    }
+    /// What was wrong with the file as a whole, or why the import failed.
+    async fn problem(&self) -> Option<&str> {
+        self.0.problem.as_deref()
+    }
+    /// The refused rows in line order (listed once the import has finished), a page at
+    /// a time: up to `first` (at most 1000) after line `afterLine`.
+    async fn errors(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 100)] first: i32,
+        #[graphql(default = 0)] after_line: i32,
+    ) -> GqlResult<Vec<ImportRowError>> {
+        let gateway = ctx.data_unchecked::<Gateway>();
+        let limit = first.clamp(0, MAX_ERRORS_PAGE) as u64;
+        let after = u64::try_from(after_line).unwrap_or(0);
+        let errors = gateway.import_errors(&self.0.id, after, limit).await?;
+        Ok(errors.into_iter().map(ImportRowError::from).collect())
+    }
+}
+
+/// A refused row of an import, or the problem of the file as a whole (line 0 when it is
+/// not about one line).
+#[derive(SimpleObject)]
+pub struct ImportRowError {
+    /// The line of the file where the row starts; the header is line 1.
+    line: i32,
+    /// The template column at fault (`Status`, `Payment Link`, `Version`, …), when one is.
+    column: Option<String>,
+    /// What is wrong, for programs: `NOT_FOUND`, `INVALID_STATUS`, `INVALID_TRANSITION`,
+    /// `INVALID_PAYMENT_LINK`, `VERSION_CONFLICT`, `DUPLICATE_ROW`, `MISSING_VALUE`, ….
+    code: String,
+    /// What is wrong, for people.
+    message: String,
+}
+
+impl From<RowError> for ImportRowError {
+    fn from(e: RowError) -> ImportRowError {
+        ImportRowError {
+            line: int(e.line),
+            column: e.column,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+/// A CSV file of the invoice template to apply.
+#[derive(InputObject)]
+pub struct ImportInvoicesCsvInput {
+    /// The file (a GraphQL multipart upload). UTF-8 with or without BOM, or
+    /// Windows-1252; comma, semicolon or tab; columns in any order.
+    file: Upload,
+    /// Check every row and report what would change; change nothing.
+    #[graphql(default)]
+    dry_run: bool,
+    /// Apply the valid rows even if others are refused. By default an import is all or
+    /// nothing: one refused row and nothing applies.
+    #[graphql(default)]
+    apply_valid_rows: bool,
+}
+
+/// The result of `importInvoicesCsv`.
+#[derive(SimpleObject)]
+pub struct ImportInvoicesCsvPayload {
+    /// The import, finished or still `RUNNING`; null when the upload itself was refused.
+    import: Option<InvoiceImport>,
+    /// Why the file as a whole was refused (bad headers, not CSV, too big, too many
+    /// rows); empty otherwise. Refused rows are in `import.errors`.
+    user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub struct ImportMutation;
+
+#[Object]
+impl ImportMutation {
+    /// Applies a CSV of the invoice template: `Status`, `Payment Link` and `Observation`
+    /// of each row, keyed by `Invoice ID`, through the same rules as the other mutations.
+    /// Waits for the import up to a bound (`CREDIT_GATEWAY_IMPORT_WAIT_SECONDS`); a
+    /// larger file comes back `RUNNING` and goes on in the background. Admins only.
+    async fn import_invoices_csv(
+        &self,
+        ctx: &Context<'_>,
+        input: ImportInvoicesCsvInput,
+    ) -> GqlResult<ImportInvoicesCsvPayload> {
+        let who = principal(ctx)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        let upload = input
+            .file
+            .value(ctx)
+            .map_err(|e| AppError::Internal(format!("upload unreadable: {e}")))?;
+        let options = ImportOptions {
+            dry_run: input.dry_run,
+            apply_valid_rows: input.apply_valid_rows,
+        };
+        let wait = gateway.settings().import_wait;
+        let report = gateway
+            .import_invoices(who, upload.content, &upload.filename, options, Some(wait))
+            .await?;
+        let user_errors = report
+            .problem
+            .map(|problem| {
+                UserError::from(Refusal {
+                    code: problem.code(),
+                    field: Some("file"),
+                    message: problem.to_string(),
+                })
+            })
+            .into_iter()
+            .collect();
+        Ok(ImportInvoicesCsvPayload {
+            import: Some(InvoiceImport(report.import)),
+            user_errors,
+        })
+    }
+}
+
+/// The separator of an exported CSV.
+#[derive(Enum, Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum CsvDelimiter {
+    /// `,` (RFC 4180).
+    #[default]
+    Comma,
+    /// `;`, what spreadsheets expect where the decimal separator is a comma.
+    Semicolon,
+}
+
+#[derive(Default)]
+pub struct ImportQuery;
+
+#[Object]
+impl ImportQuery {
+    /// One import, by id. Admins only (null for customers).
+    async fn invoice_import(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<InvoiceImport>> {
+        let who = principal(ctx)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        Ok(gateway.invoice_import(who, &id).await?.map(InvoiceImport))
+    }
+
+    /// The import history, newest first: up to `first` (at most 100) imports, after the
+    /// import `after`. Admins only (empty for customers).
+    async fn invoice_imports(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<ID>,
+    ) -> GqlResult<Vec<InvoiceImport>> {
+        let who = principal(ctx)?;
+        let gateway = ctx.data_unchecked::<Gateway>();
+        let limit = first.clamp(0, 100) as u64;
+        let imports = gateway
+            .invoice_imports(who, after.as_ref().map(|id| id.as_str()), limit)
+            .await?;
+        Ok(imports.into_iter().map(InvoiceImport).collect())
+    }
+
+    /// A link that downloads the invoices of this filter as CSV (the import template),
+    /// valid for five minutes; point a download button at it. Admins only.
+    #[allow(clippy::too_many_arguments)]
+    async fn invoice_export_url(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<InvoiceStatus>,
+        order_id: Option<String>,
+        account_id: Option<ID>,
+        due_from: Option<Date>,
+        due_to: Option<Date>,
+        #[graphql(default)] delimiter: CsvDelimiter,
+    ) -> GqlResult<String> {
+        let who = principal(ctx)?;
+        let filter = invoice_filter(status, order_id, account_id, due_from, due_to)?;
+        if who.account_scope().is_some() {
+            return Err(AppError::Forbidden(
+                "only administrators export invoices".into(),
+            ));
+        }
+        let token = ctx
+            .data_unchecked::<TokenKeys>()
+            .mint_download(who, DOWNLOAD_LINK_TTL);
+        let mut query = vec![];
+        let mut param = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                query.push(format!("{name}={}", percent_encode(&value)));
+            }
+        };
+        param("status", filter.status.map(|s| s.as_str().to_owned()));
+        param("orderId", filter.order_id);
+        param("accountId", filter.account_id);
+        param("dueFrom", filter.due_from.map(|d| d.to_string()));
+        param("dueTo", filter.due_to.map(|d| d.to_string()));
+        if delimiter == CsvDelimiter::Semicolon {
+            param("delimiter", Some("semicolon".into()));
+        }
+        param("token", Some(token));
+        Ok(format!("/export/invoices.csv?{}", query.join("&")))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

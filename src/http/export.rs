@@ -1,0 +1,158 @@
+//! `GET /export/invoices.csv`: the streamed CSV export, for admins. It takes the filters
+//! of the `invoices` query as query parameters, and a bearer token either in the
+//! `Authorization` header or, for a browser's download button, as the `token` parameter
+//! of a link from the `invoiceExportUrl` query (a five-minute token that opens exports
+//! and nothing else).
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{AppState, error_response, principal};
+use crate::auth::Principal;
+use crate::domain::{InvoiceFilter, InvoiceStatus, check_id, parse_date};
+use crate::service::AppError;
+
+/// The query parameters: the `invoices` filters, the delimiter and the link's token.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct ExportParams {
+    status: Option<String>,
+    order_id: Option<String>,
+    account_id: Option<String>,
+    due_from: Option<String>,
+    due_to: Option<String>,
+    delimiter: Option<String>,
+    token: Option<String>,
+}
+
+/// A refused export: status, code and message, answered as a JSON error body.
+struct Refused(StatusCode, &'static str, String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error_response(self.0, self.1, &self.2)
+    }
+}
+
+fn bad_request(message: &str) -> Refused {
+    Refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.to_owned())
+}
+
+impl ExportParams {
+    fn filter(&self) -> Result<InvoiceFilter, Refused> {
+        let date = |name: &str, text: &Option<String>| match text {
+            None => Ok(None),
+            Some(text) => parse_date(text)
+                .map(Some)
+                .ok_or_else(|| bad_request(&format!("`{name}` must be a date, YYYY-MM-DD"))),
+        };
+        let id = |text: &Option<String>| match text {
+            None => Ok(None),
+            Some(id) => check_id(id)
+                .map(|id| Some(id.to_owned()))
+                .map_err(|e| bad_request(&e.to_string())),
+        };
+        let status =
+            match &self.status {
+                None => None,
+                Some(text) => Some(InvoiceStatus::parse_loose(text).map_err(|_| {
+                    bad_request("`status` must be OPEN, PAID, CANCELLED or OVERDUE")
+                })?),
+            };
+        Ok(InvoiceFilter {
+            status,
+            order_id: id(&self.order_id)?,
+            account_id: id(&self.account_id)?,
+            due_from: date("dueFrom", &self.due_from)?,
+            due_to: date("dueTo", &self.due_to)?,
+        })
+    }
+
+    fn delimiter(&self) -> Result<u8, Refused> {
+        match self.delimiter.as_deref() {
+            None | Some("comma") => Ok(b','),
+            Some("semicolon") => Ok(b';'),
+            Some(_) => Err(bad_request("`delimiter` must be comma or semicolon")),
+        }
+    }
+
+    fn caller(&self, state: &AppState, headers: &HeaderMap) -> Result<Principal, Refused> {
+        let unauthenticated = |message: &str| {
+            Refused(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.to_owned())
+        };
+        let who = match &self.token {
+            Some(token) => state.keys.verify_download(token).map(Some),
+            None => principal(headers, &state.keys),
+        };
+        match who {
+            Ok(Some(who)) => Ok(who),
+            Ok(None) => Err(unauthenticated(
+                "a bearer token or a download link's token is required",
+            )),
+            Err(e) => Err(unauthenticated(e.message())),
+        }
+    }
+}
+
+pub(super) async fn export_invoices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<ExportParams>, QueryRejection>,
+) -> Response {
+    let Query(params) = match params {
+        Ok(params) => params,
+        Err(e) => {
+            return bad_request(&format!("bad query parameters: {}", e.body_text())).into_response();
+        }
+    };
+    let started = (|| {
+        let who = params.caller(&state, &headers)?;
+        let filter = params.filter()?;
+        let delimiter = params.delimiter()?;
+        state
+            .gateway
+            .export_invoices(&who, filter, delimiter)
+            .map_err(refusal)
+    })();
+    let chunks = match started {
+        Ok(chunks) => chunks,
+        Err(refused) => return refused.into_response(),
+    };
+    // An error chunk becomes a body error: the connection is cut, so the client sees a
+    // failed download rather than a file that looks complete.
+    let body = futures_util::stream::unfold(chunks, |mut chunks| async move {
+        let item = match chunks.recv().await? {
+            Ok(bytes) => Ok(Bytes::from(bytes)),
+            Err(_) => Err(std::io::Error::other("the export failed mid-way")),
+        };
+        Some((item, chunks))
+    });
+    let file_name = format!("invoices-{}.csv", state.gateway.today());
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+fn refusal(error: AppError) -> Refused {
+    let status = match &error {
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    Refused(status, error.code(), error.public_message())
+}
