@@ -40,13 +40,13 @@ pub enum ImportState {
     Interrupted,
 }
 
-/// One CSV import: who ran it, on what file, how it went, and every refused row.
 pub struct InvoiceImport(pub domain::InvoiceImport);
 
 fn int(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
+/// One CSV import: who ran it, on what file, how it went, and every refused row.
 #[Object]
 impl InvoiceImport {
     /// The import's id.
@@ -112,8 +112,8 @@ impl InvoiceImport {
     async fn errors(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 100)] first: i32,
-        #[graphql(default = 0)] after_line: i32,
+        #[graphql(default = 100, desc = "How many refused rows, at most 1000.")] first: i32,
+        #[graphql(default = 0, desc = "Only rows after this line.")] after_line: i32,
     ) -> GqlResult<Vec<ImportRowError>> {
         let gateway = ctx.data_unchecked::<Gateway>();
         let limit = first.clamp(0, MAX_ERRORS_PAGE) as u64;
@@ -186,7 +186,7 @@ impl ImportMutation {
     async fn import_invoices_csv(
         &self,
         ctx: &Context<'_>,
-        input: ImportInvoicesCsvInput,
+        #[graphql(desc = "The file and how to apply it.")] input: ImportInvoicesCsvInput,
     ) -> GqlResult<ImportInvoicesCsvPayload> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<Gateway>();
@@ -236,7 +236,11 @@ pub struct ImportQuery;
 #[Object]
 impl ImportQuery {
     /// One import, by id. Admins only (null for customers).
-    async fn invoice_import(&self, ctx: &Context<'_>, id: ID) -> GqlResult<Option<InvoiceImport>> {
+    async fn invoice_import(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The import's id.")] id: ID,
+    ) -> GqlResult<Option<InvoiceImport>> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<Gateway>();
         Ok(gateway.invoice_import(who, &id).await?.map(InvoiceImport))
@@ -247,8 +251,8 @@ impl ImportQuery {
     async fn invoice_imports(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: i32,
-        after: Option<ID>,
+        #[graphql(default = 20, desc = "How many imports, at most 100.")] first: i32,
+        #[graphql(desc = "Only imports older than the import with this id.")] after: Option<ID>,
     ) -> GqlResult<Vec<InvoiceImport>> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<Gateway>();
@@ -265,12 +269,12 @@ impl ImportQuery {
     async fn invoice_export_url(
         &self,
         ctx: &Context<'_>,
-        status: Option<InvoiceStatus>,
-        order_id: Option<String>,
-        account_id: Option<ID>,
-        due_from: Option<Date>,
-        due_to: Option<Date>,
-        #[graphql(default)] delimiter: CsvDelimiter,
+        #[graphql(desc = "Only invoices with this status.")] status: Option<InvoiceStatus>,
+        #[graphql(desc = "Only the invoices of this order.")] order_id: Option<String>,
+        #[graphql(desc = "Only the invoices of this account.")] account_id: Option<ID>,
+        #[graphql(desc = "Only invoices due on or after this date.")] due_from: Option<Date>,
+        #[graphql(desc = "Only invoices due on or before this date.")] due_to: Option<Date>,
+        #[graphql(default, desc = "The CSV delimiter.")] delimiter: CsvDelimiter,
     ) -> GqlResult<String> {
         let who = principal(ctx)?;
         let filter = invoice_filter(status, order_id, account_id, due_from, due_to)?;

@@ -21,12 +21,15 @@ pub use imports::DOWNLOAD_LINK_TTL;
 /// 13 levels), so the bound must sit above it.
 const MAX_DEPTH: usize = 20;
 
-/// Every query: invoices and accounts, and the CSV import history.
+/// Reads: invoices, accounts, status totals and the CSV import history. Every field
+/// needs a bearer token.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
 pub struct QueryRoot(query::InvoiceQuery, imports::ImportQuery);
 
-/// Every mutation: changing invoices and accounts, and importing CSV files.
+/// Changes to invoices, accounts, and CSV imports. Administrators only.
 #[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
 pub struct MutationRoot(mutation::InvoiceMutation, imports::ImportMutation);
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

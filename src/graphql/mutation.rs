@@ -266,7 +266,7 @@ async fn change(
 }
 
 /// Changes to invoices. Administrators only.
-#[Object(name = "Mutation")]
+#[Object]
 impl InvoiceMutation {
     /// Marks an invoice paid. Paying a paid invoice succeeds and records nothing new; a
     /// cancelled invoice cannot be paid.

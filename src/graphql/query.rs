@@ -213,7 +213,7 @@ pub struct InvoiceStatusTotal {
 }
 
 /// Reads: invoices, accounts and status totals. Every field needs a bearer token.
-#[Object(name = "Query")]
+#[Object]
 impl InvoiceQuery {
     /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
     /// invoices only.

@@ -82,7 +82,11 @@ impl ExportParams {
 
     fn caller(&self, state: &AppState, headers: &HeaderMap) -> Result<Principal, Refused> {
         let unauthenticated = |message: &str| {
-            Refused(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message.to_owned())
+            Refused(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                message.to_owned(),
+            )
         };
         let who = match &self.token {
             Some(token) => state.keys.verify_download(token).map(Some),
@@ -106,7 +110,8 @@ pub(super) async fn export_invoices(
     let Query(params) = match params {
         Ok(params) => params,
         Err(e) => {
-            return bad_request(&format!("bad query parameters: {}", e.body_text())).into_response();
+            return bad_request(&format!("bad query parameters: {}", e.body_text()))
+                .into_response();
         }
     };
     let started = (|| {

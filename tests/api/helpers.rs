@@ -192,6 +192,77 @@ impl TestApp {
         response.json().await.expect("a JSON body")
     }
 
+    /// Uploads a CSV to `importInvoicesCsv` as a GraphQL multipart request; returns the
+    /// HTTP status and the JSON body.
+    pub async fn upload_csv(
+        &self,
+        token: Option<&str>,
+        file_name: &str,
+        bytes: Vec<u8>,
+        options: Value,
+    ) -> (u16, Value) {
+        let operations = json!({
+            "query": IMPORT,
+            "variables": { "input": {
+                "file": null,
+                "dryRun": options["dryRun"].as_bool().unwrap_or(false),
+                "applyValidRows": options["applyValidRows"].as_bool().unwrap_or(false),
+            } },
+        });
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", r#"{"0": ["variables.input.file"]}"#)
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(file_name.to_owned())
+                    .mime_str("text/csv")
+                    .unwrap(),
+            );
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .multipart(form);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// `upload_csv` as an admin, returning the import (asserting no error of any kind).
+    pub async fn import_csv(&self, bytes: Vec<u8>, options: Value) -> Value {
+        let (status, body) = self
+            .upload_csv(Some(&self.admin()), "invoices.csv", bytes, options)
+            .await;
+        assert_eq!(status, 200, "{body:#}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        let payload = &body["data"]["importInvoicesCsv"];
+        assert_eq!(payload["userErrors"], json!([]), "{body:#}");
+        payload["import"].clone()
+    }
+
+    /// GETs `/export/invoices.csv` with these query parameters.
+    pub async fn export(&self, token: Option<&str>, query: &str) -> reqwest::Response {
+        let mut request = self
+            .client
+            .get(format!("{}/export/invoices.csv?{query}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// GETs a path of this gateway (such as a download link).
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("request sent")
+    }
+
     /// `gql` as an admin, asserting that no error came back.
     pub async fn admin_data(&self, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(&self.admin()), query, variables).await;
@@ -250,6 +321,12 @@ async fn create_pg_database(name: &str) -> Result<String, String> {
         .unwrap_or(&admin);
     Ok(format!("{base}/{name}"))
 }
+
+/// The import mutation, with every field of its report.
+pub const IMPORT: &str = "mutation($input: ImportInvoicesCsvInput!) { importInvoicesCsv(input: $input) { \
+    import { id fileName actor state dryRun applyValidRows rowsTotal rowsRead rowsChanged rowsUnchanged rowsRefused problem \
+             errors(first: 1000) { line column code message } } \
+    userErrors { field message code } } }";
 
 // ---- fixtures ----
 

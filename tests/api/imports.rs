@@ -1,0 +1,631 @@
+//! CSV import and export: the round trip, files as spreadsheets write them, every kind of
+//! bad row and bad file, dry runs, all-or-nothing, idempotence, stale exports, formula
+//! neutralisation, and who may do what.
+
+use chrono::Duration;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    an_exported_file_edited_and_imported_marks_invoices_paid,
+    files_as_excel_and_libreoffice_write_them_are_read,
+    one_refused_row_applies_nothing_and_every_refusal_is_listed,
+    apply_valid_rows_applies_the_rest_and_reports_the_refused,
+    a_dry_run_reports_and_changes_nothing,
+    importing_the_same_file_twice_changes_nothing_the_second_time,
+    a_stale_export_never_undoes_a_later_change_but_pays_what_became_overdue,
+    file_level_problems_are_one_clear_error,
+    exports_neutralise_formulas_and_write_money_exactly,
+    exports_follow_the_filters_and_only_admins_export_or_import,
+    the_import_history_lists_every_import_newest_first,
+);
+
+const INVOICE: &str = "query($id: ID!) { invoice(id: $id) { status version paymentLink observation \
+    history { status source actor importId } } }";
+
+/// Four open invoices of one account: INV-1 to INV-4, due in a month.
+async fn store(app: &TestApp) {
+    let due = app.today() + Duration::days(30);
+    app.insert(
+        &[account("ACC-1")],
+        &[order("ORD-1", "ACC-1", "400.00")],
+        &[
+            invoice("INV-1", "ACC-1", "ORD-1", "1250.50", due),
+            invoice("INV-2", "ACC-1", "ORD-1", "99.90", due),
+            invoice("INV-3", "ACC-1", "ORD-1", "10.00", due),
+            invoice("INV-4", "ACC-1", "ORD-1", "0.10", due),
+        ],
+    )
+    .await;
+}
+
+async fn invoice_of(app: &TestApp, id: &str) -> Value {
+    app.admin_data(INVOICE, json!({ "id": id })).await["invoice"].clone()
+}
+
+async fn status_of(app: &TestApp, id: &str) -> String {
+    invoice_of(app, id).await["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Parses a CSV (as the tests' spreadsheet) into rows of cells.
+fn parse(bytes: &[u8]) -> Vec<Vec<String>> {
+    let text = std::str::from_utf8(bytes).expect("exports are UTF-8");
+    let text = text
+        .strip_prefix('\u{feff}')
+        .expect("exports start with a BOM");
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+fn write(rows: &[Vec<String>]) -> Vec<u8> {
+    let mut out = csv::Writer::from_writer(vec![]);
+    for row in rows {
+        out.write_record(row).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+fn column(rows: &[Vec<String>], name: &str) -> usize {
+    rows[0].iter().position(|h| h == name).unwrap()
+}
+
+async fn export_all(app: &TestApp) -> Vec<Vec<String>> {
+    let response = app.export(Some(&app.admin()), "").await;
+    assert_eq!(response.status(), 200);
+    parse(&response.bytes().await.unwrap())
+}
+
+/// `(line, column, code)` of each refused row of an import.
+fn refusals(import: &Value) -> Vec<(i64, Option<String>, String)> {
+    import["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_i64().unwrap(),
+                e["column"].as_str().map(str::to_owned),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/csv/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+async fn an_exported_file_edited_and_imported_marks_invoices_paid(app: TestApp) {
+    store(&app).await;
+    let mut rows = export_all(&app).await;
+    assert_eq!(
+        rows[0].join(","),
+        "Invoice ID,Friendly ID,Account ID,Order ID,Installment,Value,Currency,Due Date,Status,Payment Link,Observation,Version"
+    );
+    let (id, status, link) = (
+        column(&rows, "Invoice ID"),
+        column(&rows, "Status"),
+        column(&rows, "Payment Link"),
+    );
+    for row in rows.iter_mut().skip(1) {
+        match row[id].as_str() {
+            "INV-1" | "INV-2" => row[status] = "Paid".into(),
+            "INV-3" => row[link] = "https://pay.example.com/i/3".into(),
+            _ => {}
+        }
+    }
+
+    let import = app.import_csv(write(&rows), json!({})).await;
+
+    assert_eq!(import["state"], "APPLIED", "{import:#}");
+    assert_eq!(import["fileName"], "invoices.csv");
+    assert_eq!(import["actor"], "test-admin");
+    assert_eq!(
+        (
+            &import["rowsTotal"],
+            &import["rowsRead"],
+            &import["rowsChanged"],
+            &import["rowsUnchanged"],
+            &import["rowsRefused"]
+        ),
+        (&json!(4), &json!(4), &json!(3), &json!(1), &json!(0))
+    );
+    let paid = invoice_of(&app, "INV-1").await;
+    assert_eq!(paid["status"], "PAID");
+    assert_eq!(paid["version"], 2);
+    let event = paid["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        event,
+        json!({ "status": "PAID", "source": "CSV_IMPORT", "actor": "test-admin", "importId": import["id"] })
+    );
+    assert_eq!(status_of(&app, "INV-2").await, "PAID");
+    let linked = invoice_of(&app, "INV-3").await;
+    assert_eq!(
+        (&linked["status"], &linked["paymentLink"]),
+        (&json!("OPEN"), &json!("https://pay.example.com/i/3"))
+    );
+    assert_eq!(invoice_of(&app, "INV-4").await["version"], 1, "untouched");
+}
+
+async fn files_as_excel_and_libreoffice_write_them_are_read(app: TestApp) {
+    // Excel in a Brazilian locale: Windows-1252, `sep=;`, semicolons, CRLF, local
+    // number and date formats in the read-only columns, Portuguese statuses.
+    store(&app).await;
+    let excel = app.import_csv(fixture("excel-pt-br.csv"), json!({})).await;
+    assert_eq!(excel["state"], "APPLIED", "{excel:#}");
+    assert_eq!(
+        (&excel["rowsChanged"], &excel["rowsUnchanged"]),
+        (&json!(3), &json!(1))
+    );
+    let one = invoice_of(&app, "INV-1").await;
+    assert_eq!(one["status"], "PAID");
+    assert_eq!(
+        one["observation"], "Cobrança recebida – ok",
+        "Windows-1252 decoded"
+    );
+    let two = invoice_of(&app, "INV-2").await;
+    assert_eq!(
+        (&two["status"], &two["paymentLink"]),
+        (&json!("OPEN"), &json!("https://pay.example.com/b/2"))
+    );
+    assert_eq!(status_of(&app, "INV-3").await, "PAID");
+
+    // LibreOffice: UTF-8, LF, only some columns, in another order, loosely named, an
+    // extra column, a quoted cell with a comma and a line break.
+    let libre_app = TestApp::spawn(app.backend).await.unwrap();
+    store(&libre_app).await;
+    let libre = libre_app
+        .import_csv(fixture("libreoffice.csv"), json!({}))
+        .await;
+    assert_eq!(
+        (&libre["state"], &libre["rowsChanged"]),
+        (&json!("APPLIED"), &json!(3)),
+        "{libre:#}"
+    );
+    let one = invoice_of(&libre_app, "INV-1").await;
+    assert_eq!(one["status"], "PAID");
+    assert_eq!(one["observation"], "Paid by wire, ref 77\nsecond line");
+    assert_eq!(status_of(&libre_app, "INV-2").await, "CANCELLED");
+    let three = invoice_of(&libre_app, "INV-3").await;
+    assert_eq!(
+        (&three["status"], &three["paymentLink"]),
+        (&json!("OPEN"), &json!("https://pay.example.com/b/3"))
+    );
+
+    // Excel's "CSV UTF-8": a byte-order mark, CRLF, Spanish statuses, a leftover empty row.
+    let spanish_app = TestApp::spawn(app.backend).await.unwrap();
+    store(&spanish_app).await;
+    let spanish = spanish_app
+        .import_csv(fixture("excel-utf8-spanish.csv"), json!({}))
+        .await;
+    assert_eq!(spanish["state"], "APPLIED", "{spanish:#}");
+    assert_eq!(spanish["rowsRead"], 3, "the leftover empty row is skipped");
+    assert_eq!(status_of(&spanish_app, "INV-1").await, "PAID");
+    assert_eq!(status_of(&spanish_app, "INV-2").await, "CANCELLED");
+    let three = invoice_of(&spanish_app, "INV-3").await;
+    assert_eq!(
+        (&three["status"], &three["observation"]),
+        (&json!("OPEN"), &json!("Señal recibida"))
+    );
+}
+
+/// A file with one good row and one row for every way a row can be refused.
+fn mixed_file() -> Vec<u8> {
+    let text = "Invoice ID,Status,Payment Link,Version\n\
+        INV-1,Paid,,1\n\
+        NOPE,Paid,,1\n\
+        INV-2,Payed,,1\n\
+        INV-3,,,1\n\
+        INV-4,Open,http://insecure.example.com,1\n\
+        INV-1,Cancelled,,1\n\
+        INV-2,Paid,,x\n\
+        INV-3,Paid,,9\n\
+        \"bad id\",Paid,,1\n";
+    text.as_bytes().to_vec()
+}
+
+async fn one_refused_row_applies_nothing_and_every_refusal_is_listed(app: TestApp) {
+    store(&app).await;
+
+    let import = app.import_csv(mixed_file(), json!({})).await;
+
+    assert_eq!(import["state"], "REJECTED", "{import:#}");
+    assert_eq!(import["rowsRefused"], 8);
+    assert_eq!(
+        refusals(&import),
+        vec![
+            (3, Some("Invoice ID".into()), "NOT_FOUND".into()),
+            (4, Some("Status".into()), "INVALID_STATUS".into()),
+            (5, Some("Status".into()), "MISSING_VALUE".into()),
+            (
+                6,
+                Some("Payment Link".into()),
+                "INVALID_PAYMENT_LINK".into()
+            ),
+            (7, Some("Invoice ID".into()), "DUPLICATE_ROW".into()),
+            (8, Some("Version".into()), "INVALID_VERSION".into()),
+            (9, Some("Version".into()), "VERSION_CONFLICT".into()),
+            (10, Some("Invoice ID".into()), "INVALID_ID".into()),
+        ]
+    );
+    let messages: Vec<&str> = import["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(messages[4].contains("line 2"), "{}", messages[4]);
+    assert_eq!(
+        status_of(&app, "INV-1").await,
+        "OPEN",
+        "the valid row is not applied"
+    );
+    assert_eq!(invoice_of(&app, "INV-1").await["version"], 1);
+}
+
+async fn apply_valid_rows_applies_the_rest_and_reports_the_refused(app: TestApp) {
+    store(&app).await;
+
+    let import = app
+        .import_csv(mixed_file(), json!({ "applyValidRows": true }))
+        .await;
+
+    assert_eq!(import["state"], "APPLIED", "{import:#}");
+    assert_eq!(import["applyValidRows"], true);
+    assert_eq!(
+        (&import["rowsChanged"], &import["rowsRefused"]),
+        (&json!(1), &json!(8))
+    );
+    assert_eq!(status_of(&app, "INV-1").await, "PAID");
+    for id in ["INV-2", "INV-3", "INV-4"] {
+        assert_eq!(status_of(&app, id).await, "OPEN");
+    }
+}
+
+async fn a_dry_run_reports_and_changes_nothing(app: TestApp) {
+    store(&app).await;
+    let file = b"Invoice ID,Status\nINV-1,Paid\nINV-2,Open\n".to_vec();
+
+    let import = app.import_csv(file, json!({ "dryRun": true })).await;
+
+    assert_eq!(import["state"], "CHECKED");
+    assert_eq!(import["dryRun"], true);
+    assert_eq!(
+        (&import["rowsChanged"], &import["rowsUnchanged"]),
+        (&json!(1), &json!(1))
+    );
+    let one = invoice_of(&app, "INV-1").await;
+    assert_eq!(
+        (&one["status"], &one["version"]),
+        (&json!("OPEN"), &json!(1))
+    );
+}
+
+async fn importing_the_same_file_twice_changes_nothing_the_second_time(app: TestApp) {
+    store(&app).await;
+    let mut rows = export_all(&app).await;
+    let status = column(&rows, "Status");
+    for row in rows.iter_mut().skip(1) {
+        row[status] = "Paid".into();
+    }
+    let file = write(&rows);
+
+    let first = app.import_csv(file.clone(), json!({})).await;
+    let second = app.import_csv(file, json!({})).await;
+
+    assert_eq!(first["rowsChanged"], 4);
+    assert_eq!(second["state"], "APPLIED", "{second:#}");
+    assert_eq!(
+        (&second["rowsChanged"], &second["rowsUnchanged"]),
+        (&json!(0), &json!(4))
+    );
+    assert_eq!(
+        invoice_of(&app, "INV-1").await["version"],
+        2,
+        "no second event"
+    );
+}
+
+async fn a_stale_export_never_undoes_a_later_change_but_pays_what_became_overdue(app: TestApp) {
+    let today = app.today();
+    app.insert(
+        &[account("ACC-1")],
+        &[order("ORD-1", "ACC-1", "20.00")],
+        &[
+            invoice("LATE", "ACC-1", "ORD-1", "10.00", today - Duration::days(2)),
+            invoice(
+                "LINKED",
+                "ACC-1",
+                "ORD-1",
+                "10.00",
+                today + Duration::days(5),
+            ),
+        ],
+    )
+    .await;
+    let mut rows = export_all(&app).await;
+    // After the export: the sweeper makes LATE overdue; someone gives LINKED a link.
+    app.running.gateway.sweep_overdue().await.unwrap();
+    app.admin_data(
+        "mutation { setPaymentLink(input: {id: \"LINKED\", paymentLink: \"https://pay.example.com/l\"}) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    let status = column(&rows, "Status");
+    for row in rows.iter_mut().skip(1) {
+        row[status] = "Paid".into();
+    }
+
+    let import = app
+        .import_csv(write(&rows), json!({ "applyValidRows": true }))
+        .await;
+
+    assert_eq!(
+        refusals(&import),
+        vec![(3, Some("Version".into()), "VERSION_CONFLICT".into())]
+    );
+    assert_eq!(
+        status_of(&app, "LATE").await,
+        "PAID",
+        "overdue since the export: paid"
+    );
+    let linked = invoice_of(&app, "LINKED").await;
+    assert_eq!(
+        (&linked["status"], &linked["paymentLink"]),
+        (&json!("OPEN"), &json!("https://pay.example.com/l")),
+        "the link set after the export is not undone"
+    );
+}
+
+async fn file_level_problems_are_one_clear_error(app: TestApp) {
+    store(&app).await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "wrong headers",
+            b"Id,State\nINV-1,Paid\n".to_vec(),
+            "INVALID_HEADER",
+        ),
+        (
+            "no column to apply",
+            b"Invoice ID,Value\nINV-1,1\n".to_vec(),
+            "INVALID_HEADER",
+        ),
+        (
+            "a workbook",
+            b"PK\x03\x04\x14\x00\x06\x00".to_vec(),
+            "INVALID_FILE",
+        ),
+        ("UTF-16", b"\xff\xfeI\x00n\x00".to_vec(), "INVALID_FILE"),
+        ("empty", vec![], "INVALID_FILE"),
+        (
+            "binary",
+            b"Invoice ID,Status\n\x00\x01\x02,Paid\n".to_vec(),
+            "INVALID_FILE",
+        ),
+        (
+            "an unclosed quote",
+            format!("Invoice ID,Observation\nINV-1,\"{}", "x".repeat(70_000)).into_bytes(),
+            "INVALID_FILE",
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let (status, body) = app
+            .upload_csv(Some(&app.admin()), "bad.csv", bytes, json!({}))
+            .await;
+        assert_eq!(status, 200, "{what}: {body:#}");
+        let payload = &body["data"]["importInvoicesCsv"];
+        assert_eq!(payload["userErrors"][0]["code"], code, "{what}: {body:#}");
+        assert_eq!(payload["userErrors"][0]["field"], json!(["input", "file"]));
+        assert_eq!(payload["import"]["state"], "FAILED", "{what}");
+        assert!(payload["import"]["problem"].as_str().unwrap().len() > 10);
+    }
+    assert_eq!(invoice_of(&app, "INV-1").await["version"], 1);
+
+    let limited = TestApp::spawn_configured(app.backend, false, |config| {
+        config.import_max_rows = 2;
+        config.import_max_bytes = 1000;
+    })
+    .await
+    .unwrap();
+    store(&limited).await;
+    let (_, body) = limited
+        .upload_csv(
+            Some(&limited.admin()),
+            "many.csv",
+            b"Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\nINV-3,Paid\n".to_vec(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["importInvoicesCsv"]["userErrors"][0]["code"],
+        "TOO_MANY_ROWS"
+    );
+    let (status, body) = limited
+        .upload_csv(
+            Some(&limited.admin()),
+            "big.csv",
+            vec![b'a'; 5000],
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 413, "{body:#}");
+    assert_eq!(error_codes(&body), vec!["FILE_TOO_LARGE"]);
+    assert_eq!(invoice_of(&limited, "INV-1").await["version"], 1);
+}
+
+async fn exports_neutralise_formulas_and_write_money_exactly(app: TestApp) {
+    let due = app.today() + Duration::days(3);
+    let mut risky = invoice(
+        "=cmd|'/C.calc'!A0",
+        "ACC-1",
+        "-1+1",
+        "12345678901234.5678",
+        due,
+    );
+    risky.observation = Some("@SUM(A1:A9)".into());
+    app.insert(
+        &[account("ACC-1")],
+        &[order("-1+1", "ACC-1", "1.00")],
+        &[risky],
+    )
+    .await;
+
+    let rows = export_all(&app).await;
+
+    let row = &rows[1];
+    assert_eq!(row[column(&rows, "Invoice ID")], "'=cmd|'/C.calc'!A0");
+    assert_eq!(row[column(&rows, "Order ID")], "'-1+1");
+    assert_eq!(row[column(&rows, "Observation")], "'@SUM(A1:A9)");
+    assert_eq!(row[column(&rows, "Value")], "12345678901234.5678");
+
+    // The neutralised cells come back as they were: nothing to change.
+    let import = app.import_csv(write(&rows), json!({})).await;
+    assert_eq!(
+        (&import["state"], &import["rowsUnchanged"]),
+        (&json!("APPLIED"), &json!(1)),
+        "{import:#}"
+    );
+}
+
+async fn exports_follow_the_filters_and_only_admins_export_or_import(app: TestApp) {
+    store(&app).await;
+    app.admin_data(
+        "mutation { markInvoicePaid(input: {id: \"INV-2\"}) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+
+    let paid = app
+        .export(Some(&app.admin()), "status=PAID&delimiter=semicolon")
+        .await;
+    assert_eq!(paid.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        paid.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"invoices-")
+    );
+    let text = String::from_utf8(paid.bytes().await.unwrap().to_vec()).unwrap();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].starts_with("INV-2;"), "{text}");
+
+    let customer = app.customer("ACC-1");
+    let refused = app.export(Some(&customer), "").await;
+    assert_eq!(refused.status(), 403);
+    let anonymous = app.export(None, "").await;
+    assert_eq!(anonymous.status(), 401);
+    let bad = app.export(Some(&app.admin()), "statuss=PAID").await;
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(error_codes(&body), vec!["BAD_REQUEST"]);
+
+    // A download link works without a header; its token opens nothing else.
+    let url = app
+        .admin_data(
+            "{ invoiceExportUrl(accountId: \"ACC-1\", status: OPEN) }",
+            json!({}),
+        )
+        .await["invoiceExportUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let download = app.get(&url).await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(
+        parse(&download.bytes().await.unwrap()).len(),
+        4,
+        "header and 3 open"
+    );
+    let token = url.rsplit_once("token=").unwrap().1;
+    let misuse = app.gql(Some(token), "{ today }", json!({})).await;
+    assert_eq!(error_codes(&misuse), vec!["UNAUTHENTICATED"]);
+    let link_for_customer = app
+        .gql(Some(&customer), "{ invoiceExportUrl }", json!({}))
+        .await;
+    assert_eq!(error_codes(&link_for_customer), vec!["FORBIDDEN"]);
+
+    let file = b"Invoice ID,Status\nINV-1,Paid\n".to_vec();
+    let (_, body) = app
+        .upload_csv(Some(&customer), "x.csv", file.clone(), json!({}))
+        .await;
+    assert_eq!(error_codes(&body), vec!["FORBIDDEN"]);
+    let (_, body) = app.upload_csv(None, "x.csv", file, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["UNAUTHENTICATED"]);
+    assert_eq!(status_of(&app, "INV-1").await, "OPEN");
+}
+
+async fn the_import_history_lists_every_import_newest_first(app: TestApp) {
+    store(&app).await;
+    let first = app
+        .import_csv(
+            b"Invoice ID,Status\nINV-1,Paid\n".to_vec(),
+            json!({ "dryRun": true }),
+        )
+        .await;
+    let second = app
+        .import_csv(b"Invoice ID,Status\nNOPE,Paid\n".to_vec(), json!({}))
+        .await;
+    let (_, _) = app
+        .upload_csv(
+            Some(&app.admin()),
+            "broken.csv",
+            b"nonsense".to_vec(),
+            json!({}),
+        )
+        .await;
+
+    let history = app
+        .admin_data(
+            "{ invoiceImports { id state fileName rowsRefused } }",
+            json!({}),
+        )
+        .await["invoiceImports"]
+        .clone();
+    let states: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, vec!["FAILED", "REJECTED", "CHECKED"]);
+    assert_eq!(history[1]["id"], second["id"]);
+    let next = app
+        .admin_data(
+            "query($after: ID) { invoiceImports(first: 5, after: $after) { id } }",
+            json!({ "after": second["id"] }),
+        )
+        .await;
+    assert_eq!(next["invoiceImports"], json!([{ "id": first["id"] }]));
+    let one = app
+        .admin_data(
+            "query($id: ID!) { invoiceImport(id: $id) { state errors { line column code } } }",
+            json!({ "id": second["id"] }),
+        )
+        .await;
+    assert_eq!(
+        one["invoiceImport"],
+        json!({ "state": "REJECTED", "errors": [{ "line": 2, "column": "Invoice ID", "code": "NOT_FOUND" }] })
+    );
+    let customer = app
+        .gql(
+            Some(&app.customer("ACC-1")),
+            "{ invoiceImports { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(customer["data"]["invoiceImports"], json!([]));
+}
