@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::auth::{Principal, TokenKeys};
 use crate::config::Config;
 use crate::domain::{ImportState, InvoiceFilter, InvoiceStatus};
-use crate::service::{Gateway, ImportOptions};
+use crate::service::{Gateway, ImportOptions, SeedScale};
 
 /// A GraphQL gateway for customer-credit invoices.
 #[derive(Debug, Parser)]
@@ -86,6 +86,18 @@ enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Fill an empty database with a synthetic store (for benchmarks).
+    Seed {
+        /// Accounts to create.
+        #[arg(long, default_value_t = 100_000)]
+        accounts: u64,
+        /// Orders to create (billed ones get one to three installments each).
+        #[arg(long, default_value_t = 1_000_000)]
+        orders: u64,
+        /// Invoices to create.
+        #[arg(long, default_value_t = 1_000_000)]
+        invoices: u64,
+    },
     /// Print the GraphQL schema (SDL).
     Schema,
 }
@@ -149,6 +161,25 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
         }
         Command::Schema => {
             print!("{}", crate::graphql::sdl());
+            Ok(())
+        }
+        Command::Seed {
+            accounts,
+            orders,
+            invoices,
+        } => {
+            let gateway = open_gateway(&config).await?;
+            let started = std::time::Instant::now();
+            let scale = SeedScale {
+                accounts,
+                orders,
+                invoices,
+            };
+            gateway
+                .seed(scale, |written| eprint!("\rseeded {written} invoices"))
+                .await
+                .map_err(|e| e.public_message())?;
+            eprintln!(" in {:.1} s", started.elapsed().as_secs_f64());
             Ok(())
         }
         Command::Import {

@@ -9,6 +9,7 @@ mod error;
 mod exports;
 mod imports;
 mod reads;
+mod seed;
 mod sweeper;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
 pub use imports::{ImportOptions, ImportReport};
 pub use reads::InvoicePage;
+pub use seed::SeedScale;
 
 use crate::csv_io::Limits;
 use crate::store::Store;

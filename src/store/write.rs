@@ -65,7 +65,8 @@ impl Store {
         Ok(account::Entity::find().count(&self.db).await? > 0)
     }
 
-    /// Inserts accounts, orders and invoices (with their history) in one transaction.
+    /// Inserts accounts, orders and invoices (with their history) in one transaction, a
+    /// few multi-row statements for thousands of rows.
     pub async fn insert_all(
         &self,
         accounts: &[Account],
@@ -75,30 +76,48 @@ impl Store {
         source: ChangeSource,
     ) -> StoreResult<()> {
         let txn = self.db.begin().await?;
-        for a in accounts {
-            account::Entity::insert(account_row(a))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        for o in orders {
-            order::Entity::insert(order_row(o))
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        for i in invoices {
-            insert_invoice(&txn, i, actor, source).await?;
-        }
+        insert_chunked::<account::Entity, _>(&txn, accounts.iter().map(account_row)).await?;
+        insert_chunked::<order::Entity, _>(&txn, orders.iter().map(order_row)).await?;
+        let mut events = Vec::with_capacity(invoices.len());
+        let rows: Vec<_> = invoices
+            .iter()
+            .map(|new| {
+                let (row, history) = invoice_rows(new, actor, source);
+                events.extend(history);
+                row
+            })
+            .collect();
+        insert_chunked::<invoice::Entity, _>(&txn, rows).await?;
+        insert_chunked::<invoice_event::Entity, _>(&txn, events).await?;
         txn.commit().await?;
         Ok(())
     }
 }
 
-async fn insert_invoice(
+/// Inserts rows a thousand per statement (every table here has at most 17 columns: 17,000
+/// parameters stay under SQLite's 32,766).
+async fn insert_chunked<E, A>(
     db: &impl ConnectionTrait,
+    rows: impl IntoIterator<Item = A>,
+) -> StoreResult<()>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E>,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<A> = rows.by_ref().take(1000).collect();
+        E::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// An invoice's row and its events: its creation, then each later status.
+fn invoice_rows(
     new: &NewInvoice,
     actor: &str,
     source: ChangeSource,
-) -> StoreResult<()> {
+) -> (invoice::ActiveModel, Vec<invoice_event::ActiveModel>) {
     let mut events = vec![event(
         &new.id,
         None,
@@ -118,7 +137,7 @@ async fn insert_invoice(
             resolved_at = Some(at);
         }
     }
-    invoice::Entity::insert(invoice::ActiveModel {
+    let row = invoice::ActiveModel {
         id: Set(new.id.clone()),
         friendly_id: Set(new.friendly_id.clone()),
         account_id: Set(new.account_id.clone()),
@@ -139,13 +158,8 @@ async fn insert_invoice(
         resolved_at: Set(resolved_at),
         // Version counts changes: one per recorded event.
         version: Set(events.len() as i32),
-    })
-    .exec_without_returning(db)
-    .await?;
-    invoice_event::Entity::insert_many(events)
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
+    };
+    (row, events)
 }
 
 impl Store {
@@ -304,7 +318,12 @@ impl Store {
             );
         }
         // Another account's creator may take the same id meanwhile: the key decides.
-        if let Err(e) = insert_invoice(&txn, new, actor, source).await {
+        let (row, events) = invoice_rows(new, actor, source);
+        let inserted = async {
+            invoice::Entity::insert(row).exec_without_returning(&txn).await?;
+            insert_chunked::<invoice_event::Entity, _>(&txn, events).await
+        };
+        if let Err(e) = inserted.await {
             return match &e {
                 super::StoreError::Db(db)
                     if matches!(db.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) =>

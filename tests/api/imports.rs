@@ -20,6 +20,7 @@ on_both_backends!(
     exports_neutralise_formulas_and_write_money_exactly,
     exports_follow_the_filters_and_only_admins_export_or_import,
     the_import_history_lists_every_import_newest_first,
+    an_import_longer_than_the_wait_answers_running_and_finishes_in_the_background,
 );
 
 const INVOICE: &str = "query($id: ID!) { invoice(id: $id) { status version paymentLink observation \
@@ -628,4 +629,33 @@ async fn the_import_history_lists_every_import_newest_first(app: TestApp) {
         )
         .await;
     assert_eq!(customer["data"]["invoiceImports"], json!([]));
+}
+
+async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_background(
+    app: TestApp,
+) {
+    let app = TestApp::spawn_configured(app.backend, false, |config| {
+        config.import_wait_seconds = 0;
+    })
+    .await
+    .unwrap();
+    store(&app).await;
+
+    let import = app
+        .import_csv(b"Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\n".to_vec(), json!({}))
+        .await;
+
+    assert_eq!(import["state"], "RUNNING", "{import:#}");
+    let query = "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged finishedAt } }";
+    let mut finished = Value::Null;
+    for _ in 0..100 {
+        finished = app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
+        if finished["state"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!((&finished["state"], &finished["rowsChanged"]), (&json!("APPLIED"), &json!(2)));
+    assert!(finished["finishedAt"].is_string());
+    assert_eq!(status_of(&app, "INV-2").await, "PAID");
 }
