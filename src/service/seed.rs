@@ -153,7 +153,9 @@ fn installment(
         value: Money::from_units(value),
         currency: "BRL".into(),
         due_date: due,
-        payment_link: r.is_multiple_of(7).then(|| format!("https://pay.example.com/i/{n}")),
+        payment_link: r
+            .is_multiple_of(7)
+            .then(|| format!("https://pay.example.com/i/{n}")),
         observation: None,
         created_at: order.created_at,
         later_statuses: later.map(|s| vec![(s, now)]).unwrap_or_default(),

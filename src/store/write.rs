@@ -94,8 +94,8 @@ impl Store {
     }
 }
 
-/// Inserts rows a thousand per statement (every table here has at most 17 columns: 17,000
-/// parameters stay under SQLite's 32,766).
+/// Inserts rows sixty per statement: few enough that a statement's parameters fit in one
+/// socket write (see `store::WIRE_BUDGET`; a row here is at most a few hundred bytes).
 async fn insert_chunked<E, A>(
     db: &impl ConnectionTrait,
     rows: impl IntoIterator<Item = A>,
@@ -106,7 +106,7 @@ where
 {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<A> = rows.by_ref().take(1000).collect();
+        let chunk: Vec<A> = rows.by_ref().take(60).collect();
         E::insert_many(chunk).exec_without_returning(db).await?;
     }
     Ok(())
@@ -320,7 +320,9 @@ impl Store {
         // Another account's creator may take the same id meanwhile: the key decides.
         let (row, events) = invoice_rows(new, actor, source);
         let inserted = async {
-            invoice::Entity::insert(row).exec_without_returning(&txn).await?;
+            invoice::Entity::insert(row)
+                .exec_without_returning(&txn)
+                .await?;
             insert_chunked::<invoice_event::Entity, _>(&txn, events).await
         };
         if let Err(e) = inserted.await {

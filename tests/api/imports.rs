@@ -642,20 +642,27 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
     store(&app).await;
 
     let import = app
-        .import_csv(b"Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\n".to_vec(), json!({}))
+        .import_csv(
+            b"Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\n".to_vec(),
+            json!({}),
+        )
         .await;
 
     assert_eq!(import["state"], "RUNNING", "{import:#}");
     let query = "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged finishedAt } }";
     let mut finished = Value::Null;
     for _ in 0..100 {
-        finished = app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
+        finished =
+            app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
         if finished["state"] != "RUNNING" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!((&finished["state"], &finished["rowsChanged"]), (&json!("APPLIED"), &json!(2)));
+    assert_eq!(
+        (&finished["state"], &finished["rowsChanged"]),
+        (&json!("APPLIED"), &json!(2))
+    );
     assert!(finished["finishedAt"].is_string());
     assert_eq!(status_of(&app, "INV-2").await, "PAID");
 }
