@@ -3,8 +3,8 @@
 //! writes the changes and their events in one transaction, so that a file applies fully
 //! or not at all (unless the caller asks for the valid rows only). Memory stays flat
 //! whatever the file's size: rows stream from the file through a bounded channel, refused
-//! rows spill to a temporary file, and only a fixed-size fingerprint of each invoice id is
-//! kept, to refuse an id given twice.
+//! rows spill to a temporary file, and the ids already seen (to refuse an id given twice)
+//! are kept by the transaction, in a temporary table.
 //!
 //! An import runs as a background task: the caller waits for it up to a bound, then gets
 //! it as `RUNNING` and follows its progress by id.
@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs::File;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -159,13 +158,15 @@ impl Gateway {
             report
         });
         let finished = match wait {
-            Some(wait) => tokio::time::timeout(wait, task).await,
-            None => Ok(task.await),
+            None => Some(task.await),
+            // Zero: answer at once, however quick the import.
+            Some(wait) if wait.is_zero() => None,
+            Some(wait) => tokio::time::timeout(wait, task).await.ok(),
         };
         match finished {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(e)) => Err(AppError::Internal(format!("import task failed: {e}"))),
-            Err(_) => Ok(ImportReport {
+            Some(Ok(report)) => Ok(report),
+            Some(Err(e)) => Err(AppError::Internal(format!("import task failed: {e}"))),
+            None => Ok(ImportReport {
                 import: self.import_by_id(&id).await?.ok_or_else(|| {
                     AppError::Internal(format!("import {id} vanished while running"))
                 })?,
@@ -348,7 +349,6 @@ impl Gateway {
             source: ChangeSource::CsvImport,
             import_id: Some(record.id.clone()),
         };
-        let mut seen = HashMap::new();
         let mut heartbeat = Instant::now();
         while let Some(rows) = batches.recv().await {
             let rows = match rows {
@@ -359,7 +359,7 @@ impl Gateway {
                 }
             };
             let read = rows.len() as u64;
-            let batch = self.decide_batch(&txn, rows, &mut seen).await?;
+            let batch = self.decide_batch(&txn, rows).await?;
             progress.add(&batch, read);
             for error in &batch.errors {
                 spill.push(error);
@@ -404,29 +404,44 @@ impl Gateway {
         &self,
         txn: &ImportTxn,
         rows: Vec<Result<ImportRow, RowError>>,
-        seen: &mut HashMap<u128, u64>,
     ) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
-        let mut valid = Vec::with_capacity(rows.len());
-        for row in rows {
+        // Each id once in this batch, then once in the whole file: the transaction keeps
+        // the ids it has seen (a temporary table), so memory does not grow with the file.
+        let mut first_lines: HashMap<&str, u64> = HashMap::new();
+        let mut repeats = HashMap::new();
+        for row in &rows {
             match row {
-                Err(error) => batch.errors.push(error),
-                Ok(row) => match seen.entry(fingerprint(&row.invoice_id)) {
-                    Entry::Occupied(first) => batch.errors.push(RowError::new(
-                        row.line,
-                        Some("Invoice ID"),
-                        "DUPLICATE_ROW",
-                        format!(
-                            "invoice `{}` is already on line {}: give each invoice one row",
-                            row.invoice_id,
-                            first.get()
-                        ),
-                    )),
+                Err(error) => batch.errors.push(error.clone()),
+                Ok(row) => match first_lines.entry(&row.invoice_id) {
+                    Entry::Occupied(first) => {
+                        repeats.insert(row.line, *first.get());
+                    }
                     Entry::Vacant(slot) => {
                         slot.insert(row.line);
-                        valid.push(row);
                     }
                 },
+            }
+        }
+        let claims: Vec<(&str, u64)> = first_lines.iter().map(|(id, line)| (*id, *line)).collect();
+        let earlier = txn.claim(&claims).await?;
+        let mut valid = Vec::with_capacity(rows.len());
+        for row in rows.iter().filter_map(|r| r.as_ref().ok()) {
+            let first = match earlier.get(&row.invoice_id) {
+                Some(line) => Some(*line),
+                None => repeats.get(&row.line).copied(),
+            };
+            match first {
+                Some(first) => batch.errors.push(RowError::new(
+                    row.line,
+                    Some("Invoice ID"),
+                    "DUPLICATE_ROW",
+                    format!(
+                        "invoice `{}` is already on line {first}: give each invoice one row",
+                        row.invoice_id
+                    ),
+                )),
+                None => valid.push(row.clone()),
             }
         }
         let ids: Vec<&str> = valid.iter().map(|r| r.invoice_id.as_str()).collect();
@@ -497,19 +512,6 @@ enum ImportFault {
     Store(#[from] StoreError),
     #[error("reader task: {0}")]
     Task(String),
-}
-
-/// A 128-bit fingerprint of an invoice id: the only thing kept per row, so that the
-/// memory for finding repeated ids is small and fixed per row (two ids collide with
-/// odds of about 1 in 10^29 at a million rows).
-fn fingerprint(id: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut hasher = DefaultHasher::new();
-        salt.hash(&mut hasher);
-        id.hash(&mut hasher);
-        hasher.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
 }
 
 /// Rows of a checked file in batches, read on a blocking thread; at most a few batches

@@ -88,10 +88,8 @@ pub(super) async fn write_changes(
     let backend = txn.get_database_backend();
     let mut values: Vec<Value> = Vec::with_capacity(1 + changes.len() * 6);
     values.push(at.into());
-    let mut rows = String::with_capacity(changes.len() * 40);
-    for (i, change) in changes.iter().enumerate() {
+    for change in changes {
         let outcome = &change.outcome;
-        let first = values.len() + 1;
         values.extend([
             change.invoice.id.clone().into(),
             outcome.stored_status.as_str().into(),
@@ -100,18 +98,8 @@ pub(super) async fn write_changes(
             outcome.due_date.into(),
             change.resolved_at(at).into(),
         ]);
-        rows.push_str(if i == 0 { "(" } else { ", (" });
-        for n in first..first + 6 {
-            if n > first {
-                rows.push_str(", ");
-            }
-            match backend {
-                DbBackend::Postgres => rows.push_str(&format!("${n}")),
-                _ => rows.push('?'),
-            }
-        }
-        rows.push(')');
     }
+    let rows = super::values_rows(backend, changes.len(), 6, 2);
     let updated_at = match backend {
         DbBackend::Postgres => "$1",
         _ => "?",

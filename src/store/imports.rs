@@ -49,6 +49,17 @@ impl Store {
             txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
                 .await?;
         }
+        // The ids this import has seen, to refuse one given twice (see `claim`).
+        let seen = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                "CREATE TEMP TABLE import_seen (invoice_id text PRIMARY KEY, line bigint NOT NULL) \
+                 ON COMMIT DROP"
+            }
+            _ => {
+                "CREATE TEMP TABLE import_seen (invoice_id TEXT PRIMARY KEY, line INTEGER NOT NULL)"
+            }
+        };
+        txn.execute_unprepared(seen).await?;
         if applying {
             match self.db.get_database_backend() {
                 DbBackend::Postgres => {
@@ -303,6 +314,52 @@ impl ImportTxn {
         Ok(histories)
     }
 
+    /// Records that the import has seen these ids, each with the line it is on. Answers,
+    /// for the ids it had seen already, the line they were first on.
+    pub async fn claim(&self, rows: &[(&str, u64)]) -> StoreResult<HashMap<String, u64>> {
+        let backend = self.txn.get_database_backend();
+        let mut earlier = HashMap::new();
+        for rows in wire_chunks(rows, |(id, _)| id.len() + 16) {
+            let sql = format!(
+                "INSERT INTO import_seen (invoice_id, line) VALUES {} \
+                 ON CONFLICT (invoice_id) DO NOTHING RETURNING invoice_id",
+                super::values_rows(backend, rows.len(), 2, 1)
+            );
+            let values = rows
+                .iter()
+                .flat_map(|(id, line)| [(*id).into(), count(*line).into()]);
+            let claimed: std::collections::HashSet<String> = self
+                .txn
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+                .into_iter()
+                .map(|row| row.try_get_by_index::<String>(0))
+                .collect::<Result<_, _>>()?;
+            let repeated: Vec<&str> = rows
+                .iter()
+                .map(|(id, _)| *id)
+                .filter(|id| !claimed.contains(*id))
+                .collect();
+            if repeated.is_empty() {
+                continue;
+            }
+            let sql = format!(
+                "SELECT invoice_id, line FROM import_seen WHERE invoice_id IN {}",
+                super::values_rows(backend, 1, repeated.len(), 1)
+            );
+            let values = repeated.iter().map(|id| (*id).into());
+            for row in self
+                .txn
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?
+            {
+                let line: i64 = row.try_get_by_index(1)?;
+                earlier.insert(row.try_get_by_index(0)?, u64::try_from(line).unwrap_or(0));
+            }
+        }
+        Ok(earlier)
+    }
+
     /// Writes decided changes (their rows were read by [`ImportTxn::invoices`]).
     pub async fn write(
         &self,
@@ -329,6 +386,12 @@ impl ImportTxn {
     }
 
     pub async fn commit(self) -> StoreResult<()> {
+        // PostgreSQL drops the table at commit; SQLite would keep it on the connection.
+        if self.txn.get_database_backend() != DbBackend::Postgres {
+            self.txn
+                .execute_unprepared("DROP TABLE temp.import_seen")
+                .await?;
+        }
         Ok(self.txn.commit().await?)
     }
 

@@ -125,6 +125,29 @@ impl Store {
     }
 }
 
+/// `VALUES` rows of `columns` placeholders each, numbered from `first` on PostgreSQL
+/// (`($1, $2), ($3, $4)`) and anonymous on SQLite (`(?, ?), (?, ?)`).
+pub(crate) fn values_rows(backend: DbBackend, rows: usize, columns: usize, first: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => {
+                    sql.push('$');
+                    sql.push_str(&(first + row * columns + column).to_string());
+                }
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Bytes of parameters one statement carries at most. sqlx does not set `TCP_NODELAY`, so
 /// a statement larger than the socket's send buffer (16 KiB to start with on Linux) goes
 /// out in two writes, and the second waits for the server's delayed acknowledgement:

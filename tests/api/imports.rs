@@ -641,17 +641,21 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
     .unwrap();
     store(&app).await;
 
+    // Two rows that apply and thousands that are not found: work enough to be caught
+    // running.
+    let mut file = String::from("Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\n");
+    for n in 0..5000 {
+        file.push_str(&format!("NOPE-{n},Paid\n"));
+    }
     let import = app
-        .import_csv(
-            b"Invoice ID,Status\nINV-1,Paid\nINV-2,Paid\n".to_vec(),
-            json!({}),
-        )
+        .import_csv(file.into_bytes(), json!({ "applyValidRows": true }))
         .await;
 
     assert_eq!(import["state"], "RUNNING", "{import:#}");
-    let query = "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged finishedAt } }";
+    let query =
+        "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged rowsRefused finishedAt } }";
     let mut finished = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..600 {
         finished =
             app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
         if finished["state"] != "RUNNING" {
@@ -660,8 +664,12 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(
-        (&finished["state"], &finished["rowsChanged"]),
-        (&json!("APPLIED"), &json!(2))
+        (
+            &finished["state"],
+            &finished["rowsChanged"],
+            &finished["rowsRefused"]
+        ),
+        (&json!("APPLIED"), &json!(2), &json!(5000))
     );
     assert!(finished["finishedAt"].is_string());
     assert_eq!(status_of(&app, "INV-2").await, "PAID");
