@@ -1,4 +1,5 @@
-//! The binary itself: `token` mints tokens the server accepts, `schema` prints the SDL.
+//! The binary itself: `token` mints tokens the server accepts, `schema` prints the SDL,
+//! `export` and `import` settle invoices by CSV against the server's database.
 
 use std::process::Command;
 
@@ -7,7 +8,10 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_both_backends;
 
-on_both_backends!(a_token_from_the_command_line_is_accepted_by_the_server);
+on_both_backends!(
+    a_token_from_the_command_line_is_accepted_by_the_server,
+    export_and_import_from_the_command_line_settle_invoices,
+);
 
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_credit-gateway"));
@@ -58,4 +62,56 @@ fn schema_command_prints_the_sdl() {
         String::from_utf8(output.stdout).unwrap(),
         credit_gateway::graphql::sdl()
     );
+}
+
+async fn export_and_import_from_the_command_line_settle_invoices(app: TestApp) {
+    let due = app.today() + chrono::Duration::days(10);
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "20.00")],
+        &[
+            invoice("I-1", "ACC", "ORD", "10.00", due),
+            invoice("I-2", "ACC", "ORD", "10.00", due),
+        ],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("open.csv");
+    let run = |args: &[&str]| {
+        binary()
+            .env("DATABASE_URL", &app.config.database_url)
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let exported = run(&[
+        "export",
+        "--status",
+        "open",
+        "--output",
+        file.to_str().unwrap(),
+    ]);
+    assert!(exported.status.success(), "{exported:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    std::fs::write(&file, text.replace(",Open,", ",Paid,")).unwrap();
+
+    let checked = run(&["import", file.to_str().unwrap(), "--dry-run"]);
+    assert!(checked.status.success(), "{checked:?}");
+    assert!(String::from_utf8_lossy(&checked.stderr).contains("CHECKED (2 rows read, 2 changed"));
+    let applied = run(&["import", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{applied:?}");
+    let body = app
+        .admin_data("{ invoices(status: PAID) { totalCount } }", json!({}))
+        .await;
+    assert_eq!(body["invoices"]["totalCount"], 2);
+
+    std::fs::write(&file, "Invoice ID,Status\nI-1,Cancelled\nNOPE,Paid\n").unwrap();
+    let refused = run(&["import", file.to_str().unwrap()]);
+    assert!(!refused.status.success(), "refused rows fail the command");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("line 2, Status:"), "{stderr}");
+    assert!(stderr.contains("line 3, Invoice ID:"), "{stderr}");
 }
