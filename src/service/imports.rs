@@ -88,6 +88,17 @@ impl Progress {
     }
 }
 
+/// An import registered as running in this process, until dropped.
+struct Registered(Gateway, String);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.0.running_imports().0.lock() {
+            running.remove(&self.1);
+        }
+    }
+}
+
 impl RunningImports {
     fn progress(&self, id: &str) -> Option<Arc<Progress>> {
         self.0.lock().expect("not poisoned").get(id).cloned()
@@ -148,14 +159,9 @@ impl Gateway {
         let gateway = self.clone();
         let id = record.id.clone();
         let task = tokio::spawn(async move {
-            let report = gateway.run_import(record, file, &progress).await;
-            gateway
-                .running_imports()
-                .0
-                .lock()
-                .expect("not poisoned")
-                .remove(&report.import.id);
-            report
+            // Unregisters the import however its task ends, a panic included.
+            let _running = Registered(gateway.clone(), record.id.clone());
+            gateway.run_import(record, file, &progress).await
         });
         let finished = match wait {
             None => Some(task.await),
@@ -373,9 +379,11 @@ impl Gateway {
             }
             if heartbeat.elapsed() >= HEARTBEAT {
                 heartbeat = Instant::now();
-                self.store()
-                    .import_heartbeat(&record.id, progress.counts())
-                    .await?;
+                // A missed sign of life costs nothing but a late one; the import goes on.
+                let alive = self.store().import_heartbeat(&record.id, progress.counts());
+                if let Err(e) = alive.await {
+                    tracing::warn!(import.id = %record.id, error = %e, "import heartbeat failed");
+                }
             }
         }
         record.counts = progress.counts();

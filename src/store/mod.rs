@@ -34,12 +34,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// Whether the database could not be reached (as opposed to refusing a statement).
+    /// Whether the database could not be reached, or (SQLite) stayed locked by another
+    /// writer, such as a long import, past the busy timeout: worth retrying, not a fault.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Db(DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
-        )
+        match self {
+            StoreError::Db(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => true,
+            StoreError::Db(e) => e.to_string().contains("database is locked"),
+            StoreError::Corrupt(_) => false,
+        }
     }
 }
 
