@@ -16,12 +16,16 @@
 //! - [`store`]: every SQL statement, through SeaORM (with the `entity` and `migration`
 //!   crates): the only module that knows SeaORM.
 //! - [`domain`]: pure rules: money, statuses and overdue, filters, cursors.
+//! - [`events`]: the live feed of status changes: one reader of the event table per
+//!   process, woken by commits (PostgreSQL `NOTIFY` across instances), fanned out to
+//!   subscribers.
 
 pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod service;

@@ -7,6 +7,7 @@ mod creation;
 mod demo;
 mod error;
 mod reads;
+mod subscriptions;
 mod sweeper;
 
 use std::sync::Arc;
@@ -19,7 +20,9 @@ pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
 pub use reads::InvoicePage;
+pub use subscriptions::StatusChange;
 
+use crate::events::EventHub;
 use crate::store::Store;
 
 /// Settings the use cases need.
@@ -37,11 +40,13 @@ pub struct Settings {
 pub struct Gateway {
     store: Store,
     settings: Arc<Settings>,
+    events: EventHub,
 }
 
 impl Gateway {
     pub fn new(store: Store, settings: Settings) -> Gateway {
         Gateway {
+            events: EventHub::new(store.clone()),
             store,
             settings: Arc::new(settings),
         }
@@ -49,6 +54,11 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The live feed of status changes.
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     pub fn settings(&self) -> &Settings {

@@ -107,7 +107,7 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         let invoice = Invoice {
             stored_status: outcome.stored_status,
             payment_link: outcome.payment_link,

@@ -4,6 +4,7 @@
 
 mod changes;
 mod convert;
+mod events;
 mod invoices;
 mod write;
 
@@ -19,6 +20,7 @@ use sea_orm::{
 };
 
 pub use changes::Applied;
+pub use events::CommitListener;
 pub use write::NewInvoice;
 
 /// Why a store operation failed. Both are faults of the gateway's side, never the caller's.
@@ -48,6 +50,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    /// Bumped after every commit that wrote invoice events (see `events`).
+    committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -70,7 +74,11 @@ impl Store {
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Store { db, statements })
+        Ok(Store {
+            db,
+            statements,
+            committed: Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

@@ -88,7 +88,7 @@ impl Store {
         for i in invoices {
             insert_invoice(&txn, i, actor, source).await?;
         }
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         Ok(())
     }
 }
@@ -318,7 +318,7 @@ impl Store {
                 _ => Err(e),
             };
         }
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         let created = self.invoice(&new.id).await?.ok_or_else(|| {
             super::StoreError::Corrupt(format!("invoice {} vanished after its insert", new.id))
         })?;
