@@ -106,6 +106,14 @@ impl TokenKeys {
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// The principal, and when the token expires (a WebSocket closes then).
+    pub fn verify_until(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -115,18 +123,19 @@ impl TokenKeys {
             sub,
             role,
             account_id,
+            exp,
             ..
         } = data.claims;
-        match (role, account_id) {
-            (Role::Admin, _) => Ok(Principal::Admin { subject: sub }),
-            (Role::Customer, Some(account_id)) if !account_id.is_empty() => {
-                Ok(Principal::Customer {
-                    subject: sub,
-                    account_id,
-                })
-            }
-            (Role::Customer, _) => Err(TokenError::Invalid),
-        }
+        let expires = chrono::DateTime::from_timestamp(exp, 0).ok_or(TokenError::Invalid)?;
+        let principal = match (role, account_id) {
+            (Role::Admin, _) => Principal::Admin { subject: sub },
+            (Role::Customer, Some(account_id)) if !account_id.is_empty() => Principal::Customer {
+                subject: sub,
+                account_id,
+            },
+            (Role::Customer, _) => return Err(TokenError::Invalid),
+        };
+        Ok((principal, expires))
     }
 }
 

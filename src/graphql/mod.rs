@@ -6,9 +6,10 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 use chrono::NaiveDate;
 
 use crate::auth::Principal;
@@ -16,12 +17,13 @@ use crate::service::{AppError, Gateway};
 
 pub use mutation::MutationRoot;
 pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 /// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
 /// 13 levels), so the bound must sit above it.
 const MAX_DEPTH: usize = 20;
 
-pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What every resolver of one request shares: who is calling, and the day that decides
 /// overdue (fixed once per request, so every field of a response agrees).
@@ -31,7 +33,7 @@ pub struct RequestContext {
 }
 
 pub fn build_schema(gateway: Gateway) -> GatewaySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .data(gateway)
         .extension(error::ErrorCodes)
         // A first bound on nesting (account → invoices → account …); complexity, alias and
@@ -42,7 +44,7 @@ pub fn build_schema(gateway: Gateway) -> GatewaySchema {
 
 /// The SDL of the schema, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .finish()
         .sdl()
 }
@@ -59,6 +61,23 @@ pub fn prepare(
             today: gateway.today(),
         })
         .data(loaders::new_loaders(gateway.clone()))
+}
+
+/// Attaches a subscription's principal, date and loaders. A subscription lives for
+/// hours, so its loaders batch but never cache: each change reads fresh relations.
+pub fn prepare_subscription(
+    request: async_graphql::Request,
+    gateway: &Gateway,
+    principal: Principal,
+) -> async_graphql::Request {
+    let loaders = loaders::new_loaders(gateway.clone());
+    loaders.enable_all_cache(false);
+    request
+        .data(RequestContext {
+            principal: Some(principal),
+            today: gateway.today(),
+        })
+        .data(loaders)
 }
 
 /// The caller, or `UNAUTHENTICATED`.

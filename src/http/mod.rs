@@ -2,6 +2,7 @@
 //! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
 
 mod rest;
+mod ws;
 
 use axum::Router;
 use axum::body::Body;
@@ -15,6 +16,8 @@ use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::graphql::{self, GatewaySchema};
 use crate::service::Gateway;
 
+pub use ws::WsSettings;
+
 /// Largest request body accepted on `/graphql`.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
@@ -26,11 +29,13 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
     pub graphiql_headers: serde_json::Value,
+    pub ws: WsSettings,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

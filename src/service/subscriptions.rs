@@ -21,6 +21,17 @@ pub struct StatusChange {
 }
 
 impl Gateway {
+    /// The position of "now" in the feed, as a cursor (any principal may have one: it
+    /// reveals nothing).
+    pub async fn status_change_cursor(&self, _who: &Principal) -> Result<String, AppError> {
+        let seen = self.store().feed_snapshot().await?;
+        Ok(FeedPosition {
+            seen,
+            reading: None,
+        }
+        .encode())
+    }
+
     /// The status changes `who` may hear that match the filter: those after `after`
     /// (a cursor from an earlier change), then live ones; without `after`, from now on.
     pub async fn status_changes(

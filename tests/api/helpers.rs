@@ -96,6 +96,8 @@ pub fn test_config(database_url: String) -> Config {
         allow_http_links: false,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
+        ws_init_timeout: 10,
+        ws_keepalive: 15,
     }
 }
 

@@ -10,4 +10,6 @@ mod listing;
 mod money;
 mod rest;
 mod schema;
+mod subscriptions;
 mod surface;
+mod ws_client;

@@ -1,0 +1,366 @@
+//! `invoiceStatusChanged` over real WebSockets: every source, once and in order; filters
+//! and customer scope (replay included); lossless resume with a cursor while changes keep
+//! coming; the protocol's close codes and keep-alives; the legacy protocol.
+
+use chrono::{Duration, SubsecRound, Utc};
+use credit_gateway::domain::{
+    ChangeRequest, ChangeSource, InvoiceStatus, LinkPolicy, Origin, decide,
+};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use crate::ws_client::*;
+
+on_both_backends!(
+    a_change_from_each_source_arrives_once_in_order,
+    filters_narrow_by_account_and_status,
+    a_customer_hears_only_its_own_account_also_on_replay,
+    replay_after_a_cursor_has_no_gap_and_no_duplicate_while_changes_continue,
+    a_subscription_without_a_cursor_hears_changes_from_now_on,
+    a_malformed_cursor_is_an_error_on_that_subscription,
+    the_legacy_graphql_ws_protocol_works_too,
+);
+
+pub const MARK_PAID: &str =
+    "mutation($id: ID!) { markInvoicePaid(input: {id: $id}) { userErrors { code } } }";
+
+/// Accounts `ACC` and `OTHER`, and `n` open invoices of each (`ACC-00`…, `OTHER-00`…),
+/// due in a week.
+pub async fn invoices(app: &TestApp, n: usize) {
+    let due = app.today() + Duration::days(7);
+    let mut all = Vec::new();
+    for account_id in ["ACC", "OTHER"] {
+        for i in 0..n {
+            all.push(invoice(
+                &format!("{account_id}-{i:02}"),
+                account_id,
+                &format!("ORD-{account_id}"),
+                "10.00",
+                due,
+            ));
+        }
+    }
+    app.insert(
+        &[account("ACC"), account("OTHER")],
+        &[
+            order("ORD-ACC", "ACC", "1000.00"),
+            order("ORD-OTHER", "OTHER", "1000.00"),
+        ],
+        &all,
+    )
+    .await;
+}
+
+/// The feed's "now", as a client reads it before subscribing.
+pub async fn cursor_now(app: &TestApp, token: &str) -> String {
+    let body = app
+        .gql(Some(token), "{ statusChangeCursor }", json!({}))
+        .await;
+    body["data"]["statusChangeCursor"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a cursor: {body}"))
+        .to_owned()
+}
+
+pub async fn pay(app: &TestApp, id: &str) {
+    let data = app.admin_data(MARK_PAID, json!({ "id": id })).await;
+    assert_eq!(data["markInvoicePaid"]["userErrors"], json!([]), "{id}");
+}
+
+/// A change as a CSV import makes it: the one change path, with source `CSV_IMPORT`.
+async fn change_as_import(app: &TestApp, id: &str, status: InvoiceStatus) {
+    let today = app.today();
+    let origin = Origin {
+        actor: "import-test".into(),
+        source: ChangeSource::CsvImport,
+        import_id: None,
+    };
+    let request = ChangeRequest {
+        status: Some(status),
+        ..Default::default()
+    };
+    let links = LinkPolicy { allow_http: false };
+    app.running
+        .gateway
+        .store()
+        .change_invoice(
+            id,
+            |i| decide(i, request, today, ChangeSource::CsvImport, links),
+            &origin,
+            Utc::now().trunc_subsecs(6),
+        )
+        .await
+        .expect("store")
+        .expect("allowed");
+}
+
+/// `(invoice id, previous status, status, source)` of a change.
+fn summary(change: &Value) -> (String, Value, String, String) {
+    (
+        change["invoice"]["id"].as_str().unwrap().to_owned(),
+        change["previousStatus"].clone(),
+        change["status"].as_str().unwrap().to_owned(),
+        change["source"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn a_change_from_each_source_arrives_once_in_order(app: TestApp) {
+    invoices(&app, 4).await;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let mut client = subscribed(&app, &admin, json!({ "after": after })).await;
+
+    // GraphQL, REST, CSV import, then the sweeper (an invoice due yesterday), then a
+    // link change that is no status change, then a creation.
+    pay(&app, "ACC-00").await;
+    let rest = app
+        .client
+        .delete(format!(
+            "{}/api/creditcontrol/accounts/ACC/invoices/ACC-01",
+            app.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(rest.status().is_success(), "{}", rest.status());
+    change_as_import(&app, "ACC-02", InvoiceStatus::Paid).await;
+    let yesterday = app.today() - Duration::days(1);
+    app.insert(
+        &[],
+        &[],
+        &[invoice("LATE", "ACC", "ORD-ACC", "1.00", yesterday)],
+    )
+    .await;
+    assert_eq!(app.running.gateway.sweep_overdue().await.unwrap(), 1);
+    let link = app
+        .admin_data(
+            "mutation { setPaymentLink(input: {id: \"ACC-03\", paymentLink: \"https://pay.example.com/x\"}) { userErrors { code } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(link["setPaymentLink"]["userErrors"], json!([]));
+    pay(&app, "ACC-03").await;
+
+    let mut received = Vec::new();
+    for _ in 0..6 {
+        received.push(client.next_change().await);
+    }
+    let summaries: Vec<_> = received.iter().map(summary).collect();
+    let s = |id: &str, from: Option<&str>, to: &str, source: &str| {
+        (id.to_owned(), json!(from), to.to_owned(), source.to_owned())
+    };
+    assert_eq!(
+        summaries,
+        vec![
+            s("ACC-00", Some("OPEN"), "PAID", "GRAPHQL"),
+            s("ACC-01", Some("OPEN"), "CANCELLED", "REST"),
+            s("ACC-02", Some("OPEN"), "PAID", "CSV_IMPORT"),
+            s("LATE", None, "OPEN", "SEED"),
+            s("LATE", Some("OPEN"), "OVERDUE", "SWEEPER"),
+            s("ACC-03", Some("OPEN"), "PAID", "GRAPHQL"),
+        ]
+    );
+    // The whole invoice comes along, as it is now.
+    assert_eq!(received[0]["invoice"]["status"], "PAID");
+    assert_eq!(received[0]["invoice"]["accountId"], "ACC");
+    assert_eq!(received[5]["invoice"]["version"], 3);
+    // Cursors are distinct.
+    let mut cursors: Vec<_> = received.iter().map(|c| c["cursor"].clone()).collect();
+    cursors.dedup();
+    assert_eq!(cursors.len(), 6);
+}
+
+async fn filters_narrow_by_account_and_status(app: TestApp) {
+    invoices(&app, 3).await;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let mut client = subscribed(
+        &app,
+        &admin,
+        json!({ "after": after, "accountId": "ACC", "statuses": ["PAID"] }),
+    )
+    .await;
+
+    pay(&app, "OTHER-00").await; // another account
+    change_as_import(&app, "ACC-00", InvoiceStatus::Cancelled).await; // another status
+    pay(&app, "ACC-01").await; // wanted
+    pay(&app, "OTHER-01").await;
+    pay(&app, "ACC-02").await; // wanted
+
+    // Changes arrive in order, so anything the filter let through would come first.
+    let first = client.next_change().await;
+    assert_eq!(first["invoice"]["id"], "ACC-01");
+    let second = client.next_change().await;
+    assert_eq!(second["invoice"]["id"], "ACC-02");
+}
+
+async fn a_customer_hears_only_its_own_account_also_on_replay(app: TestApp) {
+    invoices(&app, 3).await;
+    let admin = app.admin();
+    let customer = app.customer("ACC");
+    let after = cursor_now(&app, &customer).await;
+    // Changes before the customer subscribes: heard on replay, its own only.
+    pay(&app, "OTHER-00").await;
+    pay(&app, "ACC-00").await;
+    pay(&app, "OTHER-01").await;
+
+    let mut client = WsClient::connect(&app).await;
+    client.init(&customer).await;
+    client
+        .status_changes("own", json!({ "after": after }))
+        .await;
+    // Asking for another account is not an error: there is simply nothing to hear.
+    client
+        .status_changes("theirs", json!({ "after": after, "accountId": "OTHER" }))
+        .await;
+    let (id, change) = client.next_change_of_any().await;
+    assert_eq!(
+        (id.as_str(), &change["invoice"]["id"]),
+        ("own", &json!("ACC-00"))
+    );
+
+    // And live.
+    pay(&app, "OTHER-02").await;
+    pay(&app, "ACC-01").await;
+    let (id, change) = client.next_change_of_any().await;
+    assert_eq!(
+        (id.as_str(), &change["invoice"]["id"]),
+        ("own", &json!("ACC-01"))
+    );
+    let _ = admin;
+}
+
+async fn replay_after_a_cursor_has_no_gap_and_no_duplicate_while_changes_continue(app: TestApp) {
+    const N: usize = 30;
+    invoices(&app, N).await;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let filter = json!({ "after": after, "accountId": "ACC" });
+    let mut steady = subscribed(&app, &admin, filter.clone()).await;
+    let mut flaky = subscribed(&app, &admin, filter).await;
+
+    // Payments keep coming from another task the whole time.
+    let writer = {
+        let base = app.base.clone();
+        let client = app.client.clone();
+        let token = admin.clone();
+        tokio::spawn(async move {
+            for i in 0..N {
+                let body: Value = client
+                    .post(format!("{base}/graphql"))
+                    .bearer_auth(&token)
+                    .json(&json!({ "query": MARK_PAID, "variables": { "id": format!("ACC-{i:02}") } }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(body["data"]["markInvoicePaid"]["userErrors"], json!([]));
+            }
+        })
+    };
+
+    // The flaky client drops its connection twice and resumes from its last cursor.
+    let mut flaky_ids = Vec::new();
+    let mut last_cursor = None;
+    for round in [5, 12, N] {
+        while flaky_ids.len() < round {
+            let change = flaky.next_change().await;
+            flaky_ids.push(change["invoice"]["id"].as_str().unwrap().to_owned());
+            last_cursor = Some(change["cursor"].clone());
+        }
+        if round < N {
+            drop(flaky);
+            flaky = subscribed(
+                &app,
+                &admin,
+                json!({ "after": last_cursor, "accountId": "ACC" }),
+            )
+            .await;
+        }
+    }
+    let mut steady_ids = Vec::new();
+    while steady_ids.len() < N {
+        let change = steady.next_change().await;
+        steady_ids.push(change["invoice"]["id"].as_str().unwrap().to_owned());
+    }
+    writer.await.unwrap();
+
+    let expected: Vec<String> = (0..N).map(|i| format!("ACC-{i:02}")).collect();
+    assert_eq!(steady_ids, expected);
+    assert_eq!(flaky_ids, expected);
+}
+
+async fn a_subscription_without_a_cursor_hears_changes_from_now_on(app: TestApp) {
+    invoices(&app, 20).await;
+    pay(&app, "ACC-00").await; // before: never heard
+    let mut client = subscribed(&app, &app.admin(), json!({})).await;
+    // The subscription starts a moment after the message is sent: keep changing until
+    // one is heard, then check that it is one made after subscribing.
+    let mut paid = Vec::new();
+    let heard = loop {
+        let id = format!("ACC-{:02}", paid.len() + 1);
+        pay(&app, &id).await;
+        paid.push(id);
+        let next = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+            client.next_change().await
+        })
+        .await;
+        if let Ok(change) = next {
+            break change;
+        }
+        assert!(paid.len() < 19, "no change heard");
+    };
+    let id = heard["invoice"]["id"].as_str().unwrap();
+    assert!(
+        paid.iter().any(|p| p == id),
+        "{id} was paid before subscribing"
+    );
+}
+
+async fn a_malformed_cursor_is_an_error_on_that_subscription(app: TestApp) {
+    let mut client = subscribed(&app, &app.admin(), json!({ "after": "bogus" })).await;
+    let message = client.recv_message().await;
+    assert_eq!(message["type"], "error", "{message}");
+    assert_eq!(message["id"], "1");
+    assert_eq!(
+        message["payload"][0]["extensions"]["code"],
+        "INVALID_CURSOR"
+    );
+    // The connection stays usable.
+    client.send(json!({ "type": "ping" })).await;
+    loop {
+        match client.recv().await {
+            Incoming::Text(message) if message["type"] == "pong" => break,
+            Incoming::Text(message) => assert_eq!(message["type"], "ping", "{message}"),
+            Incoming::Close(code, reason) => panic!("closed: {code} {reason}"),
+        }
+    }
+}
+
+async fn the_legacy_graphql_ws_protocol_works_too(app: TestApp) {
+    invoices(&app, 2).await;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let mut client = WsClient::connect_to(&app.base, "graphql-ws").await;
+    client.init(&admin).await;
+    client.status_changes("a", json!({ "after": after })).await;
+    pay(&app, "ACC-00").await;
+    let change = client.next_change().await;
+    assert_eq!(change["invoice"]["id"], "ACC-00");
+    client.send(json!({ "id": "a", "type": "stop" })).await;
+    let complete = client.recv_message().await;
+    assert_eq!(complete, json!({ "id": "a", "type": "complete" }));
+
+    // A refused token: `connection_error`, then the socket closes.
+    let mut refused = WsClient::connect_to(&app.base, "graphql-ws").await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer nope" } }))
+        .await;
+    let error = refused.recv_message().await;
+    assert_eq!(error["type"], "connection_error", "{error}");
+    assert_eq!(refused.closed_with().await.0, 4403);
+}
