@@ -17,10 +17,10 @@
 
 mod subscriber;
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, OnceCell, broadcast};
 use tokio::task::JoinHandle;
 
 use crate::domain::{FeedEvent, FeedFilter, FeedPosition, Snapshot};
@@ -93,7 +93,7 @@ pub struct EventHub {
 
 struct Inner {
     store: Store,
-    pages: OnceLock<broadcast::Sender<Arc<FeedPage>>>,
+    pages: OnceCell<broadcast::Sender<Arc<FeedPage>>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -102,27 +102,35 @@ impl EventHub {
         EventHub {
             inner: Arc::new(Inner {
                 store,
-                pages: OnceLock::new(),
+                pages: OnceCell::new(),
                 tasks: Mutex::new(Vec::new()),
             }),
         }
     }
 
     /// The live pages, starting the reader (and on PostgreSQL the listener) the first
-    /// time.
-    fn pages(&self) -> broadcast::Receiver<Arc<FeedPage>> {
-        self.inner
+    /// time. The reader starts from a snapshot taken before this returns, so it is never
+    /// ahead of a subscriber that looks at the table afterwards: every change a subscriber
+    /// has not seen in the table comes in a page.
+    async fn pages(&self) -> StoreResult<broadcast::Receiver<Arc<FeedPage>>> {
+        let sender = self
+            .inner
             .pages
-            .get_or_init(|| {
+            .get_or_try_init(|| async {
+                let start = FeedPosition {
+                    seen: self.inner.store.feed_snapshot().await?,
+                    reading: None,
+                };
                 let (sender, _) = broadcast::channel(CHANNEL_PAGES);
                 let wake = Arc::new(Notify::new());
                 let store = self.inner.store.clone();
                 let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());
                 tasks.push(tokio::spawn(listen(store.clone(), wake.clone())));
-                tasks.push(tokio::spawn(follow(store, sender.clone(), wake)));
-                sender
+                tasks.push(tokio::spawn(follow(store, sender.clone(), wake, start)));
+                StoreResult::Ok(sender)
             })
-            .subscribe()
+            .await?;
+        Ok(sender.subscribe())
     }
 
     /// Status changes that `filter` wants: those after `after` first, from the table,
@@ -133,7 +141,7 @@ impl EventHub {
         after: Option<FeedPosition>,
     ) -> StoreResult<Subscription> {
         // Listen before looking at the table, so nothing falls between the two.
-        let pages = self.pages();
+        let pages = self.pages().await?;
         let (position, live) = match after {
             Some(position) => (position, false),
             None => {
@@ -164,22 +172,13 @@ impl EventHub {
 
 /// The reader: reads every page that became visible since the last one and publishes
 /// it, then sleeps until woken.
-async fn follow(store: Store, pages: broadcast::Sender<Arc<FeedPage>>, wake: Arc<Notify>) {
+async fn follow(
+    store: Store,
+    pages: broadcast::Sender<Arc<FeedPage>>,
+    wake: Arc<Notify>,
+    mut position: FeedPosition,
+) {
     let mut commits = store.commits();
-    let mut position = loop {
-        match store.feed_snapshot().await {
-            Ok(seen) => {
-                break FeedPosition {
-                    seen,
-                    reading: None,
-                };
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "event feed cannot start; retrying");
-                tokio::time::sleep(RETRY).await;
-            }
-        }
-    };
     loop {
         match read_page(&store, &mut position, &FeedFilter::default()).await {
             // Nothing finished since the last look: no page to publish.

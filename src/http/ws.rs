@@ -12,6 +12,7 @@
 //! the configured time, 4409 a subscription id already in use, 4429 a second
 //! `connection_init`.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -70,7 +71,11 @@ enum Output {
 }
 
 /// Why the connection ends.
-struct Close(u16, &'static str);
+struct Close(u16, Cow<'static, str>);
+
+fn close(code: u16, reason: impl Into<Cow<'static, str>>) -> Close {
+    Close(code, reason.into())
+}
 
 struct Connection {
     socket: WebSocket,
@@ -111,18 +116,18 @@ impl Connection {
             let step = tokio::select! {
                 message = self.socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => self.on_message(text.as_str()).await,
-                    Some(Ok(Message::Binary(_))) => Err(Close(4400, "messages must be text")),
+                    Some(Ok(Message::Binary(_))) => Err(close(4400, "messages must be text")),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                     // The WebSocket layer answers pings itself.
                     Some(Ok(_)) => Ok(()),
                 },
                 Some(output) = responses.recv() => self.on_output(output).await,
                 _ = tokio::time::sleep_until(init_deadline), if self.principal.is_none() => {
-                    Err(Close(4408, "Connection initialisation timeout"))
+                    Err(close(4408, "Connection initialisation timeout"))
                 }
                 _ = keepalive.tick(), if self.principal.is_some() => self.keepalive().await,
                 _ = tokio::time::sleep_until(expiry.unwrap_or(init_deadline)), if expiry.is_some() => {
-                    Err(Close(4403, "the bearer token has expired"))
+                    Err(close(4403, "the bearer token has expired"))
                 }
             };
             if let Err(close) = step {
@@ -135,7 +140,7 @@ impl Connection {
         if let Some(Close(code, reason)) = outcome {
             let frame = CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: reason.as_ref().into(),
             };
             let _ = self.socket.send(Message::Close(Some(frame))).await;
         }
@@ -146,7 +151,7 @@ impl Connection {
             .send(Message::text(message.to_string()))
             .await
             // The peer is gone: nothing more to say to it.
-            .map_err(|_| Close(1000, ""))
+            .map_err(|_| close(1000, ""))
     }
 
     async fn keepalive(&mut self) -> Result<(), Close> {
@@ -158,8 +163,8 @@ impl Connection {
     }
 
     async fn on_message(&mut self, text: &str) -> Result<(), Close> {
-        let malformed = Close(4400, "Invalid message received");
-        let message: Value = serde_json::from_str(text).map_err(|_| Close(4400, "Invalid JSON"))?;
+        let malformed = close(4400, "Invalid message received");
+        let message: Value = serde_json::from_str(text).map_err(|_| close(4400, "Invalid JSON"))?;
         let kind = message.get("type").and_then(Value::as_str).unwrap_or("");
         let id = message.get("id").and_then(Value::as_str);
         match (self.protocol, kind) {
@@ -183,14 +188,14 @@ impl Connection {
                 }
                 self.send(json!({ "id": id, "type": "complete" })).await
             }
-            (Protocol::Legacy, "connection_terminate") => Err(Close(1000, "")),
+            (Protocol::Legacy, "connection_terminate") => Err(close(1000, "")),
             _ => Err(malformed),
         }
     }
 
     async fn on_init(&mut self, payload: Option<&Value>) -> Result<(), Close> {
         if self.principal.is_some() {
-            return Err(Close(4429, "Too many initialisation requests"));
+            return Err(close(4429, "Too many initialisation requests"));
         }
         match authenticate(payload, &self.state.keys) {
             Ok((principal, expires)) => {
@@ -209,23 +214,21 @@ impl Connection {
                     )
                     .await?;
                 }
-                Err(Close(4403, "Forbidden"))
+                Err(close(4403, "Forbidden"))
             }
         }
     }
 
     async fn on_subscribe(&mut self, id: String, payload: Option<Value>) -> Result<(), Close> {
         let Some(principal) = self.principal.clone() else {
-            return Err(Close(4401, "Unauthorized"));
+            return Err(close(4401, "Unauthorized"));
         };
         if self.running.contains_key(&id) {
-            // The reason names the id, as the protocol asks; `&'static` keeps Close small.
-            let _ = id;
-            return Err(Close(4409, "Subscriber for this id already exists"));
+            return Err(close(4409, format!("Subscriber for {id} already exists")));
         }
         let request: async_graphql::Request = payload
             .and_then(|p| serde_json::from_value(p).ok())
-            .ok_or(Close(4400, "Invalid subscribe payload"))?;
+            .ok_or(close(4400, "Invalid subscribe payload"))?;
         let request = graphql::prepare_subscription(request, &self.state.gateway, principal);
         let mut responses = self.state.schema.execute_stream(request);
         let outputs = self.outputs.clone();

@@ -364,3 +364,101 @@ async fn the_legacy_graphql_ws_protocol_works_too(app: TestApp) {
     assert_eq!(error["type"], "connection_error", "{error}");
     assert_eq!(refused.closed_with().await.0, 4403);
 }
+
+// ---- the protocol ----
+
+on_both_backends!(
+    protocol_violations_close_with_the_codes_of_graphql_transport_ws,
+    a_token_that_expires_closes_the_socket,
+);
+
+async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: TestApp) {
+    let admin = app.admin();
+
+    let mut client = WsClient::connect(&app).await;
+    client.send_text("{ not json".into()).await;
+    assert_eq!(client.closed_with().await.0, 4400, "malformed JSON");
+
+    let mut client = WsClient::connect(&app).await;
+    client.send(json!({ "type": "launch_missiles" })).await;
+    assert_eq!(client.closed_with().await.0, 4400, "unknown message type");
+
+    let mut client = WsClient::connect(&app).await;
+    client
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": "Bearer forged" } }))
+        .await;
+    assert_eq!(client.closed_with().await.0, 4403, "refused token");
+
+    let mut client = WsClient::connect(&app).await;
+    client.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(client.closed_with().await.0, 4403, "no token");
+
+    let mut client = WsClient::connect(&app).await;
+    client.status_changes("1", json!({})).await;
+    assert_eq!(client.closed_with().await.0, 4401, "subscribe before ack");
+
+    let mut client = WsClient::connect(&app).await;
+    client.init(&admin).await;
+    client.send(json!({ "type": "connection_init" })).await;
+    assert_eq!(client.closed_with().await.0, 4429, "second init");
+
+    let mut client = WsClient::connect(&app).await;
+    client.init(&admin).await;
+    client.status_changes("same", json!({})).await;
+    client.status_changes("same", json!({})).await;
+    let (code, reason) = client.closed_with().await;
+    assert_eq!(code, 4409, "duplicate id");
+    assert!(reason.contains("same"), "{reason}");
+
+    let mut client = WsClient::connect(&app).await;
+    client.init(&admin).await;
+    client.send(json!({ "type": "subscribe", "id": "1" })).await;
+    assert_eq!(
+        client.closed_with().await.0,
+        4400,
+        "subscribe without payload"
+    );
+
+    // Short timers: one second to initialise, a keep-alive every second.
+    let quick = TestApp::spawn_configured(app.backend, false, |config| {
+        config.ws_init_timeout = 1;
+        config.ws_keepalive = 1;
+    })
+    .await
+    .expect("the backend was reachable a moment ago");
+    let mut silent = WsClient::connect(&quick).await;
+    assert_eq!(silent.closed_with().await.0, 4408, "no connection_init");
+
+    let mut idle = WsClient::connect(&quick).await;
+    idle.init(&quick.admin()).await;
+    for _ in 0..3 {
+        match idle.recv().await {
+            Incoming::Text(message) => assert_eq!(message, json!({ "type": "ping" })),
+            Incoming::Close(code, reason) => panic!("closed: {code} {reason}"),
+        }
+        idle.send(json!({ "type": "pong" })).await;
+    }
+    let mut legacy = WsClient::connect_to(&quick.base, "graphql-ws").await;
+    legacy.init(&quick.admin()).await;
+    for _ in 0..2 {
+        match legacy.recv().await {
+            Incoming::Text(message) => assert_eq!(message, json!({ "type": "ka" })),
+            Incoming::Close(code, reason) => panic!("closed: {code} {reason}"),
+        }
+    }
+}
+
+async fn a_token_that_expires_closes_the_socket(app: TestApp) {
+    let short = app.running.keys.mint(
+        &credit_gateway::auth::Principal::Admin {
+            subject: "brief".into(),
+        },
+        Duration::seconds(2),
+    );
+    let mut client = WsClient::connect(&app).await;
+    client.init(&short).await;
+    client.status_changes("1", json!({})).await;
+    let (code, reason) = client.closed_with().await;
+    assert_eq!(code, 4403);
+    assert!(reason.contains("expired"), "{reason}");
+}
