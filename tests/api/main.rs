@@ -11,5 +11,6 @@ mod money;
 mod rest;
 mod schema;
 mod subscriptions;
+mod subscriptions_pg;
 mod surface;
 mod ws_client;
