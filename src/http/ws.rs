@@ -33,6 +33,8 @@ use crate::graphql;
 
 /// Largest client message accepted.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Read buffer of one socket.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 /// Responses of one connection waiting for the socket: a slow client stops its
 /// subscriptions from reading further (they catch up from the table later).
 const OUTBOX: usize = 64;
@@ -53,9 +55,13 @@ enum Protocol {
 }
 
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    // Small socket buffers: thousands of mostly idle subscribers each hold one, and the
+    // default (128 KiB) would be most of a subscriber's memory.
     let ws = ws
         .protocols(["graphql-transport-ws", "graphql-ws"])
-        .max_message_size(MAX_MESSAGE_BYTES);
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(SOCKET_BUFFER_BYTES)
+        .write_buffer_size(0);
     // A client that names no sub-protocol gets the current one.
     let protocol = match ws.selected_protocol().map(HeaderValue::as_bytes) {
         Some(b"graphql-ws") => Protocol::Legacy,
