@@ -57,21 +57,21 @@ async fn start_gateway(port: u16) -> Gateway {
         .env("CREDIT_GATEWAY_DB_MAX_CONNECTIONS", "20")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());
-    let child = command.spawn().expect("gateway binary");
-    let base = format!("http://127.0.0.1:{port}");
+    // Owned by `Gateway` at once, whose drop kills and reaps it on every path.
+    let gateway = Gateway {
+        child: command.spawn().expect("gateway binary"),
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client
-            .get(format!("{base}/readyz"))
+            .get(format!("{}/readyz", gateway.base))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
         {
-            return Gateway {
-                child,
-                base,
-                _dir: dir,
-            };
+            return gateway;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -178,7 +178,7 @@ async fn run(subscribers: usize, rounds: usize, port: u16) {
         tokio::task::yield_now().await;
     }
     let flip = |round: usize| {
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             (
                 "mutation($id: ID!) { markInvoicePaid(input: {id: $id}) { invoice { version } userErrors { code } } }",
                 json!({ "id": invoice }),

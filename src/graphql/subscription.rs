@@ -56,7 +56,10 @@ impl InvoiceStatusChange {
     }
 }
 
-#[Subscription]
+/// Live changes, over WebSocket on `/graphql/ws` (`graphql-transport-ws` or the legacy
+/// `graphql-ws` protocol), authenticated by the `connection_init` payload
+/// `{"Authorization": "Bearer <token>"}`.
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Every status change of the invoices you may see, whatever made it (GraphQL, REST,
     /// CSV import, the overdue sweeper), creations included, once each and in order.

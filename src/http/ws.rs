@@ -70,10 +70,11 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     ws.on_upgrade(move |socket| Connection::new(socket, protocol, state).run())
 }
 
-/// What a subscription's task reports to its connection.
-enum Output {
-    Response(String, async_graphql::Response),
-    Done(String),
+/// What a subscription's task reports to its connection: a response of operation `id`,
+/// or `None` once the operation is complete.
+struct Output {
+    id: String,
+    response: Option<async_graphql::Response>,
 }
 
 /// Why the connection ends.
@@ -241,48 +242,50 @@ impl Connection {
         let task_id = id.clone();
         let task = tokio::spawn(async move {
             while let Some(response) = responses.next().await {
-                if outputs
-                    .send(Output::Response(task_id.clone(), response))
-                    .await
-                    .is_err()
-                {
+                let output = Output {
+                    id: task_id.clone(),
+                    response: Some(response),
+                };
+                if outputs.send(output).await.is_err() {
                     return;
                 }
             }
-            let _ = outputs.send(Output::Done(task_id)).await;
+            let done = Output {
+                id: task_id,
+                response: None,
+            };
+            let _ = outputs.send(done).await;
         });
         self.running.insert(id, task.abort_handle());
         Ok(())
     }
 
-    async fn on_output(&mut self, output: Output) -> Result<(), Close> {
-        match output {
-            // A stopped subscription's last words are dropped.
-            Output::Response(id, _) | Output::Done(id) if !self.running.contains_key(&id) => Ok(()),
-            Output::Response(id, response) => {
-                // No data at all: the operation failed before producing any (a parse,
-                // validation or authorization error), which the protocol calls `error`
-                // and which ends it.
-                if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-                    if let Some(task) = self.running.remove(&id) {
-                        task.abort();
-                    }
-                    return self
-                        .send(json!({ "id": id, "type": "error", "payload": response.errors }))
-                        .await;
-                }
-                let kind = match self.protocol {
-                    Protocol::Transport => "next",
-                    Protocol::Legacy => "data",
-                };
-                self.send(json!({ "id": id, "type": kind, "payload": response }))
-                    .await
-            }
-            Output::Done(id) => {
-                self.running.remove(&id);
-                self.send(json!({ "id": id, "type": "complete" })).await
-            }
+    async fn on_output(&mut self, Output { id, response }: Output) -> Result<(), Close> {
+        // A stopped subscription's last words are dropped.
+        if !self.running.contains_key(&id) {
+            return Ok(());
         }
+        let Some(response) = response else {
+            self.running.remove(&id);
+            return self.send(json!({ "id": id, "type": "complete" })).await;
+        };
+        // No data at all: the operation failed before producing any (a parse, validation
+        // or authorization error, a bad cursor), which the protocol calls `error` and which
+        // ends it.
+        if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
+            if let Some(task) = self.running.remove(&id) {
+                task.abort();
+            }
+            return self
+                .send(json!({ "id": id, "type": "error", "payload": response.errors }))
+                .await;
+        }
+        let kind = match self.protocol {
+            Protocol::Transport => "next",
+            Protocol::Legacy => "data",
+        };
+        self.send(json!({ "id": id, "type": kind, "payload": response }))
+            .await
     }
 }
 
