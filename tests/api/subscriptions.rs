@@ -64,8 +64,26 @@ pub async fn cursor_now(app: &TestApp, token: &str) -> String {
 }
 
 pub async fn pay(app: &TestApp, id: &str) {
-    let data = app.admin_data(MARK_PAID, json!({ "id": id })).await;
-    assert_eq!(data["markInvoicePaid"]["userErrors"], json!([]), "{id}");
+    pay_at(&app.client, &app.base, &app.admin(), id).await;
+}
+
+/// `pay` for a task that does not hold the `TestApp`.
+pub async fn pay_at(client: &reqwest::Client, base: &str, token: &str, id: &str) {
+    let body: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": MARK_PAID, "variables": { "id": id } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["data"]["markInvoicePaid"]["userErrors"],
+        json!([]),
+        "{id}: {body}"
+    );
 }
 
 /// A change as a CSV import makes it: the one change path, with source `CSV_IMPORT`.
@@ -248,17 +266,7 @@ async fn replay_after_a_cursor_has_no_gap_and_no_duplicate_while_changes_continu
         let token = admin.clone();
         tokio::spawn(async move {
             for i in 0..N {
-                let body: Value = client
-                    .post(format!("{base}/graphql"))
-                    .bearer_auth(&token)
-                    .json(&json!({ "query": MARK_PAID, "variables": { "id": format!("ACC-{i:02}") } }))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                assert_eq!(body["data"]["markInvoicePaid"]["userErrors"], json!([]));
+                pay_at(&client, &base, &token, &format!("ACC-{i:02}")).await;
             }
         })
     };

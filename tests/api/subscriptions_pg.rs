@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
 use crate::helpers::*;
-use crate::subscriptions::{MARK_PAID, cursor_now, invoices, pay};
+use crate::subscriptions::{cursor_now, invoices, pay, pay_at};
 use crate::ws_client::*;
 
 async fn postgres_app() -> Option<TestApp> {
@@ -179,18 +179,7 @@ async fn a_long_transaction_is_neither_skipped_nor_in_the_way_of_concurrent_writ
             let (base, client, token) = (app.base.clone(), app.client.clone(), admin.clone());
             tokio::spawn(async move {
                 for k in 0..EACH {
-                    let id = format!("ACC-{:02}", w * EACH + k);
-                    let body: serde_json::Value = client
-                        .post(format!("{base}/graphql"))
-                        .bearer_auth(&token)
-                        .json(&json!({ "query": MARK_PAID, "variables": { "id": id } }))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    assert_eq!(body["data"]["markInvoicePaid"]["userErrors"], json!([]));
+                    pay_at(&client, &base, &token, &format!("ACC-{:02}", w * EACH + k)).await;
                 }
             })
         })
