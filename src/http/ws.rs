@@ -304,9 +304,6 @@ fn authenticate(
         })
         .and_then(|(_, value)| value.as_str())
         .ok_or("connection_init needs {\"Authorization\": \"Bearer <token>\"}")?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .ok_or("the Authorization value must be `Bearer <token>`")?;
-    keys.verify_until(token.trim()).map_err(|e| e.message())
+    let token = super::bearer(header).ok_or("the Authorization value must be `Bearer <token>`")?;
+    keys.verify_until(token).map_err(|e| e.message())
 }

@@ -20,6 +20,7 @@ on_both_backends!(
     a_subscription_without_a_cursor_hears_changes_from_now_on,
     a_malformed_cursor_is_an_error_on_that_subscription,
     the_legacy_graphql_ws_protocol_works_too,
+    subscriptions_also_stream_over_http_multipart,
 );
 
 pub const MARK_PAID: &str =
@@ -469,4 +470,56 @@ async fn a_token_that_expires_closes_the_socket(app: TestApp) {
     let (code, reason) = client.closed_with().await;
     assert_eq!(code, 4403);
     assert!(reason.contains("expired"), "{reason}");
+}
+
+async fn subscriptions_also_stream_over_http_multipart(app: TestApp) {
+    invoices(&app, 2).await;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let mut response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .header(
+            "accept",
+            "multipart/mixed;boundary=\"graphql\";subscriptionSpec=\"1.0\",application/json",
+        )
+        .json(&json!({ "query": STATUS_CHANGES, "variables": { "after": after } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(
+        content_type.starts_with("multipart/mixed"),
+        "{content_type}"
+    );
+    pay(&app, "ACC-00").await;
+
+    // Parts are `--graphql`, headers, a blank line, then `{"payload": ...}` or `{}`.
+    let mut received = String::new();
+    let change = tokio::time::timeout(ARRIVES_WITHIN, async {
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            received.push_str(std::str::from_utf8(&chunk).unwrap());
+            let found = received
+                .split("--graphql")
+                .filter_map(|part| part.split_once("\r\n\r\n"))
+                .filter_map(|(_, body)| serde_json::from_str::<Value>(body.trim()).ok())
+                .find(|body| !body["payload"].is_null());
+            if let Some(body) = found {
+                return body;
+            }
+        }
+    })
+    .await
+    .expect("a change within the timeout");
+    assert_eq!(
+        change["payload"]["data"]["invoiceStatusChanged"]["invoice"]["id"], "ACC-00",
+        "{change}"
+    );
 }
