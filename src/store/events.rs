@@ -74,8 +74,12 @@ impl Store {
     /// (one writer at a time) one past the highest committed `seq`.
     pub async fn feed_snapshot(&self) -> StoreResult<Snapshot> {
         let backend = self.db.get_database_backend();
+        // One statement: the highest `seq` is read under the snapshot it goes with.
         let sql = match backend {
-            DbBackend::Postgres => "SELECT pg_current_snapshot()::text AS s",
+            DbBackend::Postgres => {
+                "SELECT pg_current_snapshot()::text AS s, \
+                 COALESCE((SELECT MAX(seq) FROM invoice_events), 0) AS m"
+            }
             _ => "SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM invoice_events",
         };
         let row = self
@@ -86,7 +90,7 @@ impl Store {
         match backend {
             DbBackend::Postgres => {
                 let text: String = row.try_get("", "s")?;
-                Snapshot::parse(&text)
+                Snapshot::from_postgres(&text, row.try_get("", "m")?)
                     .map_err(|_| StoreError::Corrupt(format!("unreadable snapshot {text}")))
             }
             _ => Ok(Snapshot::before(row.try_get::<i64>("", "s")?)),
@@ -109,34 +113,37 @@ impl Store {
         // On SQLite a snapshot is a high-water mark of `seq` (see `domain::feed`).
         let txid = if postgres { "e.txid" } else { "e.seq" };
         let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        // One statement per finished transaction and one for the range of newer ones,
+        // each an ordered scan of the `(txid, seq)` index, merged here: a single statement
+        // with an `OR` would sort every remaining event of a large import on every page.
         let diff = from.diff(to);
-        let mut which = Vec::new();
-        if !diff.finished.is_empty() {
-            which.push(format!("{txid} IN ({})", list(&diff.finished)));
-        }
+        let mut segments: Vec<String> = diff
+            .finished
+            .iter()
+            .map(|txid_value| format!("{txid} = {txid_value} AND e.seq > {after_seq}"))
+            .collect();
         if diff.from < diff.to {
-            let mut range = format!("({txid} >= {} AND {txid} < {}", diff.from, diff.to);
+            let mut range = format!(
+                "{txid} >= {} AND {txid} < {} AND e.seq > {}",
+                diff.from,
+                diff.to,
+                after_seq.max(diff.newer_above_seq)
+            );
             if !diff.still_running.is_empty() {
                 range += &format!(" AND {txid} NOT IN ({})", list(&diff.still_running));
             }
-            which.push(range + ")");
+            segments.push(range);
         }
-        if which.is_empty() {
-            return Ok(vec![]);
-        }
-        // Every number in the statement comes from a checked snapshot or our own code;
+        // Every number in the statements comes from a checked snapshot or our own code;
         // the one text value, the account id, is bound.
-        let mut values = Vec::new();
-        let mut sql = format!(
-            "SELECT e.*{} FROM invoice_events e WHERE ({}) AND e.seq > {after_seq} \
-             AND e.status_to IS NOT NULL \
+        let mut wanted = String::from(
+            " AND e.status_to IS NOT NULL \
              AND (e.status_from IS NULL OR e.status_from <> e.status_to)",
-            if postgres { "" } else { ", e.seq AS txid" },
-            which.join(" OR "),
         );
+        let mut values = Vec::new();
         if let Some(account) = &filter.account_id {
             let placeholder = if postgres { "$1" } else { "?" };
-            sql += &format!(
+            wanted += &format!(
                 " AND e.invoice_id IN (SELECT id FROM invoices WHERE account_id = {placeholder})"
             );
             values.push(Value::from(account.clone()));
@@ -147,19 +154,31 @@ impl Store {
                 .iter()
                 .map(|s| format!("'{}'", s.as_str()))
                 .collect();
-            sql += &format!(" AND e.status_to IN ({})", statuses.join(","));
+            wanted += &format!(" AND e.status_to IN ({})", statuses.join(","));
         }
-        sql += &format!(" ORDER BY e.seq LIMIT {limit}");
-        let rows = self
-            .db
-            .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-            .await?;
-        let mut events = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let txid: i64 = row.try_get("", "txid")?;
-            let event = convert::event(invoice_event::Model::from_query_result(row, "")?)?;
-            events.push((txid, event));
+        let columns = if postgres {
+            "e.*"
+        } else {
+            "e.*, e.seq AS txid"
+        };
+        let mut events = Vec::new();
+        for segment in segments {
+            let sql = format!(
+                "SELECT {columns} FROM invoice_events e WHERE {segment}{wanted} \
+                 ORDER BY e.seq LIMIT {limit}"
+            );
+            let rows = self
+                .db
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values.clone()))
+                .await?;
+            for row in &rows {
+                let txid: i64 = row.try_get("", "txid")?;
+                let event = convert::event(invoice_event::Model::from_query_result(row, "")?)?;
+                events.push((txid, event));
+            }
         }
+        events.sort_unstable_by_key(|(_, e)| e.seq);
+        events.truncate(limit as usize);
         let mut ids: Vec<&str> = events.iter().map(|(_, e)| e.invoice_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();
