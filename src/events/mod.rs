@@ -94,15 +94,23 @@ pub struct EventHub {
 struct Inner {
     store: Store,
     pages: OnceCell<broadcast::Sender<Arc<FeedPage>>>,
+    channel_pages: usize,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl EventHub {
     pub fn new(store: Store) -> EventHub {
+        Self::with_channel_pages(store, CHANNEL_PAGES)
+    }
+
+    /// A hub whose live channel holds `pages` pages for a busy subscriber (tests make it
+    /// tiny to see subscribers fall behind and catch up).
+    pub fn with_channel_pages(store: Store, pages: usize) -> EventHub {
         EventHub {
             inner: Arc::new(Inner {
                 store,
                 pages: OnceCell::new(),
+                channel_pages: pages.max(1),
                 tasks: Mutex::new(Vec::new()),
             }),
         }
@@ -121,7 +129,7 @@ impl EventHub {
                     seen: self.inner.store.feed_snapshot().await?,
                     reading: None,
                 };
-                let (sender, _) = broadcast::channel(CHANNEL_PAGES);
+                let (sender, _) = broadcast::channel(self.inner.channel_pages);
                 let wake = Arc::new(Notify::new());
                 let store = self.inner.store.clone();
                 let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());

@@ -4,8 +4,9 @@
 
 use chrono::{Duration, SubsecRound, Utc};
 use credit_gateway::domain::{
-    ChangeRequest, ChangeSource, InvoiceStatus, LinkPolicy, Origin, decide,
+    ChangeRequest, ChangeSource, FeedFilter, InvoiceStatus, LinkPolicy, Origin, decide,
 };
+use credit_gateway::events::EventHub;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -21,6 +22,7 @@ on_both_backends!(
     a_malformed_cursor_is_an_error_on_that_subscription,
     the_legacy_graphql_ws_protocol_works_too,
     subscriptions_also_stream_over_http_multipart,
+    a_subscriber_that_falls_behind_catches_up_from_the_table,
 );
 
 pub const MARK_PAID: &str =
@@ -522,4 +524,36 @@ async fn subscriptions_also_stream_over_http_multipart(app: TestApp) {
         change["payload"]["data"]["invoiceStatusChanged"]["invoice"]["id"], "ACC-00",
         "{change}"
     );
+}
+
+async fn a_subscriber_that_falls_behind_catches_up_from_the_table(app: TestApp) {
+    const CHANGES: usize = 10;
+    invoices(&app, CHANGES).await;
+    // A hub whose live channel holds two pages.
+    let hub = EventHub::with_channel_pages(app.running.gateway.store().clone(), 2);
+    let mut busy = hub.subscribe(FeedFilter::default(), None).await.unwrap();
+    let mut probe = hub.subscribe(FeedFilter::default(), None).await.unwrap();
+    // One page per change: the next change is made once the probe has heard the last.
+    for i in 0..CHANGES {
+        change_as_import(&app, &format!("ACC-{i:02}"), InvoiceStatus::Paid).await;
+        let (heard, _) = tokio::time::timeout(ARRIVES_WITHIN, probe.next())
+            .await
+            .expect("the probe hears it")
+            .unwrap()
+            .unwrap();
+        assert_eq!(heard.invoice.id, format!("ACC-{i:02}"));
+    }
+    // `busy` read nothing meanwhile: ten pages went by a channel of two.
+    let mut caught_up = Vec::new();
+    for _ in 0..CHANGES {
+        let (change, _) = tokio::time::timeout(ARRIVES_WITHIN, busy.next())
+            .await
+            .expect("caught up from the table")
+            .unwrap()
+            .unwrap();
+        caught_up.push(change.invoice.id.clone());
+    }
+    let expected: Vec<String> = (0..CHANGES).map(|i| format!("ACC-{i:02}")).collect();
+    assert_eq!(caught_up, expected);
+    hub.stop();
 }
