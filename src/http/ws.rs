@@ -33,6 +33,8 @@ use crate::graphql;
 
 /// Largest client message accepted.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Operations one connection may run at once.
+const MAX_OPERATIONS: usize = 100;
 /// Read buffer of one socket.
 const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
 /// Responses of one connection waiting for the socket: a slow client stops its
@@ -67,7 +69,19 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         Some(b"graphql-ws") => Protocol::Legacy,
         _ => Protocol::Transport,
     };
-    ws.on_upgrade(move |socket| Connection::new(socket, protocol, state).run())
+    ws.on_upgrade(move |socket| {
+        let (outputs, responses) = mpsc::channel(OUTBOX);
+        let connection = Connection {
+            socket,
+            protocol,
+            state,
+            principal: None,
+            expires: None,
+            running: HashMap::new(),
+            outputs,
+        };
+        connection.run(responses)
+    })
 }
 
 /// What a subscription's task reports to its connection: a response of operation `id`,
@@ -92,26 +106,12 @@ struct Connection {
     principal: Option<Principal>,
     expires: Option<DateTime<Utc>>,
     running: HashMap<String, AbortHandle>,
+    /// Where this connection's operations send their responses.
     outputs: mpsc::Sender<Output>,
 }
 
 impl Connection {
-    fn new(socket: WebSocket, protocol: Protocol, state: AppState) -> Connection {
-        Connection {
-            socket,
-            protocol,
-            state,
-            principal: None,
-            expires: None,
-            running: HashMap::new(),
-            // Replaced in `run`; a connection owns the only receiver.
-            outputs: mpsc::channel(1).0,
-        }
-    }
-
-    async fn run(mut self) {
-        let (outputs, mut responses) = mpsc::channel(OUTBOX);
-        self.outputs = outputs;
+    async fn run(mut self, mut responses: mpsc::Receiver<Output>) {
         let settings = self.state.ws;
         let init_deadline = Instant::now() + settings.init_timeout;
         let mut keepalive = tokio::time::interval(settings.keepalive);
@@ -232,6 +232,15 @@ impl Connection {
         };
         if self.running.contains_key(&id) {
             return Err(close(4409, format!("Subscriber for {id} already exists")));
+        }
+        if self.running.len() >= MAX_OPERATIONS {
+            let error = json!({
+                "message": format!("at most {MAX_OPERATIONS} operations at once on one connection"),
+                "extensions": { "code": "TOO_MANY_OPERATIONS" },
+            });
+            return self
+                .send(json!({ "id": id, "type": "error", "payload": [error] }))
+                .await;
         }
         let request: async_graphql::Request = payload
             .and_then(|p| serde_json::from_value(p).ok())

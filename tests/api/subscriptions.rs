@@ -381,6 +381,7 @@ async fn the_legacy_graphql_ws_protocol_works_too(app: TestApp) {
 on_both_backends!(
     protocol_violations_close_with_the_codes_of_graphql_transport_ws,
     a_token_that_expires_closes_the_socket,
+    one_connection_runs_at_most_a_hundred_operations,
 );
 
 async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: TestApp) {
@@ -556,4 +557,28 @@ async fn a_subscriber_that_falls_behind_catches_up_from_the_table(app: TestApp) 
     let expected: Vec<String> = (0..CHANGES).map(|i| format!("ACC-{i:02}")).collect();
     assert_eq!(caught_up, expected);
     hub.stop();
+}
+
+async fn one_connection_runs_at_most_a_hundred_operations(app: TestApp) {
+    let mut client = WsClient::connect(&app).await;
+    client.init(&app.admin()).await;
+    for i in 0..100 {
+        client.status_changes(&format!("s{i}"), json!({})).await;
+    }
+    client.status_changes("one-too-many", json!({})).await;
+    let refused = client.recv_message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "one-too-many");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "TOO_MANY_OPERATIONS"
+    );
+    // Completing one makes room again.
+    client.send(json!({ "type": "complete", "id": "s0" })).await;
+    client
+        .status_changes("room-again", json!({ "after": "bogus" }))
+        .await;
+    let answer = client.recv_message().await;
+    assert_eq!(answer["id"], "room-again", "{answer}");
+    assert_eq!(answer["payload"][0]["extensions"]["code"], "INVALID_CURSOR");
 }
