@@ -31,8 +31,9 @@ pub use subscriber::Subscription;
 /// Events per read of the table.
 const PAGE: u64 = 500;
 /// Pages the broadcast channel holds for a subscriber that is busy; one further behind
-/// catches up from the table.
-const CHANNEL_PAGES: usize = 1024;
+/// catches up from the table. It bounds the memory a burst holds (a large import
+/// commits thousands of pages at once): at most this many pages of events.
+const CHANNEL_PAGES: usize = 64;
 /// How often the reader looks even without a wake-up: the bound on how late an event
 /// can be when every notification was lost.
 const POLL: Duration = Duration::from_secs(2);
