@@ -23,6 +23,7 @@ on_both_backends!(
     the_legacy_graphql_ws_protocol_works_too,
     subscriptions_also_stream_over_http_multipart,
     a_subscriber_that_falls_behind_catches_up_from_the_table,
+    a_commit_of_many_events_arrives_whole_over_several_pages_and_resumes_mid_way,
 );
 
 pub const MARK_PAID: &str =
@@ -581,4 +582,59 @@ async fn one_connection_runs_at_most_a_hundred_operations(app: TestApp) {
     let answer = client.recv_message().await;
     assert_eq!(answer["id"], "room-again", "{answer}");
     assert_eq!(answer["payload"][0]["extensions"]["code"], "INVALID_CURSOR");
+}
+
+async fn a_commit_of_many_events_arrives_whole_over_several_pages_and_resumes_mid_way(
+    app: TestApp,
+) {
+    // 2 × 700 creations in one transaction: several pages of the feed.
+    const PER_ACCOUNT: usize = 700;
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    let mut live = subscribed(&app, &admin, json!({})).await;
+    let mut replay = subscribed(&app, &admin, json!({ "after": after })).await;
+    invoices(&app, PER_ACCOUNT).await;
+
+    let expected: Vec<String> = ["ACC", "OTHER"]
+        .iter()
+        .flat_map(|a| (0..PER_ACCOUNT).map(move |i| format!("{a}-{i:02}")))
+        .collect();
+    let mut replayed = Vec::new();
+    let mut cursors = Vec::new();
+    while replayed.len() < expected.len() {
+        let change = replay.next_change().await;
+        assert_eq!(change["previousStatus"], Value::Null);
+        replayed.push(change["invoice"]["id"].as_str().unwrap().to_owned());
+        cursors.push(change["cursor"].clone());
+    }
+    assert_eq!(replayed, expected, "every creation once, in order");
+
+    // Resuming from a cursor in the middle of that one commit gives exactly the rest.
+    let middle = 777;
+    let mut resumed = subscribed(&app, &admin, json!({ "after": cursors[middle - 1] })).await;
+    let mut rest = Vec::new();
+    while rest.len() < expected.len() - middle {
+        let change = resumed.next_change().await;
+        rest.push(change["invoice"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(rest, expected[middle..]);
+
+    // The subscriber without a cursor started around the commit: it hears all of it, in
+    // order, or none of it; and then the next change.
+    pay(&app, "ACC-00").await;
+    let mut heard = Vec::new();
+    loop {
+        let change = live.next_change().await;
+        let id = change["invoice"]["id"].as_str().unwrap().to_owned();
+        if change["status"] == "PAID" {
+            assert_eq!(id, "ACC-00");
+            break;
+        }
+        heard.push(id);
+    }
+    assert!(
+        heard.is_empty() || heard == expected,
+        "{} heard",
+        heard.len()
+    );
 }
