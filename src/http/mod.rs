@@ -1,5 +1,7 @@
-//! The HTTP edge (axum): routes, bearer-token extraction, GraphiQL and health checks. The
-//! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
+//! The HTTP edge (axum): routes, bearer-token extraction, GraphQL over WebSocket
+//! (`ws`) and over `multipart/mixed` (`multipart`) for subscriptions, GraphiQL and health
+//! checks. The only module that knows axum; it hands GraphQL requests to the schema and
+//! nothing else.
 
 mod multipart;
 mod rest;
