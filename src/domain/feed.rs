@@ -23,8 +23,8 @@
 //! Snapshots only grow (a finished transaction stays finished), so the events between
 //! two of them are a fixed set, read in `seq` order in pages; writers of one invoice
 //! queue on its row lock, so `seq` order is also each invoice's own order. A transaction
-//! still running when a snapshot is taken sits in that snapshot's in-progress list: it is
-//! neither skipped nor waited for. Its events arrive in whichever later read sees it
+//! still running when a snapshot is taken is invisible in it (in its in-progress list, or
+//! at or above its `xmax`): it is neither skipped nor waited for. Its events arrive in whichever later read sees it
 //! finished, while other writers' events keep flowing. A rolled-back transaction leaves
 //! no rows, so nothing waits on it. The state is small: two snapshots (their in-progress
 //! lists hold one id per concurrently running writer, not per event) and a `seq`.
@@ -51,10 +51,6 @@ pub struct Snapshot {
     pub xmax: i64,
     /// Transactions in `[xmin, xmax)` still running, ascending.
     pub in_progress: Vec<i64>,
-    /// The highest `seq` visible in the snapshot (0 for none). A transaction that starts
-    /// later takes higher ones, so reads of newer transactions start above it instead of
-    /// scanning the whole table.
-    pub last_seq: i64,
 }
 
 /// The transactions whose events became visible between two snapshots: those in
@@ -65,8 +61,6 @@ pub struct SnapshotDiff {
     pub from: i64,
     pub to: i64,
     pub still_running: Vec<i64>,
-    /// Every event of a transaction in `[from, to)` has a `seq` above this.
-    pub newer_above_seq: i64,
 }
 
 impl Snapshot {
@@ -76,22 +70,13 @@ impl Snapshot {
             xmin: next,
             xmax: next,
             in_progress: vec![],
-            last_seq: next - 1,
         }
     }
 
-    /// Reads PostgreSQL's text form, `xmin:xmax:xip,xip,...`, taken together with the
-    /// highest `seq` visible in it.
-    pub fn from_postgres(text: &str, last_seq: i64) -> Result<Snapshot, DomainError> {
-        Snapshot::parse(&format!("{text}@{last_seq}"))
-    }
-
-    /// Reads the form [`Display`](std::fmt::Display) writes: PostgreSQL's, then
-    /// `@last_seq`.
+    /// Reads PostgreSQL's text form, `xmin:xmax:xip,xip,...` (also the form
+    /// [`Display`](std::fmt::Display) writes).
     pub fn parse(text: &str) -> Result<Snapshot, DomainError> {
         let bad = || DomainError::InvalidCursor;
-        let (text, last_seq) = text.split_once('@').ok_or_else(bad)?;
-        let last_seq = last_seq.parse::<i64>().map_err(|_| bad())?;
         let mut parts = text.split(':');
         let (Some(xmin), Some(xmax), Some(xip), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -108,14 +93,12 @@ impl Snapshot {
             xmin: number(xmin)?,
             xmax: number(xmax)?,
             in_progress,
-            last_seq,
         };
         snapshot.check().then_some(snapshot).ok_or_else(bad)
     }
 
     fn check(&self) -> bool {
         0 <= self.xmin
-            && 0 <= self.last_seq
             && self.xmin <= self.xmax
             && self.in_progress.windows(2).all(|w| w[0] < w[1])
             && self
@@ -151,7 +134,6 @@ impl Snapshot {
                 .copied()
                 .filter(|&x| x >= self.xmax)
                 .collect(),
-            newer_above_seq: self.last_seq,
         }
     }
 }
@@ -165,7 +147,7 @@ impl std::fmt::Display for Snapshot {
             }
             write!(f, "{x}")?;
         }
-        write!(f, "@{}", self.last_seq)
+        Ok(())
     }
 }
 
@@ -257,7 +239,7 @@ mod tests {
     use super::*;
 
     fn snap(text: &str) -> Snapshot {
-        Snapshot::from_postgres(text, 7).unwrap()
+        Snapshot::parse(text).unwrap()
     }
 
     #[test]
@@ -279,7 +261,6 @@ mod tests {
                 from: 105,
                 to: 110,
                 still_running: vec![108],
-                newer_above_seq: 7,
             }
         );
     }
@@ -303,7 +284,7 @@ mod tests {
         assert!(!at.visible(42));
         assert!(Snapshot::before(50).covers(&at));
         let diff = at.diff(&Snapshot::before(50));
-        assert_eq!((diff.from, diff.to, diff.newer_above_seq), (42, 50, 41));
+        assert_eq!((diff.from, diff.to), (42, 50));
     }
 
     #[test]
@@ -331,17 +312,16 @@ mod tests {
         for text in [
             "",
             "f1",
-            "f1|1:2@0",
-            "f1|1:2:",
-            "f1|5:2:@0",
-            "f1|1:9:7,3@0",
-            "f1|1:9:12@0",
-            "f1|-4:2:@0",
-            "f1|1:2:@-1",
-            "f2|1:2:@0",
-            "f1|1:2:@0|1:2:@0|-1",
+            "f1|1:2",
+            "f1|5:2:",
+            "f1|1:9:7,3",
+            "f1|1:9:12",
+            "f1|-4:2:",
+            "f1|1:2:x",
+            "f2|1:2:",
+            "f1|1:2:|1:2:|-1",
             // the target must be at or after `seen`
-            "f1|10:20:@0|1:5:@0|3",
+            "f1|10:20:|1:5:|3",
         ] {
             assert_eq!(
                 FeedPosition::decode(&encode(text)),

@@ -74,12 +74,8 @@ impl Store {
     /// (one writer at a time) one past the highest committed `seq`.
     pub async fn feed_snapshot(&self) -> StoreResult<Snapshot> {
         let backend = self.db.get_database_backend();
-        // One statement: the highest `seq` is read under the snapshot it goes with.
         let sql = match backend {
-            DbBackend::Postgres => {
-                "SELECT pg_current_snapshot()::text AS s, \
-                 COALESCE((SELECT MAX(seq) FROM invoice_events), 0) AS m"
-            }
+            DbBackend::Postgres => "SELECT pg_current_snapshot()::text AS s",
             _ => "SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM invoice_events",
         };
         let row = self
@@ -90,7 +86,7 @@ impl Store {
         match backend {
             DbBackend::Postgres => {
                 let text: String = row.try_get("", "s")?;
-                Snapshot::from_postgres(&text, row.try_get("", "m")?)
+                Snapshot::parse(&text)
                     .map_err(|_| StoreError::Corrupt(format!("unreadable snapshot {text}")))
             }
             _ => Ok(Snapshot::before(row.try_get::<i64>("", "s")?)),
@@ -123,11 +119,12 @@ impl Store {
             .map(|txid_value| format!("{txid} = {txid_value} AND e.seq > {after_seq}"))
             .collect();
         if diff.from < diff.to {
+            // No lower bound on `seq` here beyond `after_seq`: a transaction at or above
+            // `from` may have been running when `from` was taken (PostgreSQL's `xmax` is
+            // one past the latest *completed* id) and hold events below any `seq` seen.
             let mut range = format!(
-                "{txid} >= {} AND {txid} < {} AND e.seq > {}",
-                diff.from,
-                diff.to,
-                after_seq.max(diff.newer_above_seq)
+                "{txid} >= {} AND {txid} < {} AND e.seq > {after_seq}",
+                diff.from, diff.to
             );
             if !diff.still_running.is_empty() {
                 range += &format!(" AND {txid} NOT IN ({})", list(&diff.still_running));
