@@ -1,8 +1,10 @@
 //! One subscriber's way through the feed: catch up from the table, then follow the live
 //! pages, and back to the table whenever it falls behind.
 //!
-//! The seam: a subscriber listens to the live pages *before* its first read of the
-//! table, so every page published after that read is in its channel. Snapshots only grow,
+//! The seam: a subscriber listens to the live pages *before* it reads the table, and its
+//! catch-up ends only with a read under a snapshot taken after that (not merely at the
+//! end of the reading an old cursor was in), so every page it has not caught up with is
+//! in its channel. Snapshots only grow,
 //! so a page is either wholly seen already (`seen` covers its target: skipped), or starts
 //! at or before what the subscriber has seen (`seen` covers its base: its events not yet
 //! seen are delivered), or starts after it (a gap: back to the table). An event is
@@ -55,10 +57,14 @@ impl Subscription {
                 return Some(Ok(item));
             }
             if !self.live {
+                // Only a snapshot taken now, after listening began, may end the catch-up:
+                // finishing the reading a cursor was in the middle of reaches a snapshot
+                // older than the pages in the channel.
+                let fresh = self.position.reading.is_none();
                 match read_page(&self.store, &mut self.position, &self.filter).await {
                     Ok(page) => {
                         self.take(&page);
-                        self.live = page.last;
+                        self.live = page.last && fresh;
                     }
                     Err(e @ StoreError::Corrupt(_)) => return Some(Err(e)),
                     Err(e) => {

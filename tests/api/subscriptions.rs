@@ -608,7 +608,12 @@ async fn a_commit_of_many_events_arrives_whole_over_several_pages_and_resumes_mi
     }
     assert_eq!(replayed, expected, "every creation once, in order");
 
-    // Resuming from a cursor in the middle of that one commit gives exactly the rest.
+    // One more change, published to the live channel before the next client subscribes.
+    pay(&app, "ACC-00").await;
+    assert_eq!(replay.next_change().await["invoice"]["id"], "ACC-00");
+
+    // Resuming from a cursor in the middle of that one commit gives exactly the rest,
+    // then the later change (with no further change to come and reveal a gap).
     let middle = 777;
     let mut resumed = subscribed(&app, &admin, json!({ "after": cursors[middle - 1] })).await;
     let mut rest = Vec::new();
@@ -617,10 +622,14 @@ async fn a_commit_of_many_events_arrives_whole_over_several_pages_and_resumes_mi
         rest.push(change["invoice"]["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(rest, expected[middle..]);
+    let later = resumed.next_change().await;
+    assert_eq!(
+        (&later["invoice"]["id"], &later["status"]),
+        (&json!("ACC-00"), &json!("PAID"))
+    );
 
     // The subscriber without a cursor started around the commit: it hears all of it, in
     // order, or none of it; and then the next change.
-    pay(&app, "ACC-00").await;
     let mut heard = Vec::new();
     loop {
         let change = live.next_change().await;
