@@ -79,7 +79,7 @@ impl Subscription {
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(
                         feed.missed_pages = missed,
-                        "subscriber caught up from the table"
+                        "subscriber fell behind the live pages; catching up from the table"
                     );
                     self.live = false;
                 }
