@@ -32,6 +32,7 @@ impl Drop for Running {
         if let Some(sweeper) = self.sweeper.take() {
             sweeper.abort();
         }
+        self.gateway.events().stop();
     }
 }
 
@@ -124,6 +125,10 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,
+        ws: http::WsSettings {
+            init_timeout: std::time::Duration::from_secs(config.ws_init_timeout),
+            keepalive: std::time::Duration::from_secs(config.ws_keepalive.max(1)),
+        },
     };
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;

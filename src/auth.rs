@@ -128,15 +128,28 @@ impl TokenKeys {
 
     /// The principal of a bearer token (never a download token).
     pub fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        self.verify_until(token).map(|(principal, _)| principal)
+    }
+
+    /// The principal, and when the token expires (a WebSocket closes then).
+    pub fn verify_until(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
         self.verify_scoped(token, None)
     }
 
     /// The principal of a download token from an export link.
     pub fn verify_download(&self, token: &str) -> Result<Principal, TokenError> {
         self.verify_scoped(token, Some(DOWNLOAD_SCOPE))
+            .map(|(principal, _)| principal)
     }
 
-    fn verify_scoped(&self, token: &str, scope: Option<&str>) -> Result<Principal, TokenError> {
+    fn verify_scoped(
+        &self,
+        token: &str,
+        scope: Option<&str>,
+    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -146,22 +159,23 @@ impl TokenKeys {
             sub,
             role,
             account_id,
+            exp,
             scope: token_scope,
             ..
         } = data.claims;
         if token_scope.as_deref() != scope {
             return Err(TokenError::Invalid);
         }
-        match (role, account_id) {
-            (Role::Admin, _) => Ok(Principal::Admin { subject: sub }),
-            (Role::Customer, Some(account_id)) if !account_id.is_empty() => {
-                Ok(Principal::Customer {
-                    subject: sub,
-                    account_id,
-                })
-            }
-            (Role::Customer, _) => Err(TokenError::Invalid),
-        }
+        let expires = chrono::DateTime::from_timestamp(exp, 0).ok_or(TokenError::Invalid)?;
+        let principal = match (role, account_id) {
+            (Role::Admin, _) => Principal::Admin { subject: sub },
+            (Role::Customer, Some(account_id)) if !account_id.is_empty() => Principal::Customer {
+                subject: sub,
+                account_id,
+            },
+            (Role::Customer, _) => return Err(TokenError::Invalid),
+        };
+        Ok((principal, expires))
     }
 }
 

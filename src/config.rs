@@ -105,6 +105,26 @@ pub struct Config {
     /// Run the overdue sweeper in `serve` (at start-up and after each midnight).
     #[arg(long, env = "CREDIT_GATEWAY_SWEEPER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sweeper: bool,
+
+    /// Seconds a WebSocket may stay open without a `connection_init` before it is closed
+    /// (code 4408).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_WS_INIT_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub ws_init_timeout: u64,
+
+    /// Seconds between the keep-alive messages the gateway sends on an idle WebSocket
+    /// (`ping` in graphql-transport-ws, `ka` in the legacy graphql-ws protocol).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_WS_KEEPALIVE",
+        default_value_t = 15,
+        global = true
+    )]
+    pub ws_keepalive: u64,
 }
 
 /// Where the development secret lives when `CREDIT_GATEWAY_SECRET` is not set.

@@ -18,6 +18,9 @@
 //! - [`csv_io`]: the invoice CSV template, its streaming writer and its forgiving reader.
 //! - [`domain`]: pure rules: money, statuses and overdue, filters, cursors, what an
 //!   imported row means.
+//! - [`events`]: the live feed of status changes: one reader of the event table per
+//!   process, woken by commits (PostgreSQL `NOTIFY` across instances), fanned out to
+//!   subscribers.
 
 pub mod app;
 pub mod auth;
@@ -25,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod csv_io;
 pub mod domain;
+pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod service;

@@ -5,6 +5,7 @@
 mod change;
 mod draft;
 mod error;
+mod feed;
 mod import;
 mod model;
 mod money;
@@ -39,6 +40,7 @@ pub use change::{
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
+pub use feed::{FeedEvent, FeedFilter, FeedPosition, Snapshot, SnapshotDiff};
 pub use import::{ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, check_not_stale};
 pub use model::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,

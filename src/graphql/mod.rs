@@ -7,15 +7,17 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use chrono::NaiveDate;
 
 use crate::auth::{Principal, TokenKeys};
 use crate::service::{AppError, Gateway};
 
 pub use imports::DOWNLOAD_LINK_TTL;
+pub use subscription::SubscriptionRoot;
 
 /// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
 /// 13 levels), so the bound must sit above it.
@@ -32,7 +34,7 @@ pub struct QueryRoot(query::InvoiceQuery, imports::ImportQuery);
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(mutation::InvoiceMutation, imports::ImportMutation);
 
-pub type GatewaySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What every resolver of one request shares: who is calling, and the day that decides
 /// overdue (fixed once per request, so every field of a response agrees).
@@ -45,7 +47,7 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys) -> GatewaySchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .data(gateway)
     .data(keys)
@@ -61,7 +63,7 @@ pub fn sdl() -> String {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
     .finish()
     .sdl()
@@ -79,6 +81,23 @@ pub fn prepare(
             today: gateway.today(),
         })
         .data(loaders::new_loaders(gateway.clone()))
+}
+
+/// Attaches a subscription's principal, date and loaders. A subscription lives for
+/// hours, so its loaders batch but never cache: each change reads fresh relations.
+pub fn prepare_subscription(
+    request: async_graphql::Request,
+    gateway: &Gateway,
+    principal: Principal,
+) -> async_graphql::Request {
+    let loaders = loaders::new_loaders(gateway.clone());
+    loaders.enable_all_cache(false);
+    request
+        .data(RequestContext {
+            principal: Some(principal),
+            today: gateway.today(),
+        })
+        .data(loaders)
 }
 
 /// The caller, or `UNAUTHENTICATED`.

@@ -317,4 +317,15 @@ impl InvoiceQuery {
         principal(ctx)?;
         Ok(Date(ctx.data_unchecked::<RequestContext>().today))
     }
+
+    /// A cursor for "now" in the feed of status changes. Read it together with the data
+    /// a screen shows, then subscribe with `invoiceStatusChanged(after: ...)`: every change
+    /// committed after this point arrives, even one made before the subscription started.
+    async fn status_change_cursor(&self, ctx: &Context<'_>) -> GqlResult<String> {
+        let who = principal(ctx)?;
+        Ok(ctx
+            .data_unchecked::<Gateway>()
+            .status_change_cursor(who)
+            .await?)
+    }
 }

@@ -1,8 +1,12 @@
-//! The HTTP edge (axum): routes, bearer-token extraction, GraphiQL and health checks. The
-//! only module that knows axum; it hands GraphQL requests to the schema and nothing else.
+//! The HTTP edge (axum): routes, bearer-token extraction, GraphQL over WebSocket
+//! (`ws`) and over `multipart/mixed` (`multipart`) for subscriptions, GraphiQL and health
+//! checks. The only module that knows axum; it hands GraphQL requests to the schema and
+//! nothing else.
 
 mod export;
+mod multipart;
 mod rest;
+mod ws;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,12 +17,15 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::graphql::{self, GatewaySchema};
 use crate::service::Gateway;
+
+pub use ws::WsSettings;
 
 /// Largest request body accepted on `/graphql`.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
@@ -31,11 +38,13 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
     pub graphiql_headers: serde_json::Value,
+    pub ws: WsSettings,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/export/invoices.csv", get(export::export_invoices))
         .route("/healthz", get(|| async { "ok" }))
@@ -51,18 +60,30 @@ fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// The caller named by the `Authorization` header: none without the header, an error for
-/// a header that does not carry a valid bearer token.
-fn principal(headers: &HeaderMap, keys: &TokenKeys) -> Result<Option<Principal>, TokenError> {
+/// The token of an `Authorization` value `Bearer <token>`.
+fn bearer(value: &str) -> Option<&str> {
+    value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+}
+
+/// The caller named by the `Authorization` header, and when its token expires: none
+/// without the header, an error for a header that does not carry a valid bearer token.
+fn caller(
+    headers: &HeaderMap,
+    keys: &TokenKeys,
+) -> Result<Option<(Principal, DateTime<Utc>)>, TokenError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
     let text = value.to_str().map_err(|_| TokenError::Invalid)?;
-    let token = text
-        .strip_prefix("Bearer ")
-        .or_else(|| text.strip_prefix("bearer "))
-        .ok_or(TokenError::Invalid)?;
-    keys.verify(token.trim()).map(Some)
+    keys.verify_until(bearer(text).ok_or(TokenError::Invalid)?)
+        .map(Some)
+}
+
+fn principal(headers: &HeaderMap, keys: &TokenKeys) -> Result<Option<Principal>, TokenError> {
+    Ok(caller(headers, keys)?.map(|(principal, _)| principal))
 }
 
 async fn execute(
@@ -144,6 +165,9 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             "BAD_REQUEST",
             "the request has no query",
         ),
+        Ok(request) if multipart::wanted(&parts.headers) => {
+            multipart::subscribe(&state, &parts.headers, request)
+        }
         Ok(request) => execute(&state, &parts.headers, request).await,
         Err(async_graphql::ParseRequestError::PayloadTooLarge) => error_response(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -10,6 +10,7 @@ mod exports;
 mod imports;
 mod reads;
 mod seed;
+mod subscriptions;
 mod sweeper;
 
 use std::sync::Arc;
@@ -26,6 +27,9 @@ pub use reads::InvoicePage;
 pub use seed::SeedScale;
 
 use crate::csv_io::Limits;
+pub use subscriptions::StatusChange;
+
+use crate::events::EventHub;
 use crate::store::Store;
 
 /// Settings the use cases need.
@@ -48,11 +52,13 @@ pub struct Gateway {
     store: Store,
     settings: Arc<Settings>,
     running_imports: Arc<imports::RunningImports>,
+    events: EventHub,
 }
 
 impl Gateway {
     pub fn new(store: Store, settings: Settings) -> Gateway {
         Gateway {
+            events: EventHub::new(store.clone()),
             store,
             settings: Arc::new(settings),
             running_imports: Arc::default(),
@@ -61,6 +67,11 @@ impl Gateway {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The live feed of status changes.
+    pub fn events(&self) -> &EventHub {
+        &self.events
     }
 
     pub fn settings(&self) -> &Settings {

@@ -166,7 +166,7 @@ impl Store {
         };
         let change = Change { invoice, outcome };
         write_changes(&txn, std::slice::from_ref(&change), origin, at).await?;
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         Ok(Ok(Applied {
             invoice: change.applied(at),
             changed: true,

@@ -24,6 +24,7 @@ const IMPORT_LOCK_KEY: i64 = 0x0043_5356_494d_5054; // "CSVIMPT"
 
 /// The transaction one import reads and writes in.
 pub struct ImportTxn {
+    store: Store,
     txn: DatabaseTransaction,
     /// Whether rows read are locked for writing (an import that applies), or only read
     /// (a dry run, which must not hold up anyone).
@@ -79,7 +80,11 @@ impl Store {
                 }
             }
         }
-        Ok(ImportTxn { txn, applying })
+        Ok(ImportTxn {
+            store: self.clone(),
+            txn,
+            applying,
+        })
     }
 
     /// Records an import as it starts, so that its history shows it while it runs.
@@ -392,7 +397,8 @@ impl ImportTxn {
                 .execute_unprepared("DROP TABLE temp.import_seen")
                 .await?;
         }
-        Ok(self.txn.commit().await?)
+        // Subscribers hear of the import's status changes once they are committed.
+        self.store.commit_announcing(self.txn).await
     }
 
     pub async fn rollback(self) -> StoreResult<()> {

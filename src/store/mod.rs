@@ -4,6 +4,7 @@
 
 mod changes;
 mod convert;
+mod events;
 mod imports;
 mod invoices;
 mod write;
@@ -20,6 +21,7 @@ use sea_orm::{
 };
 
 pub use changes::{Applied, Change, MAX_CHANGES_PER_WRITE};
+pub use events::CommitListener;
 pub use imports::ImportTxn;
 pub use write::NewInvoice;
 
@@ -52,6 +54,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     db: DatabaseConnection,
     statements: Arc<AtomicU64>,
+    /// Bumped after every commit that wrote invoice events (see `events`).
+    committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Store {
@@ -74,7 +78,11 @@ impl Store {
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
-        Ok(Store { db, statements })
+        Ok(Store {
+            db,
+            statements,
+            committed: Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
     }
 
     pub async fn migrate(&self) -> StoreResult<()> {

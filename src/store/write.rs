@@ -89,7 +89,7 @@ impl Store {
             .collect();
         insert_chunked::<invoice::Entity, _>(&txn, rows).await?;
         insert_chunked::<invoice_event::Entity, _>(&txn, events).await?;
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         Ok(())
     }
 }
@@ -339,7 +339,7 @@ impl Store {
                 _ => Err(e),
             };
         }
-        txn.commit().await?;
+        self.commit_announcing(txn).await?;
         let created = self.invoice(&new.id).await?.ok_or_else(|| {
             super::StoreError::Corrupt(format!("invoice {} vanished after its insert", new.id))
         })?;

@@ -99,6 +99,8 @@ pub fn test_config(database_url: String) -> Config {
         import_wait_seconds: 30,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
+        ws_init_timeout: 10,
+        ws_keepalive: 15,
     }
 }
 

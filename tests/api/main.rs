@@ -11,4 +11,7 @@ mod listing;
 mod money;
 mod rest;
 mod schema;
+mod subscriptions;
+mod subscriptions_pg;
 mod surface;
+mod ws_client;

@@ -1,0 +1,287 @@
+//! Fan-out of one status change to many WebSocket subscribers.
+//!
+//! Starts the gateway binary (`serve --demo`, SQLite in a temp dir, or `DATABASE_URL`
+//! when set), measures its resident memory, opens N `graphql-transport-ws` subscribers,
+//! measures again, then flips one invoice's status R times and records, for each change,
+//! the time from sending the mutation to the moment the last subscriber received it.
+//!
+//! ```sh
+//! cargo bench --bench subscribers -- 1000 10000   # subscriber counts; ROUNDS=20 by default
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use credit_gateway::auth::{Principal, TokenKeys};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+const SECRET: &str = "bench-secret";
+const SUBSCRIPTION: &str =
+    "subscription { invoiceStatusChanged { cursor status invoice { id status version } } }";
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Gateway {
+    child: std::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_gateway(port: u16) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_credit-gateway"));
+    command
+        .current_dir(dir.path())
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
+        .env("CREDIT_GATEWAY_SECRET", SECRET)
+        .env("CREDIT_GATEWAY_SWEEPER", "false")
+        .env("CREDIT_GATEWAY_DB_MAX_CONNECTIONS", "20")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null());
+    // Owned by `Gateway` at once, whose drop kills and reaps it on every path.
+    let gateway = Gateway {
+        child: command.spawn().expect("gateway binary"),
+        base: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+    };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{}/readyz", gateway.base))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return gateway;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the gateway did not start");
+}
+
+async fn gql(base: &str, token: &str, query: &str, variables: Value) -> Value {
+    reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// One subscriber: reports each change it receives (round number = invoice version).
+async fn subscriber(base: String, token: String, received: mpsc::UnboundedSender<(i64, Instant)>) {
+    let mut request = format!("{}/graphql/ws", base.replacen("http", "ws", 1))
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket.send(Message::text(init.to_string())).await.unwrap();
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .unwrap();
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let at = Instant::now();
+        let message: Value = serde_json::from_str(&text).unwrap();
+        match message["type"].as_str() {
+            Some("next") => {
+                let version =
+                    message["payload"]["data"]["invoiceStatusChanged"]["invoice"]["version"]
+                        .as_i64()
+                        .unwrap_or(-1);
+                let _ = received.send((version, at));
+            }
+            Some("ping") => {
+                let _ = socket
+                    .send(Message::text(json!({ "type": "pong" }).to_string()))
+                    .await;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    values[values.len() / 2]
+}
+
+async fn run(subscribers: usize, rounds: usize, port: u16) {
+    let gateway = start_gateway(port).await;
+    let pid = gateway.child.id();
+    let keys = TokenKeys::new(SECRET);
+    let token = keys.mint(
+        &Principal::Admin {
+            subject: "bench".into(),
+        },
+        chrono::Duration::hours(2),
+    );
+    let open = gql(
+        &gateway.base,
+        &token,
+        "{ invoices(status: OPEN, first: 1) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let invoice = open["data"]["invoices"]["nodes"][0]["id"]
+        .as_str()
+        .expect("an open demo invoice")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before = rss_kib(pid);
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let permits = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let (base, token, tx) = (gateway.base.clone(), token.clone(), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            drop(permit);
+            subscriber(base, token, tx).await
+        }));
+        // Let handshakes proceed a few at a time.
+        tokio::task::yield_now().await;
+    }
+    let flip = |round: usize| {
+        if round.is_multiple_of(2) {
+            (
+                "mutation($id: ID!) { markInvoicePaid(input: {id: $id}) { invoice { version } userErrors { code } } }",
+                json!({ "id": invoice }),
+            )
+        } else {
+            (
+                "mutation($id: ID!) { changeInvoice(input: {id: $id, status: OPEN, reason: \"bench\"}) { invoice { version } userErrors { code } } }",
+                json!({ "id": invoice }),
+            )
+        }
+    };
+    // Warm-up change: repeated until every subscriber has heard one (a subscription that
+    // is not set up yet hears nothing of changes before it).
+    let mut round = 0;
+    let mut heard = std::collections::HashSet::new();
+    loop {
+        let (query, variables) = flip(round);
+        let body = gql(&gateway.base, &token, query, variables).await;
+        round += 1;
+        let version =
+            body["data"].as_object().unwrap().values().next().unwrap()["invoice"]["version"]
+                .as_i64()
+                .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut count = 0;
+        while count < subscribers {
+            match tokio::time::timeout_at(deadline.into(), rx.recv()).await {
+                Ok(Some((v, _))) if v == version => count += 1,
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        heard.insert(version);
+        if count == subscribers {
+            break;
+        }
+    }
+    let setup = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_after = rss_kib(pid);
+
+    let mut latencies = Vec::new();
+    for _ in 0..rounds {
+        let (query, variables) = flip(round);
+        round += 1;
+        let sent = Instant::now();
+        let body = gql(&gateway.base, &token, query, variables).await;
+        let version =
+            body["data"].as_object().unwrap().values().next().unwrap()["invoice"]["version"]
+                .as_i64()
+                .unwrap();
+        let mut count = 0;
+        let mut last = sent;
+        while count < subscribers {
+            let (v, at) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+                .await
+                .expect("every subscriber hears the change")
+                .unwrap();
+            if v == version {
+                count += 1;
+                last = last.max(at);
+            }
+        }
+        latencies.push((last - sent).as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let per_subscriber = (rss_after.saturating_sub(rss_before)) as f64 / subscribers as f64;
+    let mut sorted = latencies.clone();
+    let p50 = median(&mut sorted);
+    let max = sorted.last().copied().unwrap_or_default();
+    let min = sorted.first().copied().unwrap_or_default();
+    println!(
+        "subscribers={subscribers} setup={:.1}s rss_before={}KiB rss_after={}KiB per_subscriber={:.1}KiB \
+         commit_to_last_receipt_ms: median={p50:.1} min={min:.1} max={max:.1} (rounds={rounds})",
+        setup.as_secs_f64(),
+        rss_before,
+        rss_after,
+        per_subscriber,
+    );
+    for task in tasks {
+        task.abort();
+    }
+}
+
+fn main() {
+    let counts: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let counts = if counts.is_empty() {
+        vec![1000, 10000]
+    } else {
+        counts
+    };
+    let rounds = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for (i, n) in counts.into_iter().enumerate() {
+        runtime.block_on(run(n, rounds, 18700 + i as u16));
+    }
+}
