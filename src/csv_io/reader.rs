@@ -19,6 +19,8 @@ const MAX_RECORD_BYTES: usize = 64 * 1024;
 /// How much of the file's start is looked at to recognise its kind and delimiter.
 const SNIFF_BYTES: usize = 64 * 1024;
 
+const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+
 /// Bounds on an imported file, refused before any work.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -35,6 +37,7 @@ pub enum FileProblem {
     Spreadsheet,
     Utf16,
     Binary,
+    MixedEncoding,
     MissingColumn(&'static str),
     DuplicateColumn(&'static str),
     NothingToApply,
@@ -54,6 +57,7 @@ impl FileProblem {
             | FileProblem::Spreadsheet
             | FileProblem::Utf16
             | FileProblem::Binary
+            | FileProblem::MixedEncoding
             | FileProblem::Malformed { .. }
             | FileProblem::Unreadable(_) => RefusalCode::InvalidFile,
         }
@@ -80,6 +84,11 @@ impl fmt::Display for FileProblem {
                 "the file is UTF-16 (Excel's \"Unicode Text\"): save it as \"CSV UTF-8\" instead"
             ),
             FileProblem::Binary => write!(f, "the file is binary, not CSV text"),
+            FileProblem::MixedEncoding => write!(
+                f,
+                "the file is not valid UTF-8: it mixes UTF-8 with another encoding, or has a \
+                 UTF-8 byte-order mark with other bytes; save it again as \"CSV UTF-8\""
+            ),
             FileProblem::MissingColumn(column) => write!(
                 f,
                 "the header has no `{column}` column; expected the template's columns: {columns}"
@@ -196,11 +205,7 @@ impl ImportFile {
         if checker.binary {
             return Err(FileProblem::Binary);
         }
-        let encoding = if checker.finish() {
-            Encoding::Utf8
-        } else {
-            Encoding::Windows1252
-        };
+        let encoding = checker.encoding(start.starts_with(UTF8_BOM))?;
         let header = header.ok_or(FileProblem::Empty)?;
         let cells: Vec<String> = header.iter().map(|c| decode(c, encoding)).collect();
         let layout = Layout::from_header(&cells)?;
@@ -247,6 +252,12 @@ impl ImportFile {
 fn problem(error: RecordError, lines_skipped: u64) -> FileProblem {
     match error {
         RecordError::Io(e) => FileProblem::Unreadable(e.to_string()),
+        RecordError::Unclosed { line } => FileProblem::Malformed {
+            line: line + lines_skipped,
+            message: "a quote (\") opened here is never closed, so the rest of the file \
+                      would be one cell: close it, or remove it"
+                .into(),
+        },
         RecordError::TooLong { line } => FileProblem::Malformed {
             line: line + lines_skipped,
             message: format!(
@@ -269,11 +280,13 @@ fn sniff(start: &[u8]) -> Result<(u64, u64, u8), FileProblem> {
     if start.starts_with(&[0xFF, 0xFE]) || start.starts_with(&[0xFE, 0xFF]) {
         return Err(FileProblem::Utf16);
     }
-    let mut skip = if start.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        3
-    } else {
-        0
-    };
+    let mut skip = if start.starts_with(UTF8_BOM) { 3 } else { 0 };
+    // Blank lines before the header: the parser skips them; so does the sniffing.
+    let mut blank_lines = 0;
+    while let Some(byte @ (b'\r' | b'\n')) = start.get(skip) {
+        blank_lines += u64::from(*byte == b'\n');
+        skip += 1;
+    }
     // Excel writes `sep=;` as a first line to name the delimiter.
     let rest = &start[skip..];
     let newline = rest.iter().position(|b| *b == b'\n');
@@ -281,9 +294,9 @@ fn sniff(start: &[u8]) -> Result<(u64, u64, u8), FileProblem> {
     let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
     if first_line.len() == 5 && first_line[..4].eq_ignore_ascii_case(b"sep=") {
         skip += newline.map_or(rest.len(), |at| at + 1);
-        return Ok((skip as u64, 1, first_line[4]));
+        return Ok((skip as u64, blank_lines + 1, first_line[4]));
     }
-    Ok((skip as u64, 0, delimiter_of(first_line)))
+    Ok((skip as u64, blank_lines, delimiter_of(first_line)))
 }
 
 /// The delimiter of a header line: whichever of comma, semicolon and tab occurs most
@@ -308,7 +321,10 @@ fn delimiter_of(line: &[u8]) -> u8 {
 /// Passes bytes through while checking that they are valid UTF-8 and free of NUL.
 struct Utf8Check<R> {
     inner: R,
-    valid: bool,
+    /// Some bytes are not UTF-8.
+    invalid: bool,
+    /// Some characters are UTF-8 beyond ASCII.
+    multibyte: bool,
     binary: bool,
     /// The start of a character split across two reads.
     pending: Vec<u8>,
@@ -318,7 +334,8 @@ impl<R: Read> Utf8Check<R> {
     fn new(inner: R) -> Utf8Check<R> {
         Utf8Check {
             inner,
-            valid: true,
+            invalid: false,
+            multibyte: false,
             binary: false,
             pending: Vec::new(),
         }
@@ -328,28 +345,49 @@ impl<R: Read> Utf8Check<R> {
         if bytes.contains(&0) {
             self.binary = true;
         }
-        if !self.valid {
-            return;
-        }
-        let mut joined;
-        let bytes = if self.pending.is_empty() {
+        let joined;
+        let mut bytes = if self.pending.is_empty() {
             bytes
         } else {
-            joined = std::mem::take(&mut self.pending);
-            joined.extend_from_slice(bytes);
+            let mut pending = std::mem::take(&mut self.pending);
+            pending.extend_from_slice(bytes);
+            joined = pending;
             &joined[..]
         };
-        if let Err(e) = std::str::from_utf8(bytes) {
-            match e.error_len() {
-                None => self.pending = bytes[e.valid_up_to()..].to_vec(),
-                Some(_) => self.valid = false,
+        loop {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => {
+                    self.multibyte |= !text.is_ascii();
+                    return;
+                }
+                Err(e) => {
+                    self.multibyte |= !bytes[..e.valid_up_to()].is_ascii();
+                    match e.error_len() {
+                        None => {
+                            self.pending = bytes[e.valid_up_to()..].to_vec();
+                            return;
+                        }
+                        Some(n) => {
+                            self.invalid = true;
+                            bytes = &bytes[e.valid_up_to() + n..];
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Whether everything read was valid UTF-8.
-    fn finish(&self) -> bool {
-        self.valid && self.pending.is_empty()
+    /// The file's encoding: UTF-8 when every byte is; Windows-1252 when no byte is
+    /// UTF-8 beyond ASCII (Excel's plain "CSV"); and neither when both kinds occur, or
+    /// when a UTF-8 byte-order mark comes with bytes that are not UTF-8: decoding such a
+    /// file either way would garble some of its text.
+    fn encoding(&self, bom: bool) -> Result<Encoding, FileProblem> {
+        let invalid = self.invalid || !self.pending.is_empty();
+        match (invalid, bom || self.multibyte) {
+            (false, _) => Ok(Encoding::Utf8),
+            (true, false) => Ok(Encoding::Windows1252),
+            (true, true) => Err(FileProblem::MixedEncoding),
+        }
     }
 }
 
@@ -410,6 +448,18 @@ impl RowReader {
         let line = self.lines_skipped + self.record.line;
         let fields = self.layout.positions.len();
         let extra = self.record.iter().skip(fields);
+        if self.record.len() < fields {
+            return Err(RowError::new(
+                line,
+                None,
+                "MALFORMED_ROW",
+                format!(
+                    "the row has {} cells but the header has {fields}: a missing cell would \
+                     clear its column",
+                    self.record.len()
+                ),
+            ));
+        }
         if extra
             .clone()
             .any(|cell| !cell.iter().all(u8::is_ascii_whitespace))
@@ -478,7 +528,16 @@ impl RowReader {
         };
         let optional = |text: String| (!text.is_empty()).then_some(text);
         let version = match cell(Column::Version) {
-            Some(text) if !text.is_empty() => Some(parse_version(&text).ok_or_else(|| {
+            Some(text) if text.is_empty() => {
+                return Err(RowError::new(
+                    line,
+                    Some(Column::Version.header()),
+                    "MISSING_VALUE",
+                    "the Version is empty: keep the exported number (it guards against \
+                     undoing later changes), or leave the whole column out",
+                ));
+            }
+            Some(text) => Some(parse_version(&text).ok_or_else(|| {
                 RowError::new(
                     line,
                     Some(Column::Version.header()),
@@ -655,6 +714,41 @@ mod tests {
             all.len(),
             6,
             "an empty trailing cell is fine; blank rows are skipped"
+        );
+    }
+
+    #[test]
+    fn mixed_encodings_are_refused_rather_than_garbled() {
+        // UTF-8 accents and a Windows-1252 byte in one file; a BOM with a stray byte.
+        let mixed = b"Invoice ID,Observation\nI-1,Cobran\xc3\xa7a\nI-2,caf\xe9\n";
+        assert_eq!(read(mixed).err(), Some(FileProblem::MixedEncoding));
+        let bom = b"\xef\xbb\xbfInvoice ID,Observation\nI-1,S\xe3o\n";
+        assert_eq!(read(bom).err(), Some(FileProblem::MixedEncoding));
+        // Only Windows-1252 bytes: Windows-1252.
+        let legacy = good_rows(b"Invoice ID,Observation\nI-1,S\xe3o\n");
+        assert_eq!(legacy[0].observation, Some(Some("São".into())));
+    }
+
+    #[test]
+    fn short_rows_and_empty_versions_are_refused_and_blank_lines_lead_nowhere() {
+        let all = read(
+            b"\r\n\nInvoice ID;Status;Payment Link;Version\nI-1;Paid\nI-2;Paid;;\nI-3;Pagada;;2\n",
+        )
+        .unwrap();
+        let codes: Vec<(u64, Option<&str>, &str)> = all
+            .iter()
+            .map(|row| match row {
+                Ok(row) => (row.line, None, "OK"),
+                Err(e) => (e.line, e.column.as_deref(), e.code.as_str()),
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                (4, None, "MALFORMED_ROW"),
+                (5, Some("Version"), "MISSING_VALUE"),
+                (6, None, "OK"),
+            ]
         );
     }
 

@@ -57,6 +57,11 @@ pub enum RecordError {
     TooLong {
         line: u64,
     },
+    /// A quote opened on this line is never closed: the record ran to the end of the
+    /// file, swallowing every line after it.
+    Unclosed {
+        line: u64,
+    },
 }
 
 /// Reads records one at a time (RFC 4180 quoting; `\r\n`, `\n` or `\r` ending lines).
@@ -88,8 +93,10 @@ impl<R: BufRead> Records<R> {
         record.ends.resize(record.ends.len().max(16), 0);
         let (mut written, mut fields) = (0, 0);
         let mut started = None;
+        let (mut quotes, mut lines) = (0_usize, 0_u64);
         loop {
             let input = self.input.fill_buf().map_err(RecordError::Io)?;
+            let at_end = input.is_empty();
             let (result, read, out, ends) = self.parser.read_record(
                 input,
                 &mut record.bytes[written..],
@@ -103,7 +110,9 @@ impl<R: BufRead> Records<R> {
                 }
                 if *byte == b'\n' {
                     self.line += 1;
+                    lines += u64::from(started.is_some());
                 }
+                quotes += usize::from(*byte == b'"');
             }
             self.input.consume(read);
             // The parser counts field ends from the start of the record, across calls.
@@ -121,6 +130,14 @@ impl<R: BufRead> Records<R> {
                 }
                 ReadRecordResult::OutputEndsFull => {
                     record.ends.resize(record.ends.len() * 2, 0);
+                }
+                // A record the end of the file closed, spanning lines, with an odd
+                // number of quotes: a quote that is never closed (a stray quote inside
+                // an unquoted cell stays on its line).
+                ReadRecordResult::Record if at_end && lines > 0 && quotes % 2 == 1 => {
+                    return Err(RecordError::Unclosed {
+                        line: started.unwrap_or(self.line),
+                    });
                 }
                 ReadRecordResult::Record => {
                     record.line = started.unwrap_or(self.line);
@@ -170,6 +187,26 @@ mod tests {
         assert_eq!(lines("h,x\n1,\"a\nb\"\n2,\n"), expected(1, 2, 4));
         assert_eq!(lines("h,x\r\n1,\"a\nb\"\r\n\r\n\r\n2,"), expected(1, 2, 6));
         assert_eq!(lines("\n\nh,x\n\n1,\"a\nb\"\n2,"), expected(3, 5, 7));
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_an_error_not_a_swallowed_file() {
+        let input = "h,x\n1,\"paid by wire\n2,paid\n3,paid\n";
+        let mut records = Records::new(input.as_bytes(), b',', 1 << 16);
+        let mut record = Record::default();
+        assert!(records.read(&mut record).unwrap());
+        assert!(matches!(
+            records.read(&mut record),
+            Err(RecordError::Unclosed { line: 2 })
+        ));
+        // A stray quote inside an unquoted cell, and a closed multi-line cell, are fine.
+        let cells = |rows: Vec<(u64, Vec<String>)>| {
+            rows.into_iter()
+                .map(|(_, c)| c.join("|"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(cells(lines("h\n5\" screen\n")), vec!["h", "5\" screen"]);
+        assert_eq!(cells(lines("h\n\"a\nb\"")), vec!["h", "a\nb"]);
     }
 
     #[test]

@@ -43,14 +43,18 @@ impl InvoiceStatus {
 
     /// Reads a status as people and other systems write it: English (`Open`, `Opened`,
     /// `Paid`, `Cancelled`, `Canceled`, `Overdue`, `Expired`), Spanish (`Abierto`,
-    /// `Pagado`, `Cancelado`, `Vencido`) or Portuguese (`Aberto`, `Pago`, `Cancelado`,
-    /// `Vencido`), in any case, surrounding spaces ignored.
+    /// `Pagado`, `Cancelado`, `Vencido`) or Portuguese (`Aberto`, `Em aberto`, `Pago`,
+    /// `Cancelado`, `Vencido`), masculine or feminine (an invoice is a *factura*, a
+    /// *fatura*: `Pagada`, `Paga`, `Cancelada`, `Vencida`, `Abierta`, `Aberta`), in any
+    /// case, surrounding spaces ignored.
     pub fn parse_loose(text: &str) -> Result<InvoiceStatus, DomainError> {
         match text.trim().to_lowercase().as_str() {
-            "open" | "opened" | "abierto" | "aberto" => Ok(InvoiceStatus::Open),
-            "paid" | "pagado" | "pago" => Ok(InvoiceStatus::Paid),
-            "cancelled" | "canceled" | "cancelado" => Ok(InvoiceStatus::Cancelled),
-            "overdue" | "expired" | "vencido" => Ok(InvoiceStatus::Overdue),
+            "open" | "opened" | "abierto" | "abierta" | "aberto" | "aberta" | "em aberto" => {
+                Ok(InvoiceStatus::Open)
+            }
+            "paid" | "pagado" | "pagada" | "pago" | "paga" => Ok(InvoiceStatus::Paid),
+            "cancelled" | "canceled" | "cancelado" | "cancelada" => Ok(InvoiceStatus::Cancelled),
+            "overdue" | "expired" | "vencido" | "vencida" => Ok(InvoiceStatus::Overdue),
             _ => Err(DomainError::UnknownValue {
                 kind: "invoice status",
                 value: text.to_owned(),
