@@ -80,6 +80,8 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
                 max_rows: config.import_max_rows,
             },
             import_wait: std::time::Duration::from_secs(config.import_wait_seconds),
+            // Exports hold a connection each while they stream: at most half the pool.
+            max_exports: (config.db_max_connections as usize / 2).max(1),
         },
     )
 }

@@ -53,7 +53,7 @@ enum Command {
     },
     /// Apply a CSV file of the invoice template (like `importInvoicesCsv`, as an admin).
     Import {
-        /// The CSV file.
+        /// The CSV file (`-` for standard input).
         file: PathBuf,
         /// Check every row and report what would change; change nothing.
         #[arg(long)]
@@ -239,8 +239,7 @@ async fn import(
     path: &std::path::Path,
     options: ImportOptions,
 ) -> Result<(), crate::app::StartError> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file = open_seekable(path)?;
     let gateway = open_gateway(config).await?;
     let who = operator();
     let name = path
@@ -277,8 +276,9 @@ async fn import(
         eprintln!("  {problem}");
     }
     const SHOWN: u64 = 50;
+    // The file's own problem (line 0) is printed above already.
     for e in gateway
-        .import_errors(&import.id, 0, SHOWN)
+        .import_errors(&import.id, Some(0), SHOWN)
         .await
         .map_err(|e| e.public_message())?
     {
@@ -295,9 +295,28 @@ async fn import(
     match import.state {
         ImportState::Applied | ImportState::Checked if c.refused == 0 => Ok(()),
         ImportState::Applied => Err("some rows were refused (the others were applied)".into()),
+        ImportState::Checked => Err("rows would be refused (dry run: nothing was applied)".into()),
         ImportState::Rejected => Err("rows were refused, so nothing was applied".into()),
         _ => Err("the import failed; nothing was applied".into()),
     }
+}
+
+/// The file to import, readable twice (the import checks it, then reads it): a regular
+/// file as it is; standard input (`-`) or a pipe copied to a temporary file first.
+fn open_seekable(path: &std::path::Path) -> Result<std::fs::File, crate::app::StartError> {
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut source: Box<dyn std::io::Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let file = std::fs::File::open(path).map_err(cannot)?;
+        if file.metadata().map_err(cannot)?.is_file() {
+            return Ok(file);
+        }
+        Box::new(file)
+    };
+    let mut copy = tempfile::tempfile().map_err(cannot)?;
+    std::io::copy(&mut source, &mut copy).map_err(cannot)?;
+    Ok(copy)
 }
 
 /// A one-line progress bar on standard error, drawn only when it is a terminal.

@@ -172,6 +172,7 @@ impl ImportFile {
                 max: limits.max_bytes,
             });
         }
+        file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
         let mut start = Vec::with_capacity(SNIFF_BYTES.min(bytes as usize));
         (&mut file)
             .take(SNIFF_BYTES as u64)

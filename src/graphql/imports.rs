@@ -15,6 +15,10 @@ use crate::auth::TokenKeys;
 use crate::domain::{self, Refusal, RowError};
 use crate::service::{AppError, Gateway, ImportOptions};
 
+/// The uploads of one request that an import has taken.
+#[derive(Default)]
+pub struct UploadsTaken(std::sync::Mutex<std::collections::HashSet<usize>>);
+
 /// Most refused rows one `errors` page returns.
 const MAX_ERRORS_PAGE: i32 = 1000;
 
@@ -113,11 +117,14 @@ impl InvoiceImport {
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 100, desc = "How many refused rows, at most 1000.")] first: i32,
-        #[graphql(default = 0, desc = "Only rows after this line.")] after_line: i32,
+        #[graphql(desc = "Only rows after this line (omit it for all, the file's own \
+                          problem at line 0 included).")]
+        after_line: Option<i32>,
     ) -> GqlResult<Vec<ImportRowError>> {
         let gateway = ctx.data_unchecked::<Gateway>();
         let limit = first.clamp(0, MAX_ERRORS_PAGE) as u64;
-        let after = u64::try_from(after_line).unwrap_or(0);
+        // A negative line means "from the start", like no line at all.
+        let after = after_line.and_then(|line| u64::try_from(line).ok());
         let errors = gateway.import_errors(&self.0.id, after, limit).await?;
         Ok(errors.into_iter().map(ImportRowError::from).collect())
     }
@@ -190,9 +197,28 @@ impl ImportMutation {
     ) -> GqlResult<ImportInvoicesCsvPayload> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<Gateway>();
-        let upload = input
-            .file
-            .value(ctx)
+        let refused = |message: &str| {
+            Ok(ImportInvoicesCsvPayload {
+                import: None,
+                user_errors: vec![UserError::from(Refusal {
+                    code: domain::RefusalCode::InvalidFile,
+                    field: Some("file"),
+                    message: message.to_owned(),
+                })],
+            })
+        };
+        // `Upload::value` panics on an index with no file behind it (a JSON request that
+        // names `#__graphql_file__:0`, or a map pointing past the files sent).
+        let Some(upload) = ctx.query_env.uploads.get(input.file.0) else {
+            return refused("no file was uploaded: send the CSV as a GraphQL multipart request");
+        };
+        // Two imports of one upload would share its read position.
+        let taken = ctx.data_opt::<UploadsTaken>();
+        if taken.is_some_and(|t| !t.0.lock().expect("not poisoned").insert(input.file.0)) {
+            return refused("this file is already being imported by this request");
+        }
+        let upload = upload
+            .try_clone()
             .map_err(|e| AppError::Internal(format!("upload unreadable: {e}")))?;
         let options = ImportOptions {
             dry_run: input.dry_run,

@@ -81,6 +81,7 @@ pub fn prepare(
             today: gateway.today(),
         })
         .data(loaders::new_loaders(gateway.clone()))
+        .data(imports::UploadsTaken::default())
 }
 
 /// Attaches a subscription's principal, date and loaders. A subscription lives for

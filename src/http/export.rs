@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{AppState, error_response, principal};
+use super::{AppState, error_response, principal, status_of};
 use crate::auth::Principal;
 use crate::domain::{InvoiceFilter, InvoiceStatus, check_id, parse_date};
 use crate::service::AppError;
@@ -88,7 +88,8 @@ impl ExportParams {
                 message.to_owned(),
             )
         };
-        let who = match &self.token {
+        // An empty `token=` is no token: the `Authorization` header decides.
+        let who = match self.token.as_deref().filter(|t| !t.is_empty()) {
             Some(token) => state.keys.verify_download(token).map(Some),
             None => principal(headers, &state.keys),
         };
@@ -152,12 +153,5 @@ pub(super) async fn export_invoices(
 }
 
 fn refusal(error: AppError) -> Refused {
-    let status = match &error {
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    Refused(status, error.code(), error.public_message())
+    Refused(status_of(&error), error.code(), error.public_message())
 }

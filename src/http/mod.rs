@@ -9,7 +9,7 @@ mod rest;
 mod ws;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -52,6 +52,19 @@ pub fn router(state: AppState) -> Router {
         .merge(rest::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .with_state(state)
+}
+
+/// The HTTP status of a use case's failure, outside GraphQL (REST, exports).
+fn status_of(error: &crate::service::AppError) -> StatusCode {
+    use crate::service::AppError;
+    match error {
+        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 /// A GraphQL-shaped error body, for failures before the schema runs.
@@ -100,6 +113,52 @@ async fn execute(
     async_graphql_axum::GraphQLResponse::from(response).into_response()
 }
 
+/// How long an upload may send nothing before it is cut off.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+
+const CUT_TOO_LARGE: u8 = 1;
+const CUT_STALLED: u8 = 2;
+
+/// An upload's body as a reader that stops past `limit` bytes or after [`UPLOAD_IDLE`]
+/// without data, saying which in the returned flag.
+fn guarded_upload(
+    body: Body,
+    limit: u64,
+) -> (impl futures_util::AsyncRead + Send + Unpin, Arc<AtomicU8>) {
+    let cut = Arc::new(AtomicU8::new(0));
+    let flag = cut.clone();
+    let chunks = futures_util::stream::unfold(
+        (body.into_data_stream(), 0_u64, false),
+        move |(mut data, seen, done)| {
+            let flag = flag.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                let next = tokio::time::timeout(UPLOAD_IDLE, data.next()).await;
+                let (item, seen, done) = match next {
+                    Err(_) => {
+                        flag.store(CUT_STALLED, Ordering::Relaxed);
+                        (Err(std::io::Error::other("upload stalled")), seen, true)
+                    }
+                    Ok(None) => return None,
+                    Ok(Some(Err(e))) => (Err(std::io::Error::other(e)), seen, true),
+                    Ok(Some(Ok(chunk))) if seen + chunk.len() as u64 > limit => {
+                        flag.store(CUT_TOO_LARGE, Ordering::Relaxed);
+                        (Err(std::io::Error::other("body too large")), seen, true)
+                    }
+                    Ok(Some(Ok(chunk))) => {
+                        let seen = seen + chunk.len() as u64;
+                        (Ok(chunk), seen, false)
+                    }
+                };
+                Some((item, (data, seen, done)))
+            }
+        },
+    );
+    (chunks.boxed().into_async_read(), cut)
+}
+
 fn too_large(limit: u64) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -121,33 +180,49 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             .starts_with("multipart/")
     });
     let parsed = if multipart {
-        // An upload streams to a temporary file, cut off at the import's size limit: one
-        // file, and a body no larger than that file and a little JSON.
+        // Uploads are imports, for admins only: anyone else is answered before a byte
+        // of the body is read.
+        match principal(&parts.headers, &state.keys) {
+            Ok(Some(who)) if who.account_scope().is_none() => {}
+            Ok(Some(_)) => {
+                return error_response(
+                    StatusCode::FORBIDDEN,
+                    "FORBIDDEN",
+                    "only administrators upload files",
+                );
+            }
+            Ok(None) => {
+                return error_response(
+                    StatusCode::UNAUTHORIZED,
+                    "UNAUTHENTICATED",
+                    "a bearer token is required to upload a file",
+                );
+            }
+            Err(e) => {
+                return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message());
+            }
+        }
         let max_file = state.gateway.settings().import_limits.max_bytes;
         let limit = max_file.saturating_add(MAX_BODY_BYTES as u64);
-        let over = Arc::new(AtomicBool::new(false));
-        let mut seen = 0_u64;
-        let flag = over.clone();
-        let body = body
-            .into_data_stream()
-            .map(move |chunk| {
-                let chunk = chunk.map_err(std::io::Error::other)?;
-                seen += chunk.len() as u64;
-                if seen > limit {
-                    flag.store(true, Ordering::Relaxed);
-                    return Err(std::io::Error::other("body too large"));
-                }
-                Ok(chunk)
-            })
-            .into_async_read();
+        let (body, cut) = guarded_upload(body, limit);
         let options = async_graphql::http::MultipartOptions::default()
             .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
             .max_num_files(1);
         let parsed = async_graphql::http::receive_body(content_type, body, options).await;
-        if over.load(Ordering::Relaxed) {
-            return too_large(limit);
+        match cut.load(Ordering::Relaxed) {
+            CUT_TOO_LARGE => return too_large(limit),
+            CUT_STALLED => {
+                return error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "REQUEST_TIMEOUT",
+                    &format!(
+                        "the upload sent nothing for {} seconds",
+                        UPLOAD_IDLE.as_secs()
+                    ),
+                );
+            }
+            _ => parsed,
         }
-        parsed
     } else {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
             return too_large(MAX_BODY_BYTES as u64);

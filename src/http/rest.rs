@@ -73,14 +73,12 @@ impl From<AppError> for Failure {
         if let AppError::Internal(detail) = &error {
             tracing::error!(error.detail = %detail, "internal error");
         }
-        let status = match &error {
-            AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Failure(status, error.code(), error.public_message(), None)
+        Failure(
+            super::status_of(&error),
+            error.code(),
+            error.public_message(),
+            None,
+        )
     }
 }
 

@@ -17,6 +17,8 @@ pub enum AppError {
     Invalid(DomainError),
     /// The database cannot be reached right now.
     Unavailable,
+    /// Too much of this work is under way; retry in a moment.
+    Busy(String),
     /// Anything else: a fault of the gateway. The text is logged, never shown.
     Internal(String),
 }
@@ -28,6 +30,7 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::Invalid(e) => e.code(),
             AppError::Unavailable => "SERVICE_UNAVAILABLE",
+            AppError::Busy(_) => "BUSY",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -35,7 +38,7 @@ impl AppError {
     /// The message for the client; internal details are replaced by a generic text.
     pub fn public_message(&self) -> String {
         match self {
-            AppError::Unauthenticated(m) | AppError::Forbidden(m) => m.clone(),
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Busy(m) => m.clone(),
             AppError::Invalid(e) => e.to_string(),
             AppError::Unavailable => "the database is unavailable; try again shortly".into(),
             AppError::Internal(_) => "internal error".into(),

@@ -10,6 +10,9 @@ use crate::auth::Principal;
 use crate::csv_io::InvoiceCsvWriter;
 use crate::domain::InvoiceFilter;
 
+/// How long an export waits for a client that takes no data before giving up.
+const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Bytes gathered before a chunk is handed over.
 const CHUNK_BYTES: usize = 64 * 1024;
 
@@ -33,9 +36,15 @@ impl Gateway {
             ));
         }
         filter.check()?;
+        let Ok(permit) = self.exports.clone().try_acquire_owned() else {
+            return Err(AppError::Busy(
+                "too many exports are streaming; try again in a moment".into(),
+            ));
+        };
         let (tx, rx) = mpsc::channel(4);
         let gateway = self.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let today = gateway.today();
             let mut csv = InvoiceCsvWriter::new(delimiter);
             // The header goes at once: the download starts before the first row is read.
@@ -62,9 +71,14 @@ impl Gateway {
                     }
                 }
                 exported += 1;
-                // A closed channel: the client went away; stop reading.
-                if csv.buffered() >= CHUNK_BYTES && tx.send(Ok(csv.take())).await.is_err() {
-                    return;
+                // A client gone, or one that takes no data for a long while: stop reading
+                // and give the connection back.
+                if csv.buffered() >= CHUNK_BYTES {
+                    let sent = tokio::time::timeout(STALLED, tx.send(Ok(csv.take()))).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        tracing::warn!(export.rows = exported, "export abandoned by its client");
+                        return;
+                    }
                 }
             }
             let _ = tx.send(Ok(csv.take())).await;

@@ -15,7 +15,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use tokio::sync::mpsc;
@@ -27,10 +27,14 @@ use crate::domain::{
     ChangeSource, ImportCounts, ImportRow, ImportState, InvoiceImport, Origin, RowError,
     check_not_stale, decide,
 };
-use crate::store::{Change, ImportTxn, MAX_CHANGES_PER_WRITE, StoreError};
+use crate::store::{Change, ImportTxn, MAX_CHANGES_PER_WRITE, Store, StoreError};
 
 /// Rows decided and written together.
 const BATCH_ROWS: usize = MAX_CHANGES_PER_WRITE;
+
+/// Times the bookkeeping of a finished import is retried while SQLite is locked by
+/// another import (each attempt waits out SQLite's own busy timeout first).
+const BUSY_RETRIES: u32 = 120;
 
 /// How often a running import shows a sign of life to other instances.
 const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -85,6 +89,15 @@ impl Progress {
         self.unchanged.fetch_add(batch.unchanged, Ordering::Relaxed);
         self.refused
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A background task that ends when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -161,6 +174,7 @@ impl Gateway {
         let task = tokio::spawn(async move {
             // Unregisters the import however its task ends, a panic included.
             let _running = Registered(gateway.clone(), record.id.clone());
+            let _alive = gateway.keep_alive(&record.id, progress.clone());
             gateway.run_import(record, file, &progress).await
         });
         let finished = match wait {
@@ -218,11 +232,12 @@ impl Gateway {
         Ok(imports.into_iter().map(|r| self.live(r)).collect())
     }
 
-    /// Refused rows of an import, in line order after `after_line`.
+    /// Refused rows of an import, in line order after `after_line` (all when `None`,
+    /// the file's own problem at line 0 included).
     pub async fn import_errors(
         &self,
         import_id: &str,
-        after_line: u64,
+        after_line: Option<u64>,
         limit: u64,
     ) -> Result<Vec<RowError>, AppError> {
         Ok(self
@@ -245,11 +260,40 @@ impl Gateway {
             };
             return record;
         }
-        let seen = record.heartbeat_at.unwrap_or(record.started_at);
-        if !self.store().is_shared() || Utc::now() - seen > HEARTBEAT_LOST {
+        // Not running here. On PostgreSQL another instance may run it: its heartbeat
+        // tells. On SQLite another process (the `import` command) may, on the same file;
+        // an import older than this process whose record is still RUNNING has lost its.
+        let lost = if self.store().is_shared() {
+            let seen = record.heartbeat_at.unwrap_or(record.started_at);
+            Utc::now() - seen > HEARTBEAT_LOST
+        } else {
+            record.started_at < self.started_at()
+        };
+        if lost {
             record.state = ImportState::Interrupted;
         }
         record
+    }
+
+    /// On PostgreSQL, where other instances read the history, marks a sign of life of
+    /// the import every few seconds, whatever it is doing (a batch may wait on a row
+    /// lock for long), until the returned guard is dropped.
+    fn keep_alive(&self, id: &str, progress: Arc<Progress>) -> Option<AbortOnDrop> {
+        if !self.store().is_shared() {
+            return None;
+        }
+        let (store, id) = (self.store().clone(), id.to_owned());
+        Some(AbortOnDrop(tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(HEARTBEAT);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                // A missed sign of life costs nothing but a late one; the import goes on.
+                if let Err(e) = store.import_heartbeat(&id, progress.counts()).await {
+                    tracing::warn!(import.id = %id, error = %e, "import heartbeat failed");
+                }
+            }
+        })))
     }
 
     /// Runs an import to its end and records how it went. Never fails: a fault is
@@ -285,15 +329,28 @@ impl Gateway {
                 problem.to_string(),
             ));
         }
-        record.finished_at = Some(Utc::now().trunc_subsecs(6));
-        let stored = async {
-            if record.state != ImportState::Applied {
-                self.store().update_import(&record, None).await?;
+        if record.state != ImportState::Applied {
+            // An applied import stored its refused rows and its record with its changes.
+            // Any other stores them now: refused rows first, so that a finished import
+            // always lists them all.
+            record.finished_at = Some(Utc::now().trunc_subsecs(6));
+            let mut attempts = 0;
+            loop {
+                let stored = async {
+                    spill.store(self.store(), &record.id, None).await?;
+                    self.store().update_import(&record, None).await?;
+                    Ok::<_, ImportFault>(())
+                };
+                match stored.await {
+                    Ok(()) => break,
+                    // SQLite, with another import holding the write lock: wait for it.
+                    Err(ImportFault::Store(e)) if e.is_unavailable() && attempts < BUSY_RETRIES => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => return self.fail(record, &format!("{e}")).await,
+                }
             }
-            spill.store(self, &record.id).await
-        };
-        if let Err(e) = stored.await {
-            return self.fail(record, &format!("{e}")).await;
         }
         tracing::info!(
             import.id = %record.id,
@@ -355,7 +412,6 @@ impl Gateway {
             source: ChangeSource::CsvImport,
             import_id: Some(record.id.clone()),
         };
-        let mut heartbeat = Instant::now();
         while let Some(rows) = batches.recv().await {
             let rows = match rows {
                 Ok(rows) => rows,
@@ -377,14 +433,6 @@ impl Gateway {
                 let now = Utc::now().trunc_subsecs(6);
                 txn.write(&batch.changes, &origin, now).await?;
             }
-            if heartbeat.elapsed() >= HEARTBEAT {
-                heartbeat = Instant::now();
-                // A missed sign of life costs nothing but a late one; the import goes on.
-                let alive = self.store().import_heartbeat(&record.id, progress.counts());
-                if let Err(e) = alive.await {
-                    tracing::warn!(import.id = %record.id, error = %e, "import heartbeat failed");
-                }
-            }
         }
         record.counts = progress.counts();
         record.state = if options.dry_run {
@@ -398,6 +446,7 @@ impl Gateway {
             record.finished_at = Some(Utc::now().trunc_subsecs(6));
             // The record commits with the changes: history never shows an import
             // applied that is not, or the reverse.
+            spill.store(self.store(), &record.id, Some(&txn)).await?;
             self.store().update_import(record, Some(&txn)).await?;
             txn.commit().await?;
         } else {
@@ -595,7 +644,14 @@ impl ErrorSpill {
         self.count += 1;
     }
 
-    async fn store(&mut self, gateway: &Gateway, import_id: &str) -> Result<(), ImportFault> {
+    /// Stores the spilled rows, in `txn` when given. Storing again after a failure is
+    /// safe: rows already stored are skipped.
+    async fn store(
+        &mut self,
+        store: &Store,
+        import_id: &str,
+        txn: Option<&ImportTxn>,
+    ) -> Result<(), ImportFault> {
         if self.count == 0 {
             return Ok(());
         }
@@ -618,10 +674,7 @@ impl ErrorSpill {
                 });
             }
             if batch.len() == BATCH_ROWS || (line.is_none() && !batch.is_empty()) {
-                gateway
-                    .store()
-                    .record_import_errors(import_id, &batch)
-                    .await?;
+                store.record_import_errors(import_id, &batch, txn).await?;
                 batch.clear();
             }
             if line.is_none() {

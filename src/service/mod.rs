@@ -44,6 +44,8 @@ pub struct Settings {
     pub import_limits: Limits,
     /// How long `importInvoicesCsv` waits before answering with the import running.
     pub import_wait: std::time::Duration,
+    /// Exports streaming at once: each holds a database connection while it streams.
+    pub max_exports: usize,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.
@@ -52,6 +54,8 @@ pub struct Gateway {
     store: Store,
     settings: Arc<Settings>,
     running_imports: Arc<imports::RunningImports>,
+    exports: Arc<tokio::sync::Semaphore>,
+    started_at: chrono::DateTime<chrono::Utc>,
     events: EventHub,
 }
 
@@ -60,9 +64,16 @@ impl Gateway {
         Gateway {
             events: EventHub::new(store.clone()),
             store,
+            exports: Arc::new(tokio::sync::Semaphore::new(settings.max_exports.max(1))),
             settings: Arc::new(settings),
             running_imports: Arc::default(),
+            started_at: chrono::Utc::now(),
         }
+    }
+
+    /// When this gateway started.
+    pub fn started_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.started_at
     }
 
     pub fn store(&self) -> &Store {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{import, import_error, invoice, invoice_event};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
@@ -156,18 +156,28 @@ impl Store {
         &self,
         import_id: &str,
         errors: &[RowError],
+        txn: Option<&ImportTxn>,
     ) -> StoreResult<()> {
         let size = |e: &RowError| import_id.len() + e.message.len() + 60;
         for errors in wire_chunks(errors, size) {
-            import_error::Entity::insert_many(errors.iter().map(|e| import_error::ActiveModel {
-                import_id: Set(import_id.to_owned()),
-                line: Set(count(e.line)),
-                column: Set(e.column.clone()),
-                code: Set(e.code.clone()),
-                message: Set(e.message.clone()),
+            let insert = import_error::Entity::insert_many(errors.iter().map(|e| {
+                import_error::ActiveModel {
+                    import_id: Set(import_id.to_owned()),
+                    line: Set(count(e.line)),
+                    column: Set(e.column.clone()),
+                    code: Set(e.code.clone()),
+                    message: Set(e.message.clone()),
+                }
             }))
-            .exec_without_returning(&self.db)
-            .await?;
+            .on_conflict(
+                OnConflict::columns([import_error::Column::ImportId, import_error::Column::Line])
+                    .do_nothing()
+                    .to_owned(),
+            );
+            match txn {
+                Some(txn) => insert.exec_without_returning(&txn.txn).await?,
+                None => insert.exec_without_returning(&self.db).await?,
+            };
         }
         Ok(())
     }
@@ -213,12 +223,15 @@ impl Store {
     pub async fn import_errors(
         &self,
         import_id: &str,
-        after: u64,
+        after: Option<u64>,
         limit: u64,
     ) -> StoreResult<Vec<RowError>> {
-        let rows = import_error::Entity::find()
-            .filter(import_error::Column::ImportId.eq(import_id))
-            .filter(import_error::Column::Line.gt(count(after)))
+        let mut query =
+            import_error::Entity::find().filter(import_error::Column::ImportId.eq(import_id));
+        if let Some(after) = after {
+            query = query.filter(import_error::Column::Line.gt(count(after)));
+        }
+        let rows = query
             .order_by_asc(import_error::Column::Line)
             .limit(limit)
             .all(&self.db)

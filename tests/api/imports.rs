@@ -21,6 +21,7 @@ on_both_backends!(
     exports_follow_the_filters_and_only_admins_export_or_import,
     the_import_history_lists_every_import_newest_first,
     an_import_longer_than_the_wait_answers_running_and_finishes_in_the_background,
+    hostile_uploads_are_refused_and_the_server_stays_up,
 );
 
 const INVOICE: &str = "query($id: ID!) { invoice(id: $id) { status version paymentLink observation \
@@ -421,6 +422,16 @@ async fn file_level_problems_are_one_clear_error(app: TestApp) {
             format!("Invoice ID,Observation\nINV-1,\"{}", "x".repeat(70_000)).into_bytes(),
             "INVALID_FILE",
         ),
+        (
+            "a short unclosed quote",
+            b"Invoice ID,Status,Observation\nINV-1,Open,\"paid by wire\nINV-2,Paid,card\n".to_vec(),
+            "INVALID_FILE",
+        ),
+        (
+            "mixed encodings",
+            b"Invoice ID,Observation\nINV-1,Cobran\xc3\xa7a\nINV-2,caf\xe9\n".to_vec(),
+            "INVALID_FILE",
+        ),
     ];
     for (what, bytes, code) in cases {
         let (status, body) = app
@@ -673,4 +684,81 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
     );
     assert!(finished["finishedAt"].is_string());
     assert_eq!(status_of(&app, "INV-2").await, "PAID");
+}
+
+async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
+    store(&app).await;
+    let admin = app.admin();
+
+    // An Upload variable with no file behind it, in a plain JSON request.
+    let body = app
+        .gql(
+            Some(&admin),
+            "mutation($f: Upload!) { importInvoicesCsv(input: {file: $f}) { import { id } userErrors { field code } } }",
+            json!({ "f": "#__graphql_file__:0" }),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["importInvoicesCsv"]["userErrors"],
+        json!([{ "field": ["input", "file"], "code": "INVALID_FILE" }]),
+        "{body:#}"
+    );
+
+    // One upload given to two imports in one request: the second is refused.
+    let query = "mutation($f: Upload!) { \
+        a: importInvoicesCsv(input: {file: $f}) { import { state } userErrors { code } } \
+        b: importInvoicesCsv(input: {file: $f}) { import { state } userErrors { code message } } }";
+    let operations = json!({ "query": query, "variables": { "f": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0": ["variables.f"]}"#)
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(b"Invoice ID,Status\nINV-1,Paid\n".to_vec())
+                .file_name("twice.csv"),
+        );
+    let body: Value = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"]["a"]["import"]["state"], "APPLIED", "{body:#}");
+    assert_eq!(
+        body["data"]["b"]["userErrors"][0]["code"], "INVALID_FILE",
+        "{body:#}"
+    );
+
+    // Uploads without an admin token are answered before the body is read.
+    let (status, body) = app
+        .upload_csv(
+            Some(&app.customer("ACC-1")),
+            "x.csv",
+            b"Invoice ID,Status\n".to_vec(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, error_codes(&body)),
+        (403, vec!["FORBIDDEN".to_owned()])
+    );
+
+    // The file's own problem is listed among the import's errors, at line 0.
+    let (_, body) = app
+        .upload_csv(Some(&admin), "bad.csv", b"Id,State\n".to_vec(), json!({}))
+        .await;
+    let import = &body["data"]["importInvoicesCsv"]["import"];
+    assert_eq!(import["errors"][0]["line"], 0, "{body:#}");
+    assert_eq!(import["errors"][0]["code"], "INVALID_HEADER");
+
+    assert_eq!(
+        status_of(&app, "INV-1").await,
+        "PAID",
+        "the server still answers"
+    );
 }
