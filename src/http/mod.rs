@@ -4,6 +4,7 @@
 //! nothing else.
 
 mod export;
+mod hygiene;
 mod multipart;
 mod rest;
 mod ws;
@@ -169,6 +170,15 @@ fn too_large(limit: u64) -> Response {
 
 async fn graphql_post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    if hygiene::forgeable(&parts.headers) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "PREFLIGHT_REQUIRED",
+            "this request could be a cross-site request forgery: send JSON \
+             (content-type: application/json), or add the header \
+             `apollo-require-preflight: true`",
+        );
+    }
     let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
@@ -289,6 +299,17 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
         return graphiql_page(&state);
     }
     match async_graphql::http::parse_query_string(query) {
+        Ok(request) if hygiene::is_mutation(&request) => {
+            let mut response = error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "METHOD_NOT_ALLOWED",
+                "mutations are sent with POST, never GET",
+            );
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            response
+        }
         Ok(request) => execute(&state, &headers, request).await,
         Err(_) => error_response(
             StatusCode::BAD_REQUEST,

@@ -224,6 +224,7 @@ impl TestApp {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.base))
+            .header("apollo-require-preflight", "true")
             .multipart(form);
         if let Some(token) = token {
             request = request.bearer_auth(token);

@@ -721,6 +721,7 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
         .client
         .post(format!("{}/graphql", app.base))
         .bearer_auth(&admin)
+        .header("apollo-require-preflight", "true")
         .multipart(form)
         .send()
         .await

@@ -12,6 +12,7 @@ on_both_backends!(
     graphiql_and_its_assets_are_served_by_the_gateway,
     bad_arguments_get_a_clear_error_with_a_code,
     malformed_requests_get_a_json_error,
+    mutations_over_get_and_forgeable_posts_are_refused_before_running,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -292,4 +293,77 @@ async fn graphiql_introspection_is_answered_without_a_token(app: TestApp) {
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
     assert_eq!(body["data"]["__schema"]["mutationType"]["name"], "Mutation");
+}
+
+async fn mutations_over_get_and_forgeable_posts_are_refused_before_running(app: TestApp) {
+    let due = app.today() + Duration::days(5);
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "10.00")],
+        &[invoice("INV", "ACC", "ORD", "10.00", due)],
+    )
+    .await;
+    let admin = app.admin();
+    let pay = r#"mutation { markInvoicePaid(input: {id: "INV"}) { invoice { status } } }"#;
+    let version = || async {
+        app.admin_data(r#"{ invoice(id: "INV") { version } }"#, json!({}))
+            .await["invoice"]["version"]
+            .clone()
+    };
+
+    let over_get = app
+        .client
+        .get(
+            reqwest::Url::parse_with_params(&format!("{}/graphql", app.base), [("query", pay)])
+                .unwrap(),
+        )
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_get.status(), 405);
+    assert_eq!(over_get.headers()["allow"], "POST");
+    let body: Value = over_get.json().await.unwrap();
+    assert_eq!(error_codes(&body), vec!["METHOD_NOT_ALLOWED"]);
+
+    // What another site's page can send without the browser asking first.
+    let body = json!({ "query": pay }).to_string();
+    for content_type in [
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{content_type}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            error_codes(&body),
+            vec!["PREFLIGHT_REQUIRED"],
+            "{content_type}"
+        );
+    }
+    assert_eq!(version().await, 1, "nothing ran");
+
+    // The same text/plain request with a preflight header is one a browser asks about
+    // first: it runs.
+    let allowed = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "text/plain")
+        .header("apollo-require-preflight", "true")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(version().await, 2);
 }
