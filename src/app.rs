@@ -127,6 +127,17 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,
+        cors_origins: config
+            .cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|origin| !origin.is_empty())
+            .map(|origin| {
+                axum::http::HeaderValue::from_str(origin).map_err(|_| {
+                    format!("CREDIT_GATEWAY_CORS_ORIGINS: `{origin}` is not an origin")
+                })
+            })
+            .collect::<Result<_, _>>()?,
         ws: http::WsSettings {
             init_timeout: std::time::Duration::from_secs(config.ws_init_timeout),
             keepalive: std::time::Duration::from_secs(config.ws_keepalive.max(1)),

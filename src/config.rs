@@ -102,6 +102,16 @@ pub struct Config {
     )]
     pub import_wait_seconds: u64,
 
+    /// Origins whose pages may call the API from a browser (CORS), comma-separated, such
+    /// as `https://backoffice.example.com`. Empty (the default): no cross-origin calls.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_CORS_ORIGINS",
+        default_value = "",
+        global = true
+    )]
+    pub cors_origins: String,
+
     /// Run the overdue sweeper in `serve` (at start-up and after each midnight).
     #[arg(long, env = "CREDIT_GATEWAY_SWEEPER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sweeper: bool,

@@ -40,10 +40,13 @@ pub struct AppState {
     /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
     pub graphiql_headers: serde_json::Value,
     pub ws: WsSettings,
+    /// Origins allowed to call from a browser (CORS); none by default.
+    pub cors_origins: Vec<HeaderValue>,
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql_asset))
@@ -52,7 +55,34 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .merge(rest::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Cross-origin access for the configured origins only: their pages may send the
+/// headers the API reads (the token, JSON, the preflight header) and read the answers.
+/// No origin configured, no CORS headers: browsers keep other sites' pages out.
+fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, Method};
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins.to_vec())
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("apollo-require-preflight"),
+                HeaderName::from_static("x-apollo-operation-name"),
+            ])
+            .expose_headers([header::CONTENT_DISPOSITION])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The HTTP status of a use case's failure, outside GraphQL (REST, exports).

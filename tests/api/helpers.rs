@@ -97,6 +97,7 @@ pub fn test_config(database_url: String) -> Config {
         import_max_bytes: 10 * 1024 * 1024,
         import_max_rows: 100_000,
         import_wait_seconds: 30,
+        cors_origins: String::new(),
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
         ws_init_timeout: 10,

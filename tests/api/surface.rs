@@ -13,6 +13,7 @@ on_both_backends!(
     bad_arguments_get_a_clear_error_with_a_code,
     malformed_requests_get_a_json_error,
     mutations_over_get_and_forgeable_posts_are_refused_before_running,
+    browsers_of_configured_origins_only_may_call_across_origins,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -366,4 +367,51 @@ async fn mutations_over_get_and_forgeable_posts_are_refused_before_running(app: 
         .unwrap();
     assert_eq!(allowed.status(), 200);
     assert_eq!(version().await, 2);
+}
+
+async fn browsers_of_configured_origins_only_may_call_across_origins(app: TestApp) {
+    let preflight = |app: &TestApp, origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let closed = preflight(&app, "https://backoffice.example.com")
+        .await
+        .unwrap();
+    assert!(
+        closed
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "closed by default"
+    );
+
+    let open = TestApp::spawn_configured(app.backend, false, |config| {
+        config.cors_origins = "https://backoffice.example.com, https://my.example.com".into();
+    })
+    .await
+    .unwrap();
+    let allowed = preflight(&open, "https://backoffice.example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://backoffice.example.com"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        allowed_headers.contains("authorization"),
+        "{allowed_headers}"
+    );
+    let other = preflight(&open, "https://evil.example.net").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
 }
