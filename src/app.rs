@@ -123,7 +123,14 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         None => serde_json::json!({}),
     };
     let state = AppState {
-        schema: graphql::build_schema(gateway.clone(), keys.clone()),
+        schema: graphql::build_schema(
+            gateway.clone(),
+            keys.clone(),
+            graphql::QueryLimits {
+                max_query_bytes: config.max_query_bytes,
+                max_aliases: config.max_aliases,
+            },
+        ),
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,

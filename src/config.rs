@@ -102,6 +102,24 @@ pub struct Config {
     )]
     pub import_wait_seconds: u64,
 
+    /// Largest GraphQL query text accepted, in bytes.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_QUERY_BYTES",
+        default_value_t = 32 * 1024,
+        global = true
+    )]
+    pub max_query_bytes: usize,
+
+    /// Most aliases one GraphQL request may use.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_ALIASES",
+        default_value_t = 30,
+        global = true
+    )]
+    pub max_aliases: usize,
+
     /// Origins whose pages may call the API from a browser (CORS), comma-separated, such
     /// as `https://backoffice.example.com`. Empty (the default): no cross-origin calls.
     #[arg(

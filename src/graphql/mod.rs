@@ -3,6 +3,7 @@
 
 mod error;
 mod imports;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
@@ -17,6 +18,7 @@ use crate::auth::{Principal, TokenKeys};
 use crate::service::{AppError, Gateway};
 
 pub use imports::DOWNLOAD_LINK_TTL;
+pub use limits::QueryLimits;
 pub use subscription::SubscriptionRoot;
 
 /// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
@@ -43,7 +45,7 @@ pub struct RequestContext {
     pub today: NaiveDate,
 }
 
-pub fn build_schema(gateway: Gateway, keys: TokenKeys) -> GatewaySchema {
+pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> GatewaySchema {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -52,8 +54,9 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys) -> GatewaySchema {
     .data(gateway)
     .data(keys)
     .extension(error::ErrorCodes)
-    // A first bound on nesting (account → invoices → account …); complexity, alias and
-    // batch limits come with the hardening of request limits.
+    .extension(limits)
+    // Bounds on nesting (account → invoices → account …), on aliases and on the query's
+    // size; complexity limits come with the rest of the hardening of request limits.
     .limit_depth(MAX_DEPTH)
     .finish()
 }

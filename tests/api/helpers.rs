@@ -98,6 +98,8 @@ pub fn test_config(database_url: String) -> Config {
         import_max_rows: 100_000,
         import_wait_seconds: 30,
         cors_origins: String::new(),
+        max_query_bytes: 32 * 1024,
+        max_aliases: 30,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
         ws_init_timeout: 10,

@@ -14,6 +14,7 @@ on_both_backends!(
     malformed_requests_get_a_json_error,
     mutations_over_get_and_forgeable_posts_are_refused_before_running,
     browsers_of_configured_origins_only_may_call_across_origins,
+    oversized_queries_and_too_many_aliases_are_refused_before_any_sql,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -414,4 +415,40 @@ async fn browsers_of_configured_origins_only_may_call_across_origins(app: TestAp
     );
     let other = preflight(&open, "https://evil.example.net").await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
+}
+
+async fn oversized_queries_and_too_many_aliases_are_refused_before_any_sql(app: TestApp) {
+    let admin = app.admin();
+    let before = app.statements();
+
+    // Each would run SQL if it ran: the statement count shows it did not.
+    let aliased: String = (0..31)
+        .map(|i| format!("a{i}: invoices(first: 1) {{ totalCount }} "))
+        .collect();
+    let body = app
+        .gql(Some(&admin), &format!("{{ {aliased} }}"), json!({}))
+        .await;
+    assert_eq!(error_codes(&body), vec!["TOO_MANY_ALIASES"], "{body}");
+
+    // Aliases hidden in a fragment spread many times count every time.
+    let spread = format!(
+        "{{ {} }} fragment F on Query {{ x: invoices {{ totalCount }} y: today }}",
+        "...F ".repeat(16)
+    );
+    let body = app.gql(Some(&admin), &spread, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["TOO_MANY_ALIASES"], "{body}");
+
+    let padded = format!(
+        "{{ invoices {{ totalCount }} }} # {}",
+        "x".repeat(40 * 1024)
+    );
+    let body = app.gql(Some(&admin), &padded, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["QUERY_TOO_LARGE"], "{body}");
+
+    assert_eq!(app.statements(), before, "refused before any SQL");
+    let thirty: String = (0..30).map(|i| format!("a{i}: today ")).collect();
+    let body = app
+        .gql(Some(&admin), &format!("{{ {thirty} }}"), json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
 }
