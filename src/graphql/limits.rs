@@ -91,43 +91,29 @@ fn walk<'a>(
         if *count >= stop {
             return;
         }
-        match &item.node {
+        let (inner, fragment) = match &item.node {
             Selection::Field(field) => {
                 *count += usize::from(field.node.alias.is_some());
-                walk(
-                    document,
-                    &field.node.selection_set.node,
-                    spreading,
-                    count,
-                    stop,
-                );
+                (Some(&field.node.selection_set.node), None)
             }
-            Selection::InlineFragment(fragment) => {
-                walk(
-                    document,
-                    &fragment.node.selection_set.node,
-                    spreading,
-                    count,
-                    stop,
-                );
-            }
+            Selection::InlineFragment(inline) => (Some(&inline.node.selection_set.node), None),
             Selection::FragmentSpread(spread) => {
-                let name = spread.node.fragment_name.node.as_str();
-                // A fragment that spreads itself is refused by validation; here it
-                // simply stops the walk.
-                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node)
-                    && spreading.insert(name)
-                {
-                    walk(
-                        document,
-                        &fragment.node.selection_set.node,
-                        spreading,
-                        count,
-                        stop,
-                    );
-                    spreading.remove(name);
+                let name = &spread.node.fragment_name.node;
+                // A fragment that spreads itself is refused by validation; here the
+                // walk simply does not enter it twice.
+                match document.fragments.get(name) {
+                    Some(f) if spreading.insert(name.as_str()) => {
+                        (Some(&f.node.selection_set.node), Some(name.as_str()))
+                    }
+                    _ => (None, None),
                 }
             }
+        };
+        if let Some(inner) = inner {
+            walk(document, inner, spreading, count, stop);
+        }
+        if let Some(name) = fragment {
+            spreading.remove(name);
         }
     }
 }
