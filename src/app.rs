@@ -129,6 +129,8 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
             graphql::QueryLimits {
                 max_query_bytes: config.max_query_bytes,
                 max_aliases: config.max_aliases,
+                introspection: config.introspection,
+                suggestions: config.suggestions,
             },
         ),
         gateway: gateway.clone(),

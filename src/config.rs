@@ -120,6 +120,16 @@ pub struct Config {
     )]
     pub max_aliases: usize,
 
+    /// Answer introspection (`__schema`, `__type`): GraphiQL and code generators need it;
+    /// a production deployment may turn it off.
+    #[arg(long, env = "CREDIT_GATEWAY_INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub introspection: bool,
+
+    /// Suggest field and argument names in errors ("Did you mean …?"), which also
+    /// reveals the schema.
+    #[arg(long, env = "CREDIT_GATEWAY_SUGGESTIONS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub suggestions: bool,
+
     /// Origins whose pages may call the API from a browser (CORS), comma-separated, such
     /// as `https://backoffice.example.com`. Empty (the default): no cross-origin calls.
     #[arg(

@@ -11,11 +11,15 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{ErrorExtensions, ServerError, ServerResult, Variables};
 
-/// The bounds; see `config.rs` for their settings.
+/// The bounds, and what the schema tells about itself; see `config.rs` for the settings.
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
     pub max_query_bytes: usize,
     pub max_aliases: usize,
+    /// Answer `__schema` and `__type` (GraphiQL needs it; production may turn it off).
+    pub introspection: bool,
+    /// Suggest field names in errors ("Did you mean …?"), which also reveals the schema.
+    pub suggestions: bool,
 }
 
 impl ExtensionFactory for QueryLimits {

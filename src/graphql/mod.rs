@@ -46,7 +46,7 @@ pub struct RequestContext {
 }
 
 pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> GatewaySchema {
-    Schema::build(
+    let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
@@ -57,8 +57,18 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> G
     .extension(limits)
     // Bounds on nesting (account → invoices → account …), on aliases and on the query's
     // size; complexity limits come with the rest of the hardening of request limits.
-    .limit_depth(MAX_DEPTH)
-    .finish()
+    .limit_depth(MAX_DEPTH);
+    let builder = if limits.introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    };
+    let builder = if limits.suggestions {
+        builder
+    } else {
+        builder.disable_suggestions()
+    };
+    builder.finish()
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.

@@ -100,6 +100,8 @@ pub fn test_config(database_url: String) -> Config {
         cors_origins: String::new(),
         max_query_bytes: 32 * 1024,
         max_aliases: 30,
+        introspection: true,
+        suggestions: true,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
         sweeper: false,
         ws_init_timeout: 10,

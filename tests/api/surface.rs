@@ -15,6 +15,7 @@ on_both_backends!(
     mutations_over_get_and_forgeable_posts_are_refused_before_running,
     browsers_of_configured_origins_only_may_call_across_origins,
     oversized_queries_and_too_many_aliases_are_refused_before_any_sql,
+    introspection_and_suggestions_can_be_turned_off_for_production,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -451,4 +452,31 @@ async fn oversized_queries_and_too_many_aliases_are_refused_before_any_sql(app: 
         .gql(Some(&admin), &format!("{{ {thirty} }}"), json!({}))
         .await;
     assert!(body.get("errors").is_none(), "{body}");
+}
+
+async fn introspection_and_suggestions_can_be_turned_off_for_production(app: TestApp) {
+    let admin = app.admin();
+    let introspect = "{ __schema { queryType { name } } }";
+    let typo = "{ invoicez { totalCount } }";
+    let open = app.gql(Some(&admin), introspect, json!({})).await;
+    assert_eq!(open["data"]["__schema"]["queryType"]["name"], "Query");
+    let hinted = app.gql(Some(&admin), typo, json!({})).await;
+    assert!(hinted.to_string().contains("Did you mean"), "{hinted}");
+
+    let closed = TestApp::spawn_configured(app.backend, false, |config| {
+        config.introspection = false;
+        config.suggestions = false;
+    })
+    .await
+    .unwrap();
+    let admin = closed.admin();
+    let refused = closed.gql(Some(&admin), introspect, json!({})).await;
+    assert_eq!(
+        refused,
+        json!({ "data": { "__schema": null } }),
+        "nothing of the schema"
+    );
+    let silent = closed.gql(Some(&admin), typo, json!({})).await;
+    assert_eq!(error_codes(&silent), vec!["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(!silent.to_string().contains("Did you mean"), "{silent}");
 }
