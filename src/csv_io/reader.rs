@@ -484,7 +484,7 @@ impl RowReader {
                 .iter()
                 .position(|c| *c == Some(column))?;
             let bytes = self.record.get(position).unwrap_or_default();
-            Some(restore(decode(bytes, self.encoding).trim()).to_owned())
+            Some(restore(&decode(bytes, self.encoding)).trim().to_owned())
         };
         let invoice_column = Column::InvoiceId.header();
         let invoice_id = cell(Column::InvoiceId).unwrap_or_default();

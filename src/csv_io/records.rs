@@ -68,8 +68,10 @@ pub enum RecordError {
 pub struct Records<R> {
     input: R,
     parser: csv_core::Reader,
-    /// Newlines consumed so far, plus one: the line the parser is on.
+    /// Line endings consumed so far, plus one: the line the parser is on.
     line: u64,
+    /// The last byte consumed was a CR (so an LF after it ends no further line).
+    after_cr: bool,
     max_record_bytes: usize,
 }
 
@@ -79,6 +81,7 @@ impl<R: BufRead> Records<R> {
             input,
             parser: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
             line: 1,
+            after_cr: false,
             max_record_bytes,
         }
     }
@@ -108,7 +111,11 @@ impl<R: BufRead> Records<R> {
                 if started.is_none() && *byte != b'\n' && *byte != b'\r' {
                     started = Some(self.line);
                 }
-                if *byte == b'\n' {
+                // A line ends at LF, CR LF or a lone CR (old Mac files), the parser's
+                // three record endings.
+                let breaks = *byte == b'\r' || (*byte == b'\n' && !self.after_cr);
+                self.after_cr = *byte == b'\r';
+                if breaks {
                     self.line += 1;
                     lines += u64::from(started.is_some());
                 }
