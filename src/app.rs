@@ -2,6 +2,9 @@
 //! by `serve` and by the integration tests, which start real servers on port 0.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_graphql::extensions::ExtensionFactory;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -12,6 +15,7 @@ use crate::graphql;
 use crate::http::{self, AppState};
 use crate::service::{Gateway, Settings, seed_demo};
 use crate::store::Store;
+use crate::telemetry::{self, Metrics};
 
 pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -88,6 +92,26 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
 
 /// Migrates, optionally seeds the demo store, binds `bind` and serves in the background.
 pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, StartError> {
+    start_extended(config, bind, demo, None).await
+}
+
+/// [`start`], with one more async-graphql extension around every GraphQL request: for
+/// a program embedding the gateway (its own tracing, say; the tests inject faults).
+pub async fn start_extended(
+    config: &Config,
+    bind: &str,
+    demo: bool,
+    extension: Option<Arc<dyn ExtensionFactory>>,
+) -> Result<Running, StartError> {
+    telemetry::install_panic_hook();
+    if config.throttle_capacity != 0 && config.throttle_capacity < config.max_complexity as u64 {
+        return Err(format!(
+            "CREDIT_GATEWAY_THROTTLE_CAPACITY ({}) must be at least CREDIT_GATEWAY_MAX_COMPLEXITY ({}), \
+             or 0 to turn throttling off: a request at the complexity limit must fit in a budget",
+            config.throttle_capacity, config.max_complexity
+        )
+        .into());
+    }
     let gateway = gateway(open_store(config).await?, config);
     let keys = TokenKeys::new(&config.resolve_secret()?);
     let demo_tokens = if demo {
@@ -122,17 +146,30 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
         Some(tokens) => serde_json::json!({ "Authorization": format!("Bearer {}", tokens.admin) }),
         None => serde_json::json!({}),
     };
+    let metrics = Arc::new(Metrics::default());
+    let limits = graphql::QueryLimits {
+        max_query_bytes: config.max_query_bytes,
+        max_aliases: config.max_aliases,
+        max_depth: config.max_depth,
+        max_complexity: config.max_complexity,
+        budget: graphql::Budget {
+            capacity: config.throttle_capacity,
+            per_second: config.throttle_per_second,
+        },
+        persisted_queries_bytes: config.persisted_queries_bytes,
+        introspection: config.introspection,
+        suggestions: config.suggestions,
+    };
     let state = AppState {
         schema: graphql::build_schema(
             gateway.clone(),
             keys.clone(),
-            graphql::QueryLimits {
-                max_query_bytes: config.max_query_bytes,
-                max_aliases: config.max_aliases,
-                introspection: config.introspection,
-                suggestions: config.suggestions,
-            },
+            limits,
+            metrics.clone(),
+            extension,
         ),
+        metrics,
+        serve_metrics: config.metrics,
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,
@@ -155,7 +192,7 @@ pub async fn start(config: &Config, bind: &str, demo: bool) -> Result<Running, S
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let router = http::router(state);
+    let router = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use chrono_tz::Tz;
 
+use crate::telemetry::LogFormat;
+
 /// Settings shared by every command.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
@@ -119,6 +121,73 @@ pub struct Config {
         global = true
     )]
     pub max_aliases: usize,
+
+    /// Deepest nesting of fields one GraphQL request may use. GraphiQL's own
+    /// introspection query nests about 13 levels.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_DEPTH",
+        default_value_t = 20,
+        global = true
+    )]
+    pub max_depth: usize,
+
+    /// Most complexity points one GraphQL request may cost: each field costs a point, once
+    /// per item of every page it is in (`invoices(first: 50)` multiplies what it holds by
+    /// 50; a page without `first`/`last` is priced at 20 items, an invoice's `history` at
+    /// 10 changes).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_COMPLEXITY",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_complexity: usize,
+
+    /// Complexity points each caller (token subject, or address without a token) may
+    /// spend at once: a leaky bucket that refills at `CREDIT_GATEWAY_THROTTLE_PER_SECOND`.
+    /// A request that finds it spent is refused with `THROTTLED` and `Retry-After`. 0
+    /// turns throttling off. Kept per gateway instance.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_THROTTLE_CAPACITY",
+        default_value_t = 50_000,
+        global = true
+    )]
+    pub throttle_capacity: u64,
+
+    /// Complexity points a second that each caller's budget refills.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_THROTTLE_PER_SECOND",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub throttle_per_second: u64,
+
+    /// Memory for Apollo's automatic persisted queries, in bytes of query text (least
+    /// recently used first out). 0 turns persisted queries off.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_PERSISTED_QUERIES_BYTES",
+        default_value_t = 4 * 1024 * 1024,
+        global = true
+    )]
+    pub persisted_queries_bytes: usize,
+
+    /// Serve Prometheus metrics at `/metrics`.
+    #[arg(long, env = "CREDIT_GATEWAY_METRICS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub metrics: bool,
+
+    /// Log lines as `text` or `json` (one object per line, with the request id).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
 
     /// Answer introspection (`__schema`, `__type`): GraphiQL and code generators need it;
     /// a production deployment may turn it off.

@@ -170,6 +170,14 @@ impl EventHub {
         ))
     }
 
+    /// Live subscriptions in this process.
+    pub fn subscribers(&self) -> usize {
+        self.inner
+            .pages
+            .get()
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// Stops the reader and the listener (subscribers then hear nothing more).
     pub fn stop(&self) {
         let mut tasks = self.inner.tasks.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,6 +1,6 @@
 //! The GraphQL boundary of errors: every `AppError` becomes a top-level error with
 //! `extensions.code`; internal ones are logged here, once, and reach the client as a
-//! generic message.
+//! generic message with the request's id.
 
 use std::sync::Arc;
 
@@ -16,11 +16,18 @@ use crate::service::AppError;
 
 impl From<AppError> for async_graphql::Error {
     fn from(error: AppError) -> async_graphql::Error {
+        let internal = matches!(error, AppError::Internal(_));
         if let AppError::Internal(detail) = &error {
             tracing::error!(error.detail = %detail, "internal error");
         }
-        async_graphql::Error::new(error.public_message())
-            .extend_with(|_, ext| ext.set("code", error.code()))
+        // An internal error names its request, whose log lines say what happened.
+        let request_id = internal.then(crate::telemetry::request_id).flatten();
+        async_graphql::Error::new(error.public_message()).extend_with(|_, ext| {
+            ext.set("code", error.code());
+            if let Some(id) = &request_id {
+                ext.set("requestId", id.as_ref());
+            }
+        })
     }
 }
 

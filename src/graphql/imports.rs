@@ -6,6 +6,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload
 use chrono::{DateTime, Utc};
 
 use super::error::GqlResult;
+use super::limits::page_cost;
 use super::mutation::UserError;
 use super::principal;
 use super::query::invoice_filter;
@@ -113,6 +114,7 @@ impl InvoiceImport {
     }
     /// The refused rows in line order (listed once the import has finished), a page at
     /// a time: up to `first` (at most 1000) after line `afterLine`.
+    #[graphql(complexity = "page_cost(Some(first), None, child_complexity)")]
     async fn errors(
         &self,
         ctx: &Context<'_>,
@@ -274,6 +276,7 @@ impl ImportQuery {
 
     /// The import history, newest first: up to `first` (at most 100) imports, after the
     /// import `after`. Admins only (empty for customers).
+    #[graphql(complexity = "page_cost(Some(first), None, child_complexity)")]
     async fn invoice_imports(
         &self,
         ctx: &Context<'_>,

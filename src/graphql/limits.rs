@@ -1,41 +1,139 @@
-//! Limits checked when a query is parsed, before validation or any database work: the
-//! query text's size, and its aliases (async-graphql 7 has no alias limit, and aliases
-//! multiply the work one request asks for: `a: invoices … b: invoices …`).
+//! Every request's bounds, checked before any database work: the query text's size and
+//! its aliases when it is parsed (async-graphql 7 has no alias limit, and aliases
+//! multiply the work one request asks for: `a: invoices … b: invoices …`); its depth and
+//! complexity once it is validated; then its cost against the caller's budget
+//! (`throttle`). The cost is reported in the response's `extensions`. Also here: no
+//! mutation over `GET`, whatever the query's text came from (a persisted query too).
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, Selection, SelectionSet,
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextValidation,
 };
-use async_graphql::{ErrorExtensions, ServerError, ServerResult, Variables};
+use async_graphql::parser::types::{
+    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    SelectionSet,
+};
+use async_graphql::{
+    ErrorExtensions, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
+    value,
+};
+
+use super::RequestContext;
+use super::throttle::{Admission, Budget, Throttle};
 
 /// The bounds, and what the schema tells about itself; see `config.rs` for the settings.
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
     pub max_query_bytes: usize,
     pub max_aliases: usize,
+    pub max_depth: usize,
+    /// Most complexity points one request may cost (see [`page_cost`]).
+    pub max_complexity: usize,
+    /// Each caller's budget of complexity points.
+    pub budget: Budget,
+    /// Memory for Apollo's automatic persisted queries; 0 turns them off.
+    pub persisted_queries_bytes: usize,
     /// Answer `__schema` and `__type` (GraphiQL needs it; production may turn it off).
     pub introspection: bool,
     /// Suggest field names in errors ("Did you mean …?"), which also reveals the schema.
     pub suggestions: bool,
 }
 
-impl ExtensionFactory for QueryLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
+/// What a page of `first`/`last` items costs: each item's fields, once per item, plus
+/// one for the page itself. A page with neither is priced at the default page size.
+pub(super) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+    /// The default of `CREDIT_GATEWAY_DEFAULT_PAGE_SIZE`.
+    const UNSIZED_PAGE: usize = 20;
+    let items = first
+        .or(last)
+        .map_or(UNSIZED_PAGE, |n| usize::try_from(n).unwrap_or(0));
+    items.saturating_mul(child_complexity).saturating_add(1)
+}
+
+/// An invoice's history is not paged; it is priced as if it held this many changes.
+pub(super) const HISTORY_PRICE: usize = 10;
+
+/// Creates each request's [`RequestLimits`]; the throttle's buckets outlive requests.
+pub(super) struct Limits {
+    limits: QueryLimits,
+    throttle: Arc<Throttle>,
+}
+
+impl Limits {
+    pub(super) fn new(limits: QueryLimits) -> Limits {
+        Limits {
+            limits,
+            throttle: Arc::new(Throttle::new(limits.budget)),
+        }
     }
 }
 
-fn refuse(code: &str, message: String) -> ServerError {
+impl ExtensionFactory for Limits {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestLimits {
+            limits: self.limits,
+            throttle: self.throttle.clone(),
+            operation_name: Mutex::new(None),
+            cost: Mutex::new(None),
+        })
+    }
+}
+
+struct RequestLimits {
+    limits: QueryLimits,
+    throttle: Arc<Throttle>,
+    /// The operation the request names, kept from the request for the parsed document.
+    operation_name: Mutex<Option<String>>,
+    /// What the request cost, and what its caller has left, once admitted.
+    cost: Mutex<Option<async_graphql::Value>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub(super) fn refuse(code: &str, message: String) -> ServerError {
     async_graphql::Error::new(message)
         .extend_with(|_, e| e.set("code", code))
         .into_server_error(Default::default())
 }
 
+/// The operation a request runs: the one it names, or the document's only one.
+pub(super) fn selected_operation<'a>(
+    document: &'a ExecutableDocument,
+    name: Option<&str>,
+) -> Option<(Option<&'a str>, &'a OperationDefinition)> {
+    match (&document.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some((None, &operation.node)),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .get_key_value(name)
+            .map(|(name, operation)| (Some(name.as_str()), &operation.node)),
+        (DocumentOperations::Multiple(operations), None) if operations.len() == 1 => operations
+            .iter()
+            .next()
+            .map(|(name, operation)| (Some(name.as_str()), &operation.node)),
+        (DocumentOperations::Multiple(_), None) => None,
+    }
+}
+
 #[async_graphql::async_trait::async_trait]
-impl Extension for QueryLimits {
+impl Extension for RequestLimits {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        lock(&self.operation_name).clone_from(&request.operation_name);
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -43,28 +141,121 @@ impl Extension for QueryLimits {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        if query.len() > self.max_query_bytes {
+        if query.len() > self.limits.max_query_bytes {
             return Err(refuse(
                 "QUERY_TOO_LARGE",
                 format!(
                     "the query has {} bytes; the limit is {}",
                     query.len(),
-                    self.max_query_bytes
+                    self.limits.max_query_bytes
                 ),
             ));
         }
         let document = next.run(ctx, query, variables).await?;
-        let aliases = count_aliases(&document, self.max_aliases + 1);
-        if aliases > self.max_aliases {
+        let aliases = count_aliases(&document, self.limits.max_aliases + 1);
+        if aliases > self.limits.max_aliases {
             return Err(refuse(
                 "TOO_MANY_ALIASES",
                 format!(
                     "the query uses more than {} aliases; split it",
-                    self.max_aliases
+                    self.limits.max_aliases
                 ),
             ));
         }
+        let over_get = ctx
+            .data_opt::<RequestContext>()
+            .is_some_and(|request| request.over_get);
+        let name = lock(&self.operation_name).clone();
+        let mutation = selected_operation(&document, name.as_deref())
+            .is_some_and(|(_, operation)| operation.ty == OperationType::Mutation);
+        if over_get && mutation {
+            return Err(refuse(
+                "METHOD_NOT_ALLOWED",
+                "mutations are sent with POST, never GET".into(),
+            ));
+        }
         Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next.run(ctx).await?;
+        let limits = &self.limits;
+        if result.depth > limits.max_depth {
+            return Err(vec![refuse(
+                "QUERY_TOO_DEEP",
+                format!(
+                    "the query nests {} levels deep; the limit is {}",
+                    result.depth, limits.max_depth
+                ),
+            )]);
+        }
+        if result.complexity > limits.max_complexity {
+            return Err(vec![refuse(
+                "QUERY_TOO_COMPLEX",
+                format!(
+                    "the query costs {} points; the limit is {} (each field costs a point, \
+                     once per item of the page it is in: ask for smaller pages or fewer fields)",
+                    result.complexity, limits.max_complexity
+                ),
+            )]);
+        }
+        let cost = result.complexity as u64;
+        let caller = ctx
+            .data_opt::<RequestContext>()
+            .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);
+        let budget = self.throttle.budget();
+        match self.throttle.admit(&caller, cost, Instant::now()) {
+            Admission::Refused { retry_after } => {
+                let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+                Err(vec![
+                    async_graphql::Error::new(format!(
+                        "the request costs {cost} points and its caller's budget is spent: \
+                         retry in {seconds} s (the budget holds {} points and refills {} \
+                         a second)",
+                        budget.capacity, budget.per_second
+                    ))
+                    .extend_with(|_, e| {
+                        e.set("code", "THROTTLED");
+                        e.set("retryAfterSeconds", seconds);
+                    })
+                    .into_server_error(Default::default()),
+                ])
+            }
+            Admission::Admitted { available } => {
+                let report = if budget.capacity == 0 {
+                    value!({ "requested": cost, "limit": limits.max_complexity })
+                } else {
+                    value!({
+                        "requested": cost,
+                        "limit": limits.max_complexity,
+                        "budget": {
+                            "capacity": budget.capacity,
+                            "available": available,
+                            "perSecond": budget.per_second,
+                        },
+                    })
+                };
+                *lock(&self.cost) = Some(report);
+                Ok(result)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut response = next.run(ctx, operation_name).await;
+        if let Some(cost) = lock(&self.cost).take() {
+            response.extensions.insert("cost".into(), cost);
+        }
+        response
     }
 }
 
@@ -126,8 +317,12 @@ fn walk<'a>(
 mod tests {
     use super::*;
 
+    fn parse(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).unwrap()
+    }
+
     fn aliases(query: &str) -> usize {
-        count_aliases(&async_graphql::parser::parse_query(query).unwrap(), 1000)
+        count_aliases(&parse(query), 1000)
     }
 
     #[test]
@@ -141,5 +336,42 @@ mod tests {
             1,
             "a cycle stops"
         );
+    }
+
+    #[test]
+    fn the_selected_operation_is_the_named_one_or_the_only_one() {
+        let kind = |query: &str, name: Option<&str>| {
+            let document = parse(query);
+            selected_operation(&document, name).map(|(name, op)| (name.map(str::to_owned), op.ty))
+        };
+        assert_eq!(
+            kind("mutation { x }", None),
+            Some((None, OperationType::Mutation))
+        );
+        assert_eq!(kind("{ x }", None), Some((None, OperationType::Query)));
+        let both = "query A { x } mutation B { y }";
+        assert_eq!(
+            kind(both, Some("B")),
+            Some((Some("B".into()), OperationType::Mutation))
+        );
+        assert_eq!(
+            kind(both, Some("A")),
+            Some((Some("A".into()), OperationType::Query))
+        );
+        assert_eq!(kind(both, None), None);
+        assert_eq!(kind(both, Some("C")), None);
+        assert_eq!(
+            kind("mutation Pay { x }", None),
+            Some((Some("Pay".into()), OperationType::Mutation))
+        );
+    }
+
+    #[test]
+    fn pages_are_priced_by_their_size() {
+        assert_eq!(page_cost(Some(50), None, 16), 801);
+        assert_eq!(page_cost(None, Some(10), 16), 161);
+        assert_eq!(page_cost(None, None, 16), 321);
+        assert_eq!(page_cost(Some(-5), None, 16), 1);
+        assert_eq!(page_cost(Some(i32::MAX), None, usize::MAX), usize::MAX);
     }
 }

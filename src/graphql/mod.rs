@@ -6,24 +6,29 @@ mod imports;
 mod limits;
 mod loaders;
 mod mutation;
+mod observe;
+mod persisted;
 mod query;
 mod scalars;
 mod subscription;
+mod throttle;
 mod types;
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_graphql::extensions::ExtensionFactory;
 use async_graphql::{Context, MergedObject, Schema};
 use chrono::NaiveDate;
 
 use crate::auth::{Principal, TokenKeys};
 use crate::service::{AppError, Gateway};
+use crate::telemetry::Metrics;
 
 pub use imports::DOWNLOAD_LINK_TTL;
 pub use limits::QueryLimits;
 pub use subscription::SubscriptionRoot;
-
-/// Deepest query accepted. GraphiQL's introspection query nests `ofType` deeply (about
-/// 13 levels), so the bound must sit above it.
-const MAX_DEPTH: usize = 20;
+pub use throttle::Budget;
 
 /// Reads: invoices, accounts, status totals and the CSV import history. Every field
 /// needs a bearer token.
@@ -43,9 +48,47 @@ pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub struct RequestContext {
     pub principal: Option<Principal>,
     pub today: NaiveDate,
+    /// Where the request came from (the throttle's key for callers without a token).
+    pub address: Option<IpAddr>,
+    /// The request came as `GET`: it may not run a mutation.
+    pub over_get: bool,
 }
 
-pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> GatewaySchema {
+impl RequestContext {
+    /// Whose budget the request spends: the token's subject, or without a token, the
+    /// caller's address.
+    fn throttle_key(&self) -> String {
+        match (&self.principal, self.address) {
+            (Some(Principal::Admin { subject }), _) => format!("admin:{subject}"),
+            (
+                Some(Principal::Customer {
+                    subject,
+                    account_id,
+                }),
+                _,
+            ) => format!("customer:{account_id}:{subject}"),
+            (None, Some(address)) => format!("anonymous:{address}"),
+            (None, None) => "anonymous".into(),
+        }
+    }
+}
+
+/// Who sends a request, from where, and how.
+pub struct Caller {
+    pub principal: Option<Principal>,
+    pub address: Option<IpAddr>,
+    pub over_get: bool,
+}
+
+/// The schema with its limits, persisted queries and metrics; `extra` is one more
+/// extension around every request, for an embedding program (tests inject faults with it).
+pub fn build_schema(
+    gateway: Gateway,
+    keys: TokenKeys,
+    limits: QueryLimits,
+    metrics: Arc<Metrics>,
+    extra: Option<Arc<dyn ExtensionFactory>>,
+) -> GatewaySchema {
     let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
@@ -53,11 +96,18 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> G
     )
     .data(gateway)
     .data(keys)
+    .extension(observe::Observe(metrics))
     .extension(error::ErrorCodes)
-    .extension(limits)
-    // Bounds on nesting (account → invoices → account …), on aliases and on the query's
-    // size; complexity limits come with the rest of the hardening of request limits.
-    .limit_depth(MAX_DEPTH);
+    // Persisted queries first: the limits then see the query a hash stands for.
+    .extension(persisted::PersistedQueries::new(
+        limits.persisted_queries_bytes,
+        limits.max_query_bytes,
+    ))
+    .extension(limits::Limits::new(limits));
+    let builder = match extra {
+        Some(extra) => builder.extension(Extra(extra)),
+        None => builder,
+    };
     let builder = if limits.introspection {
         builder
     } else {
@@ -69,6 +119,14 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> G
         builder.disable_suggestions()
     };
     builder.finish()
+}
+
+struct Extra(Arc<dyn ExtensionFactory>);
+
+impl ExtensionFactory for Extra {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        self.0.create()
+    }
 }
 
 /// The SDL of the schema, as committed in `schema.graphql`.
@@ -86,12 +144,14 @@ pub fn sdl() -> String {
 pub fn prepare(
     request: async_graphql::Request,
     gateway: &Gateway,
-    principal: Option<Principal>,
+    caller: Caller,
 ) -> async_graphql::Request {
     request
         .data(RequestContext {
-            principal,
+            principal: caller.principal,
             today: gateway.today(),
+            address: caller.address,
+            over_get: caller.over_get,
         })
         .data(loaders::new_loaders(gateway.clone()))
         .data(imports::UploadsTaken::default())
@@ -110,6 +170,8 @@ pub fn prepare_subscription(
         .data(RequestContext {
             principal: Some(principal),
             today: gateway.today(),
+            address: None,
+            over_get: false,
         })
         .data(loaders)
 }

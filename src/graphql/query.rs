@@ -4,6 +4,7 @@
 use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 
 use super::error::GqlResult;
+use super::limits::page_cost;
 use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
 use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
@@ -218,6 +219,7 @@ impl InvoiceQuery {
     /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
     /// invoices only.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

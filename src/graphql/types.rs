@@ -5,6 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::error::GqlResult;
+use super::limits::{HISTORY_PRICE, page_cost};
 use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
 use super::scalars::{Date, Decimal};
 use super::{RequestContext, query::InvoiceArgs};
@@ -226,6 +227,7 @@ impl Invoice {
     }
 
     /// Every recorded change of this invoice, oldest first.
+    #[graphql(complexity = "HISTORY_PRICE * child_complexity + 1")]
     async fn history(&self, ctx: &Context<'_>) -> GqlResult<Vec<InvoiceEvent>> {
         let events = loaders(ctx).load_one(HistoryKey(self.0.id.clone())).await?;
         Ok(events
@@ -325,6 +327,7 @@ impl Account {
 
     /// The account's invoices, with the same filters, order and paging as `Query.invoices`.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -1,11 +1,11 @@
-//! Request hygiene at the edge, before GraphQL runs: no mutation over `GET`, and the
-//! cross-site request forgery rule Apollo Server uses. A browser sends a cross-site
-//! `POST` without asking first (no CORS preflight) only when its content type is
-//! `text/plain`, `application/x-www-form-urlencoded` or `multipart/form-data`; such a
-//! request, or one with no content type, must carry a header that a simple request
-//! cannot: `apollo-require-preflight` or `x-apollo-operation-name` (any non-empty value).
+//! Request hygiene at the edge, before GraphQL runs: the cross-site request forgery rule
+//! Apollo Server uses (refusing mutations over `GET` is the GraphQL limits' job). A
+//! browser sends a cross-site `POST` without asking first (no CORS preflight) only when
+//! its content type is `text/plain`, `application/x-www-form-urlencoded` or
+//! `multipart/form-data`; such a request, or one with no content type, must carry a
+//! header that a simple request cannot: `apollo-require-preflight` or
+//! `x-apollo-operation-name` (any non-empty value).
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
 use axum::http::{HeaderMap, header};
 
 /// Headers that force a browser to ask before sending cross-site.
@@ -36,20 +36,6 @@ pub(super) fn forgeable(headers: &HeaderMap) -> bool {
                 .get(*name)
                 .is_some_and(|value| !value.as_bytes().is_empty())
         })
-}
-
-/// Whether the operation a request would run is a mutation. A query that does not
-/// parse, or names no operation it holds, is left for GraphQL to refuse.
-pub(super) fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let operation = match (&document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(operation), _) => Some(operation),
-        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
 }
 
 #[cfg(test)]
@@ -97,20 +83,5 @@ mod tests {
             ("content-type", "text/plain"),
             ("x-apollo-operation-name", "Pay")
         ])));
-    }
-
-    #[test]
-    fn mutations_are_told_from_queries() {
-        let request = |query: &str, name: Option<&str>| {
-            let mut request = async_graphql::Request::new(query);
-            request.operation_name = name.map(str::to_owned);
-            request
-        };
-        assert!(is_mutation(&request("mutation { x }", None)));
-        assert!(!is_mutation(&request("{ x }", None)));
-        let both = "query A { x } mutation B { y }";
-        assert!(is_mutation(&request(both, Some("B"))));
-        assert!(!is_mutation(&request(both, Some("A"))));
-        assert!(!is_mutation(&request("mutation {", None)));
     }
 }

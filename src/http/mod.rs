@@ -3,19 +3,21 @@
 //! checks. The only module that knows axum; it hands GraphQL requests to the schema and
 //! nothing else.
 
+mod edge;
 mod export;
 mod hygiene;
 mod multipart;
 mod rest;
 mod ws;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -25,6 +27,7 @@ use serde_json::json;
 use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::graphql::{self, GatewaySchema};
 use crate::service::Gateway;
+use crate::telemetry::{Gauges, Metrics};
 
 pub use ws::WsSettings;
 
@@ -42,10 +45,14 @@ pub struct AppState {
     pub ws: WsSettings,
     /// Origins allowed to call from a browser (CORS); none by default.
     pub cors_origins: Vec<HeaderValue>,
+    pub metrics: Arc<Metrics>,
+    /// Serve `/metrics`.
+    pub serve_metrics: bool,
 }
 
 pub fn router(state: AppState) -> Router {
     let cors = cors(&state.cors_origins);
+    let serve_metrics = state.serve_metrics;
     let router = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::upgrade))
@@ -53,8 +60,18 @@ pub fn router(state: AppState) -> Router {
         .route("/export/invoices.csv", get(export::export_invoices))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(rest::routes())
+        .merge(rest::routes());
+    let router = if serve_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    let router = router
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::edge,
+        ))
         .with_state(state);
     match cors {
         Some(cors) => router.layer(cors),
@@ -130,18 +147,64 @@ fn principal(headers: &HeaderMap, keys: &TokenKeys) -> Result<Option<Principal>,
     Ok(caller(headers, keys)?.map(|(principal, _)| principal))
 }
 
+/// How a GraphQL request arrived.
+struct Arrival<'a> {
+    headers: &'a HeaderMap,
+    address: Option<IpAddr>,
+    over_get: bool,
+}
+
 async fn execute(
     state: &AppState,
-    headers: &HeaderMap,
+    arrival: Arrival<'_>,
     request: async_graphql::Request,
 ) -> Response {
-    let who = match principal(headers, &state.keys) {
+    let principal = match principal(arrival.headers, &state.keys) {
         Ok(who) => who,
         Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message()),
     };
-    let request = graphql::prepare(request, &state.gateway, who);
+    let caller = graphql::Caller {
+        principal,
+        address: arrival.address,
+        over_get: arrival.over_get,
+    };
+    let request = graphql::prepare(request, &state.gateway, caller);
     let response = state.schema.execute(request).await;
-    async_graphql_axum::GraphQLResponse::from(response).into_response()
+    let refusal = response.errors.first().and_then(|error| {
+        let extensions = error.extensions.as_ref()?;
+        match extensions.get("code")? {
+            async_graphql::Value::String(code) => {
+                Some((code.clone(), extensions.get("retryAfterSeconds").cloned()))
+            }
+            _ => None,
+        }
+    });
+    let mut http = async_graphql_axum::GraphQLResponse::from(response).into_response();
+    // Two refusals are HTTP's business too: clients and proxies act on their status.
+    match refusal {
+        Some((code, retry_after)) if code == "THROTTLED" => {
+            *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            if let Some(async_graphql::Value::Number(seconds)) = retry_after
+                && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+            {
+                http.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        Some((code, _)) if code == "METHOD_NOT_ALLOWED" => {
+            *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            http.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        _ => {}
+    }
+    http
+}
+
+/// The peer's address (axum's `ConnectInfo`, absent when the router is served without it).
+fn peer(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
 }
 
 /// How long an upload may send nothing before it is cut off.
@@ -275,15 +338,27 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         .await
     };
     match parsed {
-        Ok(request) if request.query.trim().is_empty() => error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            "the request has no query",
-        ),
+        Ok(request)
+            if request.query.trim().is_empty()
+                && !request.extensions.contains_key("persistedQuery") =>
+        {
+            error_response(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the request has no query",
+            )
+        }
         Ok(request) if multipart::wanted(&parts.headers) => {
             multipart::subscribe(&state, &parts.headers, request)
         }
-        Ok(request) => execute(&state, &parts.headers, request).await,
+        Ok(request) => {
+            let arrival = Arrival {
+                headers: &parts.headers,
+                address: peer(&parts.extensions),
+                over_get: false,
+            };
+            execute(&state, arrival, request).await
+        }
         Err(async_graphql::ParseRequestError::PayloadTooLarge) => error_response(
             StatusCode::PAYLOAD_TOO_LARGE,
             "FILE_TOO_LARGE",
@@ -318,8 +393,11 @@ fn parse_error_message(error: &async_graphql::ParseRequestError) -> String {
     }
 }
 
-/// Browsers get GraphiQL; other clients run a query from the query string.
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+/// Browsers get GraphiQL; other clients run a query (never a mutation) from the query
+/// string.
+async fn graphql_get(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let (headers, uri) = (&parts.headers, &parts.uri);
     let wants_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -329,18 +407,14 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, uri: Uri
         return graphiql_page(&state);
     }
     match async_graphql::http::parse_query_string(query) {
-        Ok(request) if hygiene::is_mutation(&request) => {
-            let mut response = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "METHOD_NOT_ALLOWED",
-                "mutations are sent with POST, never GET",
-            );
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-            response
+        Ok(request) => {
+            let arrival = Arrival {
+                headers,
+                address: peer(&parts.extensions),
+                over_get: true,
+            };
+            execute(&state, arrival, request).await
         }
-        Ok(request) => execute(&state, &headers, request).await,
         Err(_) => error_response(
             StatusCode::BAD_REQUEST,
             "BAD_REQUEST",
@@ -385,6 +459,27 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
         .header(header::CACHE_CONTROL, "public, max-age=86400")
         .body(Body::from(body))
         .expect("static response")
+}
+
+/// Prometheus metrics (text exposition format).
+async fn metrics(State(state): State<AppState>) -> Response {
+    let gateway = &state.gateway;
+    let pool = gateway.store().pool_status();
+    let gauges = Gauges {
+        pool_connections: pool.connections,
+        pool_idle: pool.idle,
+        pool_max: pool.max,
+        subscriptions: gateway.events().subscribers(),
+        imports_running: gateway.imports_running(),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(gauges),
+    )
+        .into_response()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -113,6 +113,10 @@ impl Drop for Registered {
 }
 
 impl RunningImports {
+    pub(super) fn len(&self) -> usize {
+        self.0.lock().expect("not poisoned").len()
+    }
+
     fn progress(&self, id: &str) -> Option<Arc<Progress>> {
         self.0.lock().expect("not poisoned").get(id).cloned()
     }

@@ -85,6 +85,11 @@ impl Gateway {
         &self.events
     }
 
+    /// CSV imports running in this process.
+    pub fn imports_running(&self) -> usize {
+        self.running_imports.len()
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

@@ -49,6 +49,14 @@ impl StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// See [`Store::pool_status`].
+#[derive(Clone, Copy, Debug)]
+pub struct PoolStatus {
+    pub connections: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
 /// A pool of connections to the gateway's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -126,6 +134,33 @@ impl Store {
             }
             _ => find.lock_exclusive().one(txn).await?,
         })
+    }
+
+    /// The pool's connections: open, idle among them, and the most it opens.
+    pub fn pool_status(&self) -> PoolStatus {
+        let (connections, idle, max) = match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStatus {
+            connections,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+        }
     }
 
     /// Round-trips one trivial statement.

@@ -3,7 +3,9 @@
 //! over real HTTP.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use async_graphql::extensions::ExtensionFactory;
 
 use chrono::{Duration, NaiveDate, SubsecRound, Utc};
 use credit_gateway::app::{self, Running};
@@ -75,6 +77,39 @@ fn announce_pg_skipped(reason: &str) {
 
 pub const SECRET: &str = "test-secret";
 
+/// Every log line of this test process, as JSON objects (one per line), from the first
+/// call on: tests that check what the gateway logs look for their request id in it.
+pub fn captured_logs() -> String {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_env_filter("info")
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+        logs
+    });
+    String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()
+}
+
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 pub struct TestApp {
     pub running: Running,
     pub base: String,
@@ -100,6 +135,13 @@ pub fn test_config(database_url: String) -> Config {
         cors_origins: String::new(),
         max_query_bytes: 32 * 1024,
         max_aliases: 30,
+        max_depth: 20,
+        max_complexity: 10_000,
+        throttle_capacity: 50_000,
+        throttle_per_second: 10_000,
+        persisted_queries_bytes: 4 * 1024 * 1024,
+        metrics: true,
+        log_format: credit_gateway::telemetry::LogFormat::Text,
         introspection: true,
         suggestions: true,
         // Tests sweep explicitly, so that no background sweep races their fixtures.
@@ -125,6 +167,16 @@ impl TestApp {
         demo: bool,
         tweak: impl FnOnce(&mut Config),
     ) -> Option<TestApp> {
+        Self::spawn_extended(backend, demo, tweak, None).await
+    }
+
+    /// Starts a gateway with settings changed by `tweak` and one more GraphQL extension.
+    pub async fn spawn_extended(
+        backend: Backend,
+        demo: bool,
+        tweak: impl FnOnce(&mut Config),
+        extension: Option<Arc<dyn ExtensionFactory>>,
+    ) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, pg_database) = match backend {
             Backend::Sqlite => (
@@ -148,7 +200,7 @@ impl TestApp {
         };
         let mut config = test_config(url);
         tweak(&mut config);
-        let running = app::start(&config, "127.0.0.1:0", demo)
+        let running = app::start_extended(&config, "127.0.0.1:0", demo, extension)
             .await
             .expect("gateway starts");
         Some(TestApp {

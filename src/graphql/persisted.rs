@@ -1,0 +1,204 @@
+//! Apollo's automatic persisted queries: a client sends only the SHA-256 of its query
+//! (`extensions.persistedQuery.sha256Hash`, over `GET` or `POST`); when the gateway does
+//! not know it, the answer is `PERSISTED_QUERY_NOT_FOUND` and the client sends the query
+//! with its hash once, which is checked and remembered. The memory they take is bounded
+//! (least recently used queries are forgotten first), and only authenticated callers'
+//! queries are remembered, so strangers cannot churn the cache.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
+use async_graphql::{Request, ServerResult, Value};
+use sha2::{Digest, Sha256};
+
+use super::RequestContext;
+use super::limits::refuse;
+
+type Hash = [u8; 32];
+
+/// The remembered queries, shared by every request.
+pub(super) struct PersistedQueries(Arc<Cache>);
+
+struct Cache {
+    /// Bytes of query text kept at most; 0 turns persisted queries off.
+    max_bytes: usize,
+    /// Longest query kept (longer ones are refused when parsed anyway).
+    max_query_bytes: usize,
+    lru: Mutex<Lru>,
+}
+
+#[derive(Default)]
+struct Lru {
+    queries: HashMap<Hash, (Arc<str>, u64)>,
+    /// Last use → hash: the first entry is the least recently used.
+    by_use: BTreeMap<u64, Hash>,
+    clock: u64,
+    bytes: usize,
+}
+
+impl Lru {
+    fn get(&mut self, hash: &Hash) -> Option<Arc<str>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (query, used) = self.queries.get_mut(hash)?;
+        self.by_use.remove(used);
+        *used = clock;
+        self.by_use.insert(clock, *hash);
+        Some(query.clone())
+    }
+
+    fn insert(&mut self, hash: Hash, query: Arc<str>, max_bytes: usize) {
+        if self.get(&hash).is_some() || query.len() > max_bytes {
+            return;
+        }
+        while self.bytes + query.len() > max_bytes {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((evicted, _)) = self.queries.remove(&oldest) {
+                self.bytes -= evicted.len();
+            }
+        }
+        self.bytes += query.len();
+        self.by_use.insert(self.clock, hash);
+        self.queries.insert(hash, (query, self.clock));
+    }
+}
+
+impl PersistedQueries {
+    pub(super) fn new(max_bytes: usize, max_query_bytes: usize) -> PersistedQueries {
+        PersistedQueries(Arc::new(Cache {
+            max_bytes,
+            max_query_bytes,
+            lru: Mutex::new(Lru::default()),
+        }))
+    }
+}
+
+impl ExtensionFactory for PersistedQueries {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PersistedQueries(self.0.clone()))
+    }
+}
+
+fn not_supported() -> async_graphql::ServerError {
+    refuse(
+        "PERSISTED_QUERY_NOT_SUPPORTED",
+        "PersistedQueryNotSupported".into(),
+    )
+}
+
+/// The hash of `extensions.persistedQuery`, checked for protocol version 1.
+fn requested_hash(persisted: &Value) -> ServerResult<Hash> {
+    let Value::Object(fields) = persisted else {
+        return Err(not_supported());
+    };
+    let version = fields.get("version");
+    if version != Some(&Value::from(1)) {
+        return Err(not_supported());
+    }
+    let hex = match fields.get("sha256Hash") {
+        Some(Value::String(hex)) => hex.as_str(),
+        _ => "",
+    };
+    parse_hex(hex).ok_or_else(|| {
+        refuse(
+            "BAD_REQUEST",
+            "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits".into(),
+        )
+    })
+}
+
+fn parse_hex(hex: &str) -> Option<Hash> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let mut hash = [0; 32];
+    for (byte, pair) in hash.iter_mut().zip(hex.as_bytes().chunks(2)) {
+        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(hash)
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PersistedQueries {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        let Some(persisted) = request.extensions.get("persistedQuery") else {
+            return next.run(ctx, request).await;
+        };
+        let cache = &self.0;
+        if cache.max_bytes == 0 {
+            return Err(not_supported());
+        }
+        let hash = requested_hash(persisted)?;
+        let lru = || cache.lru.lock().unwrap_or_else(|p| p.into_inner());
+        if request.query.is_empty() {
+            let Some(query) = lru().get(&hash) else {
+                return Err(refuse(
+                    "PERSISTED_QUERY_NOT_FOUND",
+                    "PersistedQueryNotFound".into(),
+                ));
+            };
+            request.query = query.to_string();
+        } else {
+            if <Hash>::from(Sha256::digest(request.query.as_bytes())) != hash {
+                return Err(refuse(
+                    "PERSISTED_QUERY_HASH_MISMATCH",
+                    "provided sha does not match query".into(),
+                ));
+            }
+            let authenticated = request
+                .data
+                .get(&std::any::TypeId::of::<RequestContext>())
+                .and_then(|data| data.downcast_ref::<RequestContext>())
+                .is_some_and(|context| context.principal.is_some());
+            if authenticated && request.query.len() <= cache.max_query_bytes {
+                lru().insert(hash, request.query.as_str().into(), cache.max_bytes);
+            }
+        }
+        next.run(ctx, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: u8) -> Hash {
+        [n; 32]
+    }
+
+    #[test]
+    fn the_cache_keeps_its_bytes_and_forgets_the_least_recently_used() {
+        let mut lru = Lru::default();
+        lru.insert(hash(1), "aaaa".into(), 10);
+        lru.insert(hash(2), "bbbb".into(), 10);
+        assert!(lru.get(&hash(1)).is_some(), "1 is now the most recent");
+        lru.insert(hash(3), "cccc".into(), 10);
+        assert!(lru.get(&hash(2)).is_none(), "2 was the least recently used");
+        assert_eq!(lru.get(&hash(1)).as_deref(), Some("aaaa"));
+        assert_eq!(lru.get(&hash(3)).as_deref(), Some("cccc"));
+        assert_eq!(lru.bytes, 8);
+        lru.insert(hash(4), "x".repeat(11).into(), 10);
+        assert!(lru.get(&hash(4)).is_none(), "larger than the whole cache");
+        assert_eq!((lru.queries.len(), lru.by_use.len()), (2, 2));
+    }
+
+    #[test]
+    fn hashes_are_64_hex_digits() {
+        assert_eq!(parse_hex(&"ab".repeat(32)), Some([0xab; 32]));
+        assert_eq!(parse_hex(&"ab".repeat(31)), None);
+        assert_eq!(parse_hex(&"zz".repeat(32)), None);
+        assert_eq!(parse_hex(&format!("{}é", "a".repeat(62))), None);
+        assert_eq!(parse_hex(&format!("+f{}", "a".repeat(62))), None);
+    }
+}

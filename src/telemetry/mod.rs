@@ -1,0 +1,140 @@
+//! What operators see: log lines on standard error (text, or JSON with
+//! `CREDIT_GATEWAY_LOG_FORMAT=json`) that carry the id of the request they belong to,
+//! panics caught and logged once with that id, and the Prometheus metrics (`metrics`).
+
+mod metrics;
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, Once};
+
+use futures_util::FutureExt;
+use tracing_subscriber::EnvFilter;
+
+pub use metrics::{Gauges, Metrics};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, with the fields of the request it belongs to
+    /// (`request_id`, `method`, `path`) and of its GraphQL operation, for log collectors.
+    Json,
+}
+
+/// Sets up logging (filtered by `RUST_LOG`, default `info`) and the panic hook.
+pub fn init(format: LogFormat) {
+    install_panic_hook();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests start many gateways in one process) keeps the first setup.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
+}
+
+/// The request being served on this task: its id, and the panic it raised, if any.
+struct RequestScope {
+    id: Arc<str>,
+    panic: Mutex<Option<String>>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestScope;
+}
+
+/// The id of the request this task is serving, if any.
+pub fn request_id() -> Option<Arc<str>> {
+    REQUEST.try_with(|request| request.id.clone()).ok()
+}
+
+/// Runs `future` as the request `id`: [`request_id`] names it meanwhile, and a panic
+/// inside it is caught and returned as its description (message and source location)
+/// instead of unwinding further. The panic hook stays silent for such a panic, so the
+/// caller logs it exactly once, with the request's id.
+pub async fn serve_request<F: Future>(id: Arc<str>, future: F) -> Result<F::Output, String> {
+    let scope = RequestScope {
+        id,
+        panic: Mutex::new(None),
+    };
+    REQUEST
+        .scope(scope, async {
+            match AssertUnwindSafe(future).catch_unwind().await {
+                Ok(output) => Ok(output),
+                Err(payload) => Err(REQUEST
+                    .with(|request| lock(&request.panic).take())
+                    .unwrap_or_else(|| payload_message(payload.as_ref()).to_owned())),
+            }
+        })
+        .await
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+/// Inside a request, a panic is noted for [`serve_request`] to log; anywhere else the
+/// default hook prints it as usual.
+pub fn install_panic_hook() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let description = match info.location() {
+                Some(at) => format!("{} at {at}", payload_message(info.payload())),
+                None => payload_message(info.payload()).to_owned(),
+            };
+            let noted = REQUEST
+                .try_with(|request| *lock(&request.panic) = Some(description))
+                .is_ok();
+            if !noted {
+                default(info);
+            }
+        }));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_a_request_is_caught_and_described_with_its_location() {
+        install_panic_hook();
+        let caught = serve_request("req-1".into(), async {
+            assert_eq!(request_id().as_deref(), Some("req-1"));
+            if request_id().is_some() {
+                panic!("boom {}", 42);
+            }
+        })
+        .await;
+        let description = caught.expect_err("the panic is caught");
+        assert!(
+            description.starts_with("boom 42 at src/telemetry/mod.rs:"),
+            "{description}"
+        );
+        assert_eq!(request_id(), None, "outside the request, no id");
+        let fine = serve_request("req-2".into(), async { 7 }).await;
+        assert_eq!(fine, Ok(7));
+    }
+}

@@ -1,0 +1,371 @@
+//! Hardening: complexity priced by page size and reported as cost, each caller's budget,
+//! persisted queries, panics caught with a request id, request ids in logs, metrics.
+
+use std::sync::Arc;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo,
+};
+use async_graphql::{ServerResult, Value as GqlValue};
+use chrono::Duration;
+use credit_gateway::auth::Principal;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends!(
+    complexity_is_priced_by_page_size_and_reported_as_cost,
+    a_spent_budget_is_refused_with_throttled_and_retry_after,
+    persisted_queries_run_by_hash_over_get_and_post,
+    a_panic_in_a_resolver_is_answered_500_with_a_request_id_and_logged_once,
+    metrics_count_requests_operations_and_outcomes,
+);
+
+const PAGE_OF_50: &str = "{ invoices(first: 50) { nodes { id value } } }";
+
+async fn complexity_is_priced_by_page_size_and_reported_as_cost(app: TestApp) {
+    let admin = app.admin();
+    // `nodes { id value }` costs 3 per invoice; the page itself 1.
+    let body = app.gql(Some(&admin), PAGE_OF_50, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let cost = &body["extensions"]["cost"];
+    assert_eq!(cost["requested"], 151, "{body}");
+    assert_eq!(cost["limit"], 10_000);
+    assert_eq!(cost["budget"]["capacity"], 50_000);
+    assert_eq!(cost["budget"]["perSecond"], 10_000);
+    let body = app
+        .gql(
+            Some(&admin),
+            "query($n: Int) { invoices(first: $n) { nodes { id value } } }",
+            json!({ "n": 10 }),
+        )
+        .await;
+    assert_eq!(body["extensions"]["cost"]["requested"], 31, "{body}");
+    let unsized_page = app
+        .gql(
+            Some(&admin),
+            "{ invoices { nodes { id value } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        unsized_page["extensions"]["cost"]["requested"], 61,
+        "priced at 20"
+    );
+
+    let before = app.statements();
+    let nested = "{ invoices(first: 100) { nodes { account { \
+                  invoices(first: 100) { nodes { id } } } } } }";
+    let body = app.gql(Some(&admin), nested, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["QUERY_TOO_COMPLEX"], "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("20301"), "{message}");
+    assert!(body["extensions"].get("cost").is_none());
+
+    let deep = format!(
+        "{{ {} id {} }}",
+        "invoices(first: 1) { nodes { account { ".repeat(7),
+        "} } } ".repeat(7)
+    );
+    let body = app.gql(Some(&admin), &deep, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["QUERY_TOO_DEEP"], "{body}");
+    assert_eq!(app.statements(), before, "refused before any SQL");
+}
+
+async fn a_spent_budget_is_refused_with_throttled_and_retry_after(app: TestApp) {
+    let app = TestApp::spawn_configured(app.backend, false, |config| {
+        config.max_complexity = 300;
+        config.throttle_capacity = 300;
+        config.throttle_per_second = 10;
+    })
+    .await
+    .unwrap();
+    let admin = app.admin();
+    let first = app.gql(Some(&admin), PAGE_OF_50, json!({})).await;
+    assert!(first.get("errors").is_none(), "{first}");
+    assert_eq!(first["extensions"]["cost"]["budget"]["available"], 149);
+
+    let before = app.statements();
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .json(&json!({ "query": PAGE_OF_50 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), vec!["THROTTLED"], "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["retryAfterSeconds"], 1);
+    assert_eq!(app.statements(), before, "a refused request runs nothing");
+
+    // Budgets are per caller: another subject, and a customer, still have theirs.
+    let other = app.running.keys.mint(
+        &Principal::Admin {
+            subject: "another-admin".into(),
+        },
+        Duration::hours(1),
+    );
+    let body = app.gql(Some(&other), PAGE_OF_50, json!({})).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = app
+        .gql(Some(&app.customer("ACC")), PAGE_OF_50, json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+
+    // A budget must hold the costliest request the limits allow.
+    let mut config = app.config.clone();
+    config.throttle_capacity = 299;
+    let refused = credit_gateway::app::start(&config, "127.0.0.1:0", false).await;
+    let message = refused.err().expect("refused to start").to_string();
+    assert!(
+        message.contains("CREDIT_GATEWAY_THROTTLE_CAPACITY"),
+        "{message}"
+    );
+}
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn persisted(hash: &str) -> Value {
+    json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } })
+}
+
+async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = app.client.post(format!("{}/graphql", app.base)).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn get(app: &TestApp, token: &str, params: &[(&str, String)]) -> (u16, Value) {
+    let url = reqwest::Url::parse_with_params(&format!("{}/graphql", app.base), params).unwrap();
+    let response = app.client.get(url).bearer_auth(token).send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn persisted_queries_run_by_hash_over_get_and_post(app: TestApp) {
+    let due = app.today() + Duration::days(5);
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "10.00")],
+        &[invoice("INV", "ACC", "ORD", "10.00", due)],
+    )
+    .await;
+    let admin = app.admin();
+    let query = "query One($id: ID!) { invoice(id: $id) { id value } }";
+    let hash = sha256_hex(query);
+    let variables = json!({ "id": "INV" });
+    let by_hash = json!({ "variables": variables, "extensions": persisted(&hash) });
+
+    let (status, body) = post(&app, Some(&admin), by_hash.clone()).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), vec!["PERSISTED_QUERY_NOT_FOUND"]);
+    assert_eq!(body["errors"][0]["message"], "PersistedQueryNotFound");
+
+    // A stranger's query runs (and is refused by its fields) but is not remembered.
+    let with_query =
+        json!({ "query": query, "variables": variables, "extensions": persisted(&hash) });
+    let (_, body) = post(&app, None, with_query.clone()).await;
+    assert_eq!(error_codes(&body), vec!["UNAUTHENTICATED"]);
+    let (_, body) = post(&app, Some(&admin), by_hash.clone()).await;
+    assert_eq!(error_codes(&body), vec!["PERSISTED_QUERY_NOT_FOUND"]);
+
+    let (_, registered) = post(&app, Some(&admin), with_query).await;
+    assert_eq!(registered["data"]["invoice"]["value"], "10.00");
+    let (status, body) = post(&app, Some(&admin), by_hash).await;
+    assert_eq!((status, &body["data"]), (200, &registered["data"]));
+    let (status, body) = get(
+        &app,
+        &admin,
+        &[
+            ("variables", variables.to_string()),
+            ("extensions", persisted(&hash).to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]),
+        (200, &registered["data"]),
+        "{body}"
+    );
+
+    // A query whose hash is wrong is refused, and poisons nothing.
+    let lie = json!({ "query": "{ today }", "extensions": persisted(&hash) });
+    let (_, body) = post(&app, Some(&admin), lie).await;
+    assert_eq!(error_codes(&body), vec!["PERSISTED_QUERY_HASH_MISMATCH"]);
+    let other_version =
+        json!({ "extensions": { "persistedQuery": { "version": 2, "sha256Hash": hash } } });
+    let (_, body) = post(&app, Some(&admin), other_version).await;
+    assert_eq!(error_codes(&body), vec!["PERSISTED_QUERY_NOT_SUPPORTED"]);
+
+    // A persisted mutation is still no mutation over GET.
+    let pay = r#"mutation { markInvoicePaid(input: {id: "INV"}) { invoice { version } } }"#;
+    let pay_hash = sha256_hex(pay);
+    let (_, body) = post(
+        &app,
+        Some(&admin),
+        json!({ "query": "{ today }", "extensions": persisted(&sha256_hex("{ today }")) }),
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let (_, paid) = post(
+        &app,
+        Some(&admin),
+        json!({ "query": pay, "extensions": persisted(&pay_hash) }),
+    )
+    .await;
+    assert_eq!(paid["data"]["markInvoicePaid"]["invoice"]["version"], 2);
+    let (status, body) = get(
+        &app,
+        &admin,
+        &[("extensions", persisted(&pay_hash).to_string())],
+    )
+    .await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(error_codes(&body), vec!["METHOD_NOT_ALLOWED"]);
+
+    let off = TestApp::spawn_configured(app.backend, false, |config| {
+        config.persisted_queries_bytes = 0;
+    })
+    .await
+    .unwrap();
+    let (_, body) = post(
+        &off,
+        Some(&off.admin()),
+        json!({ "query": "{ today }", "extensions": persisted(&sha256_hex("{ today }")) }),
+    )
+    .await;
+    assert_eq!(error_codes(&body), vec!["PERSISTED_QUERY_NOT_SUPPORTED"]);
+}
+
+/// A fault injected into the resolver of one field.
+struct PanicOn(&'static str);
+
+impl ExtensionFactory for PanicOn {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PanicOn(self.0))
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for PanicOn {
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<GqlValue>> {
+        if info.name == self.0 {
+            panic!("injected fault in the resolver of {}", info.name);
+        }
+        next.run(ctx, info).await
+    }
+}
+
+async fn a_panic_in_a_resolver_is_answered_500_with_a_request_id_and_logged_once(app: TestApp) {
+    captured_logs();
+    let app = TestApp::spawn_extended(app.backend, false, |_| {}, Some(Arc::new(PanicOn("today"))))
+        .await
+        .unwrap();
+    let admin = app.admin();
+    let id = format!("panic-{}", uuid::Uuid::new_v4().simple());
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .header("x-request-id", &id)
+        .json(&json!({ "query": "{ today }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(response.headers()["x-request-id"], id.as_str());
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({ "errors": [{ "message": "internal error",
+                             "extensions": { "code": "INTERNAL", "requestId": id } }] })
+    );
+
+    // The worker lives on: the same server answers the next request.
+    let body = app
+        .gql(Some(&admin), "{ invoices { totalCount } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["invoices"]["totalCount"], 0, "{body}");
+
+    let logs = captured_logs();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|line| line.contains(&id))
+        .map(|line| serde_json::from_str(line).expect("JSON log lines"))
+        .collect();
+    let panics: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["message"].as_str().unwrap_or("").contains("panicked"))
+        .collect();
+    assert_eq!(panics.len(), 1, "logged once: {lines:#?}");
+    assert_eq!(panics[0]["span"]["request_id"], id.as_str());
+    let panic = panics[0]["panic"].as_str().unwrap();
+    assert!(
+        panic.contains("injected fault in the resolver of today at tests/api/hardening.rs:"),
+        "{panic}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line["message"] == "served" && line["status"] == 500),
+        "{lines:#?}"
+    );
+}
+
+async fn metrics_count_requests_operations_and_outcomes(app: TestApp) {
+    let admin = app.admin();
+    let named = "query Listing { invoices { totalCount } }";
+    app.gql(Some(&admin), named, json!({})).await;
+    app.gql(Some(&admin), named, json!({})).await;
+    app.gql(None, named, json!({})).await;
+    app.gql(
+        Some(&admin),
+        "mutation { cancelInvoice(input: {id: \"NOPE\"}) { userErrors { code } } }",
+        json!({}),
+    )
+    .await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        "graphql_operations_total{operation=\"Listing\",type=\"query\",outcome=\"ok\"} 2\n",
+        "graphql_operations_total{operation=\"Listing\",type=\"query\",outcome=\"UNAUTHENTICATED\"} 1\n",
+        "graphql_operations_total{operation=\"anonymous\",type=\"mutation\",outcome=\"ok\"} 1\n",
+        "graphql_operation_duration_seconds_count{operation=\"Listing\"} 3\n",
+        "http_requests_total{route=\"/graphql\",status=\"200\"} 4\n",
+        "db_pool_max_connections 5\n",
+        "graphql_subscriptions_active 0\n",
+        "csv_imports_running 0\n",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(text.contains("db_pool_connections{state=\"idle\"}"));
+
+    let off = TestApp::spawn_configured(app.backend, false, |config| config.metrics = false)
+        .await
+        .unwrap();
+    assert_eq!(off.get("/metrics").await.status(), 404);
+}
