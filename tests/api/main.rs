@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod changes;
 mod cli;
+mod faults;
 mod hardening;
 mod imports;
 mod listing;

@@ -3,15 +3,9 @@
 //! for a while receives everything committed meanwhile; and a transaction held open while
 //! many writers commit later-numbered events is neither skipped nor in their way.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-
 use credit_gateway::app::{self, Running};
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 use crate::helpers::*;
 use crate::subscriptions::{cursor_now, invoices, pay, pay_at};
@@ -23,7 +17,7 @@ async fn postgres_app() -> Option<TestApp> {
 
 /// Another gateway over the same database (`url`), as a second instance behind a load
 /// balancer would be.
-async fn second_instance(app: &TestApp, url: String) -> (Running, String) {
+pub async fn second_instance(app: &TestApp, url: String) -> (Running, String) {
     let mut config = app.config.clone();
     config.database_url = url;
     let running = app::start(&config, "127.0.0.1:0", false)
@@ -54,73 +48,14 @@ async fn a_change_through_one_instance_reaches_subscribers_of_another() {
     assert_eq!(second["source"], "GRAPHQL");
 }
 
-/// A TCP proxy in front of PostgreSQL that can drop every connection and refuse new
-/// ones for a while: an instance's lost database.
-struct Proxy {
-    addr: SocketAddr,
-    up: Arc<AtomicBool>,
-    links: Arc<Mutex<Vec<JoinHandle<()>>>>,
-    _accept: JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let up = Arc::new(AtomicBool::new(true));
-        let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let accept = tokio::spawn({
-            let (up, links) = (up.clone(), links.clone());
-            async move {
-                while let Ok((mut inbound, _)) = listener.accept().await {
-                    if !up.load(Ordering::SeqCst) {
-                        continue; // dropped: connection refused, as it were
-                    }
-                    let target = target.clone();
-                    links.lock().unwrap().push(tokio::spawn(async move {
-                        if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ =
-                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                        }
-                    }));
-                }
-            }
-        });
-        Proxy {
-            addr,
-            up,
-            links,
-            _accept: accept,
-        }
-    }
-
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        for link in self.links.lock().unwrap().drain(..) {
-            link.abort();
-        }
-    }
-
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_whose_instance_lost_its_database_receives_every_change_after_recovery() {
     let Some(app) = postgres_app().await else {
         return;
     };
     invoices(&app, 6).await;
-    let url = app.config.database_url.clone();
-    let (host_port, _) = url
-        .split_once("://")
-        .and_then(|(_, rest)| rest.split_once('@'))
-        .map(|(_, rest)| rest.split_once('/').unwrap())
-        .unwrap();
-    let proxy = Proxy::start(host_port.to_owned()).await;
-    let (_other, other_base) =
-        second_instance(&app, url.replacen(host_port, &proxy.addr.to_string(), 1)).await;
+    let (proxy, proxied_url) = Proxy::in_front_of(&app.config.database_url).await;
+    let (_other, other_base) = second_instance(&app, proxied_url).await;
     let admin = app.admin();
     let after = cursor_now(&app, &admin).await;
     let mut client = subscribed_at(&other_base, &admin, json!({ "after": after })).await;
