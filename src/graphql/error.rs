@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest,
+    NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{
@@ -36,7 +37,8 @@ pub type GqlResult<T> = Result<T, AppError>;
 
 /// Gives every error that async-graphql raises itself a code, as clients expect of all
 /// errors: `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, or `BAD_USER_INPUT` for
-/// arguments that fail to coerce while executing. Our own errors already carry theirs.
+/// arguments that fail to coerce while executing; anything else (an `operationName` the
+/// document does not hold, say) `BAD_REQUEST`. Our own errors already carry theirs.
 pub struct ErrorCodes;
 
 impl ExtensionFactory for ErrorCodes {
@@ -55,6 +57,15 @@ fn with_default_code(mut error: ServerError, code: &str) -> ServerError {
 
 #[async_graphql::async_trait::async_trait]
 impl Extension for ErrorCodes {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        response.errors = std::mem::take(&mut response.errors)
+            .into_iter()
+            .map(|e| with_default_code(e, "BAD_REQUEST"))
+            .collect();
+        response
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,

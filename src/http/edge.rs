@@ -1,13 +1,16 @@
 //! What every request goes through first: an id (the client's `x-request-id` when it is
 //! sane, else a fresh one) echoed in the response and carried by every log line of the
 //! request through its span; panics caught and answered as a 500 `INTERNAL` error that
-//! names the id, logged once; an access log line; and the HTTP metrics.
+//! names the id, logged once; refusals that axum writes as plain text (a path that is
+//! not UTF-8, a WebSocket route without an upgrade, a method a route does not take)
+//! rewritten as JSON `{"errors": [...]}` with a code; an access log line; and the HTTP
+//! metrics.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -52,10 +55,13 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
     let served = telemetry::serve_request(id.clone(), next.run(request))
         .instrument(span.clone())
         .await;
-    let mut response = served.unwrap_or_else(|panic| {
-        tracing::error!(parent: &span, panic = %panic, "the request panicked; answered 500 INTERNAL");
-        internal_error(&id)
-    });
+    let mut response = match served {
+        Ok(response) => as_json_error(response).await,
+        Err(panic) => {
+            tracing::error!(parent: &span, panic = %panic, "the request panicked; answered 500 INTERNAL");
+            internal_error(&id)
+        }
+    };
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
@@ -69,6 +75,45 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         "served"
     );
     response
+}
+
+/// A refusal without a JSON body, as a GraphQL-shaped error with the same status and
+/// headers (such as `Allow`); its text, when it has one, as the message.
+async fn as_json_error(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let message = match std::str::from_utf8(&text).map(str::trim) {
+        Ok(text) if !text.is_empty() => text.to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase(),
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST".to_owned(),
+        StatusCode::NOT_FOUND => "NOT_FOUND".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE".to_owned(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE".to_owned(),
+        StatusCode::UPGRADE_REQUIRED => "UPGRADE_REQUIRED".to_owned(),
+        other => format!("HTTP_{}", other.as_u16()),
+    };
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, axum::body::Body::from(body.to_string()))
 }
 
 fn internal_error(id: &str) -> Response {

@@ -14,6 +14,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -26,10 +27,12 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::AppState;
 use crate::auth::{Principal, TokenKeys};
 use crate::graphql;
+use crate::telemetry;
 
 /// Largest client message accepted.
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -69,6 +72,10 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         Some(b"graphql-ws") => Protocol::Legacy,
         _ => Protocol::Transport,
     };
+    // The connection keeps the upgrade request's id and span: its log lines, and those of
+    // its operations, name it.
+    let request_id = telemetry::request_id().unwrap_or_else(|| "websocket".into());
+    let span = tracing::Span::current();
     ws.on_upgrade(move |socket| {
         let (outputs, responses) = mpsc::channel(OUTBOX);
         let connection = Connection {
@@ -79,8 +86,15 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
             expires: None,
             running: HashMap::new(),
             outputs,
+            request_id: request_id.clone(),
         };
-        connection.run(responses)
+        let served = telemetry::serve_request(request_id, connection.run(responses));
+        async move {
+            if let Err(panic) = served.await {
+                tracing::error!(panic = %panic, "the WebSocket connection panicked; dropped");
+            }
+        }
+        .instrument(span)
     })
 }
 
@@ -108,6 +122,7 @@ struct Connection {
     running: HashMap<String, AbortHandle>,
     /// Where this connection's operations send their responses.
     outputs: mpsc::Sender<Output>,
+    request_id: Arc<str>,
 }
 
 impl Connection {
@@ -249,22 +264,53 @@ impl Connection {
         let mut responses = self.state.schema.execute_stream(request);
         let outputs = self.outputs.clone();
         let task_id = id.clone();
-        let task = tokio::spawn(async move {
-            while let Some(response) = responses.next().await {
-                let output = Output {
-                    id: task_id.clone(),
-                    response: Some(response),
+        let request_id = self.request_id.clone();
+        let forward = {
+            let outputs = outputs.clone();
+            let task_id = task_id.clone();
+            async move {
+                while let Some(response) = responses.next().await {
+                    let output = Output {
+                        id: task_id.clone(),
+                        response: Some(response),
+                    };
+                    if outputs.send(output).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+        };
+        let task = tokio::spawn(
+            async move {
+                // A panic ends this operation alone, with an `INTERNAL` error naming the
+                // connection's request id; the connection and its other operations go on.
+                let finished = match telemetry::serve_request(request_id.clone(), forward).await
+                {
+                    Ok(finished) => finished,
+                    Err(panic) => {
+                        tracing::error!(operation.id = %task_id, panic = %panic, "a subscription panicked; ended it with INTERNAL");
+                        let mut error = async_graphql::ServerError::new("internal error", None);
+                        let extensions = error.extensions.get_or_insert_with(Default::default);
+                        extensions.set("code", "INTERNAL");
+                        extensions.set("requestId", request_id.as_ref());
+                        let failed = Output {
+                            id: task_id.clone(),
+                            response: Some(async_graphql::Response::from_errors(vec![error])),
+                        };
+                        outputs.send(failed).await.is_ok()
+                    }
                 };
-                if outputs.send(output).await.is_err() {
-                    return;
+                if finished {
+                    let done = Output {
+                        id: task_id,
+                        response: None,
+                    };
+                    let _ = outputs.send(done).await;
                 }
             }
-            let done = Output {
-                id: task_id,
-                response: None,
-            };
-            let _ = outputs.send(done).await;
-        });
+            .in_current_span(),
+        );
         self.running.insert(id, task.abort_handle());
         Ok(())
     }

@@ -24,7 +24,7 @@ use super::{AppError, Gateway};
 use crate::auth::Principal;
 use crate::csv_io::{FileProblem, ImportFile};
 use crate::domain::{
-    ChangeSource, ImportCounts, ImportRow, ImportState, InvoiceImport, Origin, RowError,
+    ChangeSource, ImportCounts, ImportRow, ImportState, InvoiceImport, Origin, RowError, check_id,
     check_not_stale, decide,
 };
 use crate::store::{Change, ImportTxn, MAX_CHANGES_PER_WRITE, Store, StoreError};
@@ -208,6 +208,7 @@ impl Gateway {
         if who.account_scope().is_some() {
             return Ok(None);
         }
+        check_id(id)?;
         self.import_by_id(id).await
     }
 
@@ -227,7 +228,7 @@ impl Gateway {
         }
         let after = match after {
             None => None,
-            Some(id) => match self.store().import(id).await? {
+            Some(id) => match self.store().import(check_id(id)?).await? {
                 Some(after) => Some((after.started_at, after.id)),
                 None => return Ok(vec![]),
             },

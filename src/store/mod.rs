@@ -39,8 +39,25 @@ impl StoreError {
     /// Whether the database could not be reached, or (SQLite) stayed locked by another
     /// writer, such as a long import, past the busy timeout: worth retrying, not a fault.
     pub fn is_unavailable(&self) -> bool {
+        use sea_orm::RuntimeErr;
+        use sea_orm::sqlx::Error as Sqlx;
         match self {
             StoreError::Db(DbErr::Conn(_) | DbErr::ConnectionAcquire(_)) => true,
+            // The connection broke under a statement: the server went away mid-flight.
+            StoreError::Db(
+                DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)),
+            ) if matches!(
+                e.as_ref(),
+                Sqlx::Io(_)
+                    | Sqlx::Tls(_)
+                    | Sqlx::Protocol(_)
+                    | Sqlx::PoolTimedOut
+                    | Sqlx::PoolClosed
+                    | Sqlx::WorkerCrashed
+            ) =>
+            {
+                true
+            }
             StoreError::Db(e) => e.to_string().contains("database is locked"),
             StoreError::Corrupt(_) => false,
         }

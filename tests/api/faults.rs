@@ -48,6 +48,7 @@ async fn one_request(client: &reqwest::Client, base: &str, token: &str, body: Va
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_postgresql_under_load_fails_fast_and_recovers_without_losing_commits() {
+    captured_logs();
     let Some(app) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
@@ -140,7 +141,12 @@ async fn losing_postgresql_under_load_fails_fast_and_recovers_without_losing_com
     for outcome in &outcomes {
         assert!(
             outcome.code == "ok" || outcome.code == "SERVICE_UNAVAILABLE",
-            "{outcome:?}"
+            "{outcome:?}; the gateway logged: {}",
+            captured_logs()
+                .lines()
+                .filter(|line| line.contains("internal error"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         if outcome.started == UP && outcome.ended == UP {
             assert_eq!(outcome.code, "ok", "{outcome:?}");

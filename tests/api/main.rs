@@ -7,6 +7,7 @@ mod auth;
 mod changes;
 mod cli;
 mod faults;
+mod fuzz;
 mod hardening;
 mod imports;
 mod listing;

@@ -270,13 +270,44 @@ async fn malformed_requests_get_a_json_error(app: TestApp) {
         let body: Value = response.json().await.expect("a JSON error body");
         assert_eq!(error_codes(&body), ["BAD_REQUEST"], "{case}");
     }
-    let response = app
+    // Refusals outside GraphQL are JSON with a code too, whatever refused them.
+    let refusals = [
+        (reqwest::Method::GET, "/no/such/route", 404, "NOT_FOUND"),
+        (reqwest::Method::GET, "/graphiql/%FF", 400, "BAD_REQUEST"),
+        (reqwest::Method::GET, "/graphql/ws", 400, "BAD_REQUEST"),
+        (reqwest::Method::POST, "/healthz", 405, "METHOD_NOT_ALLOWED"),
+        (
+            reqwest::Method::DELETE,
+            "/graphql",
+            405,
+            "METHOD_NOT_ALLOWED",
+        ),
+    ];
+    for (method, path, status, code) in refusals {
+        let response = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{method} {path}");
+        assert!(response.headers().contains_key("x-request-id"));
+        let body: Value = response.json().await.expect("a JSON error body");
+        assert_eq!(error_codes(&body), [code], "{method} {path}: {body}");
+    }
+    // An operation name the document does not hold.
+    let body = app
         .client
-        .get(format!("{}/no/such/route", app.base))
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(app.admin())
+        .json(&json!({ "query": "{ today }", "operationName": "Nope" }))
         .send()
         .await
+        .unwrap()
+        .json::<Value>()
+        .await
         .unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(error_codes(&body), ["BAD_REQUEST"], "{body}");
 }
 
 on_both_backends!(graphiql_introspection_is_answered_without_a_token);
