@@ -157,8 +157,16 @@ struct Schema {
     inputs: HashMap<String, Vec<(String, String)>>,
     /// Types with fields (objects, interfaces, unions): selections need `{ __typename }`.
     composite: Vec<String>,
-    /// (operation keyword, field, arguments (name, written type, named type), returns).
-    roots: Vec<(&'static str, String, Vec<(String, String, String)>, String)>,
+    roots: Vec<RootField>,
+}
+
+/// A field of `Query`, `Mutation` or `Subscription`.
+struct RootField {
+    keyword: &'static str,
+    name: String,
+    /// (name, type as written, named type).
+    args: Vec<(String, String, String)>,
+    returns: String,
 }
 
 async fn introspect(app: &TestApp) -> Schema {
@@ -210,12 +218,12 @@ async fn introspect(app: &TestApp) -> Schema {
                     (a["name"].as_str().unwrap().to_owned(), written, named)
                 })
                 .collect();
-            roots.push((
-                *keyword,
-                field["name"].as_str().unwrap().to_owned(),
+            roots.push(RootField {
+                keyword,
+                name: field["name"].as_str().unwrap().to_owned(),
                 args,
-                type_ref(&field["type"]).1,
-            ));
+                returns: type_ref(&field["type"]).1,
+            });
         }
     }
     Schema {
@@ -330,7 +338,13 @@ async fn hostile_variables_and_queries_never_break_the_gateway(app: TestApp) {
         let mut rng = Rng(0xC0FFEE + round);
         // Every argument of every root field gets every hostile value, the field's other
         // arguments random ones.
-        for (keyword, field, args, returns) in &schema.roots {
+        for RootField {
+            keyword,
+            name: field,
+            args,
+            returns,
+        } in &schema.roots
+        {
             let selection = if schema.composite.contains(returns) {
                 "{ __typename }"
             } else {
