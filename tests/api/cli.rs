@@ -115,3 +115,62 @@ async fn export_and_import_from_the_command_line_settle_invoices(app: TestApp) {
     assert!(stderr.contains("line 2, Status:"), "{stderr}");
     assert!(stderr.contains("line 3, Invoice ID:"), "{stderr}");
 }
+
+/// `serve` with `CREDIT_GATEWAY_LOG_FORMAT=json`: every log line is a JSON object, and the
+/// lines of a request carry its id.
+#[test]
+fn json_logs_carry_the_request_id() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = binary()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("CREDIT_GATEWAY_LOG_FORMAT", "json")
+        .env("CREDIT_GATEWAY_SWEEPER", "false")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let first = stdout.lines().next().unwrap().unwrap();
+    let url = first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("the address on stdout")
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{url}/graphql"))
+            .header("x-request-id", "json-log-test-1")
+            .json(&json!({ "query": "{ invoices { totalCount } }" }))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+    child.kill().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| {
+            let line = line.unwrap();
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+        })
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "listening"),
+        "{lines:#?}"
+    );
+    let served = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "json-log-test-1")
+        .unwrap_or_else(|| panic!("no line of the request: {lines:#?}"));
+    assert_eq!(served["message"], "served");
+    assert_eq!(served["status"], 200);
+    assert_eq!(served["span"]["path"], "/graphql");
+    assert_eq!(served["level"], "INFO");
+}
