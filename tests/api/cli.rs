@@ -153,6 +153,7 @@ fn json_logs_carry_the_request_id() {
     });
     assert_eq!(status, 200);
     child.kill().unwrap();
+    child.wait().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let lines: Vec<serde_json::Value> = stderr
         .lines()
