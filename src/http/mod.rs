@@ -8,11 +8,11 @@ mod export;
 mod hygiene;
 mod multipart;
 mod rest;
+mod upload;
 mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -21,7 +21,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use futures_util::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use crate::auth::{Principal, TokenError, TokenKeys};
@@ -207,53 +206,7 @@ fn peer(extensions: &axum::http::Extensions) -> Option<IpAddr> {
         .map(|ConnectInfo(address)| address.ip())
 }
 
-/// How long an upload may send nothing before it is cut off.
-const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
-
-const CUT_TOO_LARGE: u8 = 1;
-const CUT_STALLED: u8 = 2;
-
-/// An upload's body as a reader that stops past `limit` bytes or after [`UPLOAD_IDLE`]
-/// without data, saying which in the returned flag.
-fn guarded_upload(
-    body: Body,
-    limit: u64,
-) -> (impl futures_util::AsyncRead + Send + Unpin, Arc<AtomicU8>) {
-    let cut = Arc::new(AtomicU8::new(0));
-    let flag = cut.clone();
-    let chunks = futures_util::stream::unfold(
-        (body.into_data_stream(), 0_u64, false),
-        move |(mut data, seen, done)| {
-            let flag = flag.clone();
-            async move {
-                if done {
-                    return None;
-                }
-                let next = tokio::time::timeout(UPLOAD_IDLE, data.next()).await;
-                let (item, seen, done) = match next {
-                    Err(_) => {
-                        flag.store(CUT_STALLED, Ordering::Relaxed);
-                        (Err(std::io::Error::other("upload stalled")), seen, true)
-                    }
-                    Ok(None) => return None,
-                    Ok(Some(Err(e))) => (Err(std::io::Error::other(e)), seen, true),
-                    Ok(Some(Ok(chunk))) if seen + chunk.len() as u64 > limit => {
-                        flag.store(CUT_TOO_LARGE, Ordering::Relaxed);
-                        (Err(std::io::Error::other("body too large")), seen, true)
-                    }
-                    Ok(Some(Ok(chunk))) => {
-                        let seen = seen + chunk.len() as u64;
-                        (Ok(chunk), seen, false)
-                    }
-                };
-                Some((item, (data, seen, done)))
-            }
-        },
-    );
-    (chunks.boxed().into_async_read(), cut)
-}
-
-fn too_large(limit: u64) -> Response {
+pub(super) fn too_large(limit: u64) -> Response {
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
@@ -306,25 +259,9 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             }
         }
         let max_file = state.gateway.settings().import_limits.max_bytes;
-        let limit = max_file.saturating_add(MAX_BODY_BYTES as u64);
-        let (body, cut) = guarded_upload(body, limit);
-        let options = async_graphql::http::MultipartOptions::default()
-            .max_file_size(usize::try_from(max_file).unwrap_or(usize::MAX))
-            .max_num_files(1);
-        let parsed = async_graphql::http::receive_body(content_type, body, options).await;
-        match cut.load(Ordering::Relaxed) {
-            CUT_TOO_LARGE => return too_large(limit),
-            CUT_STALLED => {
-                return error_response(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "REQUEST_TIMEOUT",
-                    &format!(
-                        "the upload sent nothing for {} seconds",
-                        UPLOAD_IDLE.as_secs()
-                    ),
-                );
-            }
-            _ => parsed,
+        match upload::receive(content_type, body, max_file).await {
+            Ok(parsed) => parsed,
+            Err(refusal) => return refusal,
         }
     } else {
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {

@@ -735,6 +735,40 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
         "{body:#}"
     );
 
+    // A second file (or any part past `operations`, `map` and one file) is refused as
+    // it streams in, before the import runs.
+    let history = || async {
+        app.admin_data("{ invoiceImports { id } }", json!({})).await["invoiceImports"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let imports_before = history().await;
+    let operations = json!({ "query": IMPORT, "variables": { "input": { "file": null } } });
+    let mut form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", r#"{"0": ["variables.input.file"]}"#);
+    for n in 0..3 {
+        form = form.part(
+            n.to_string(),
+            reqwest::multipart::Part::bytes(b"Invoice ID,Status\nINV-1,Paid\n".to_vec())
+                .file_name(format!("f{n}.csv")),
+        );
+    }
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.base))
+        .bearer_auth(&admin)
+        .header("apollo-require-preflight", "true")
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["TOO_MANY_FILES"], "{body:#}");
+    assert_eq!(history().await, imports_before, "nothing imported");
+
     // Uploads without an admin token are answered before the body is read.
     let (status, body) = app
         .upload_csv(
