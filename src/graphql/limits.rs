@@ -1,28 +1,19 @@
-//! Every request's bounds, checked before any database work: the query text's size and
-//! its aliases when it is parsed (async-graphql 7 has no alias limit, and aliases
-//! multiply the work one request asks for: `a: invoices … b: invoices …`); its depth and
-//! complexity once it is validated; then its cost against the caller's budget
-//! (`throttle`). The cost is reported in the response's `extensions`. Also here: no
-//! mutation over `GET`, whatever the query's text came from (a persisted query too).
+//! Every request's bounds, checked before any database work (the `gate` calls them): the
+//! query text's size, and its aliases once parsed (async-graphql 7 has no alias limit,
+//! and aliases multiply the work one request asks for: `a: invoices … b: invoices …`);
+//! its depth and complexity once validated; then its cost against the caller's budget
+//! (`throttle`). Also here: no mutation over `GET`, whatever the query's text came from
+//! (a persisted query too).
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextValidation,
-};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
-use async_graphql::{
-    ErrorExtensions, Request, Response, ServerError, ServerResult, ValidationResult, Variables,
-    value,
-};
+use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, value};
 
-use super::RequestContext;
 use super::throttle::{Admission, Budget, Throttle};
 
 /// The bounds, and what the schema tells about itself; see `config.rs` for the settings.
@@ -57,47 +48,6 @@ pub(super) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity:
 /// An invoice's history is not paged; it is priced as if it held this many changes.
 pub(super) const HISTORY_PRICE: usize = 10;
 
-/// Creates each request's [`RequestLimits`]; the throttle's buckets outlive requests.
-pub(super) struct Limits {
-    limits: QueryLimits,
-    throttle: Arc<Throttle>,
-}
-
-impl Limits {
-    pub(super) fn new(limits: QueryLimits) -> Limits {
-        Limits {
-            limits,
-            throttle: Arc::new(Throttle::new(limits.budget)),
-        }
-    }
-}
-
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(RequestLimits {
-            limits: self.limits,
-            throttle: self.throttle.clone(),
-            operation_name: Mutex::new(None),
-            cost: Mutex::new(None),
-        })
-    }
-}
-
-struct RequestLimits {
-    limits: QueryLimits,
-    throttle: Arc<Throttle>,
-    /// The operation the request names, kept from the request for the parsed document.
-    operation_name: Mutex<Option<String>>,
-    /// What the request cost, and what its caller has left, once admitted.
-    cost: Mutex<Option<async_graphql::Value>>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 pub(super) fn refuse(code: &str, message: String) -> ServerError {
     async_graphql::Error::new(message)
         .extend_with(|_, e| e.set("code", code))
@@ -122,140 +72,104 @@ pub(super) fn selected_operation<'a>(
     }
 }
 
-#[async_graphql::async_trait::async_trait]
-impl Extension for RequestLimits {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        lock(&self.operation_name).clone_from(&request.operation_name);
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if query.len() > self.limits.max_query_bytes {
+impl QueryLimits {
+    /// The query text's size, before it is parsed.
+    pub(super) fn check_text(&self, query: &str) -> ServerResult<()> {
+        if query.len() > self.max_query_bytes {
             return Err(refuse(
                 "QUERY_TOO_LARGE",
                 format!(
                     "the query has {} bytes; the limit is {}",
                     query.len(),
-                    self.limits.max_query_bytes
+                    self.max_query_bytes
                 ),
             ));
         }
-        let document = next.run(ctx, query, variables).await?;
-        let aliases = count_aliases(&document, self.limits.max_aliases + 1);
-        if aliases > self.limits.max_aliases {
+        Ok(())
+    }
+
+    /// The parsed document's aliases, and no mutation `over_get`.
+    pub(super) fn check_document(
+        &self,
+        document: &ExecutableDocument,
+        operation: Option<&OperationDefinition>,
+        over_get: bool,
+    ) -> ServerResult<()> {
+        if count_aliases(document, self.max_aliases + 1) > self.max_aliases {
             return Err(refuse(
                 "TOO_MANY_ALIASES",
                 format!(
                     "the query uses more than {} aliases; split it",
-                    self.limits.max_aliases
+                    self.max_aliases
                 ),
             ));
         }
-        let over_get = ctx
-            .data_opt::<RequestContext>()
-            .is_some_and(|request| request.over_get);
-        let name = lock(&self.operation_name).clone();
-        let mutation = selected_operation(&document, name.as_deref())
-            .is_some_and(|(_, operation)| operation.ty == OperationType::Mutation);
-        if over_get && mutation {
+        if over_get && operation.is_some_and(|op| op.ty == OperationType::Mutation) {
             return Err(refuse(
                 "METHOD_NOT_ALLOWED",
                 "mutations are sent with POST, never GET".into(),
             ));
         }
-        Ok(document)
+        Ok(())
     }
 
-    async fn validation(
+    /// The validated query's depth and complexity, then its cost against `caller`'s
+    /// budget: what to report in `extensions.cost`, or the refusal.
+    pub(super) fn admit(
         &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next.run(ctx).await?;
-        let limits = &self.limits;
-        if result.depth > limits.max_depth {
-            return Err(vec![refuse(
+        result: &ValidationResult,
+        throttle: &Throttle,
+        caller: &str,
+    ) -> ServerResult<async_graphql::Value> {
+        if result.depth > self.max_depth {
+            return Err(refuse(
                 "QUERY_TOO_DEEP",
                 format!(
                     "the query nests {} levels deep; the limit is {}",
-                    result.depth, limits.max_depth
+                    result.depth, self.max_depth
                 ),
-            )]);
+            ));
         }
-        if result.complexity > limits.max_complexity {
-            return Err(vec![refuse(
+        if result.complexity > self.max_complexity {
+            return Err(refuse(
                 "QUERY_TOO_COMPLEX",
                 format!(
                     "the query costs {} points; the limit is {} (each field costs a point, \
                      once per item of the page it is in: ask for smaller pages or fewer fields)",
-                    result.complexity, limits.max_complexity
+                    result.complexity, self.max_complexity
                 ),
-            )]);
+            ));
         }
         let cost = result.complexity as u64;
-        let caller = ctx
-            .data_opt::<RequestContext>()
-            .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);
-        let budget = self.throttle.budget();
-        match self.throttle.admit(&caller, cost, Instant::now()) {
+        let budget = throttle.budget();
+        match throttle.admit(caller, cost, Instant::now()) {
             Admission::Refused { retry_after } => {
                 let seconds = retry_after.as_secs_f64().ceil().max(1.0) as u64;
-                Err(vec![
-                    async_graphql::Error::new(format!(
-                        "the request costs {cost} points and its caller's budget is spent: \
-                         retry in {seconds} s (the budget holds {} points and refills {} \
-                         a second)",
-                        budget.capacity, budget.per_second
-                    ))
-                    .extend_with(|_, e| {
-                        e.set("code", "THROTTLED");
-                        e.set("retryAfterSeconds", seconds);
-                    })
-                    .into_server_error(Default::default()),
-                ])
+                Err(async_graphql::Error::new(format!(
+                    "the request costs {cost} points and its caller's budget is spent: \
+                     retry in {seconds} s (the budget holds {} points and refills {} \
+                     a second)",
+                    budget.capacity, budget.per_second
+                ))
+                .extend_with(|_, e| {
+                    e.set("code", "THROTTLED");
+                    e.set("retryAfterSeconds", seconds);
+                })
+                .into_server_error(Default::default()))
             }
-            Admission::Admitted { available } => {
-                let report = if budget.capacity == 0 {
-                    value!({ "requested": cost, "limit": limits.max_complexity })
-                } else {
-                    value!({
-                        "requested": cost,
-                        "limit": limits.max_complexity,
-                        "budget": {
-                            "capacity": budget.capacity,
-                            "available": available,
-                            "perSecond": budget.per_second,
-                        },
-                    })
-                };
-                *lock(&self.cost) = Some(report);
-                Ok(result)
+            Admission::Admitted { .. } if budget.capacity == 0 => {
+                Ok(value!({ "requested": cost, "limit": self.max_complexity }))
             }
+            Admission::Admitted { available } => Ok(value!({
+                "requested": cost,
+                "limit": self.max_complexity,
+                "budget": {
+                    "capacity": budget.capacity,
+                    "available": available,
+                    "perSecond": budget.per_second,
+                },
+            })),
         }
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut response = next.run(ctx, operation_name).await;
-        if let Some(cost) = lock(&self.cost).take() {
-            response.extensions.insert("cost".into(), cost);
-        }
-        response
     }
 }
 

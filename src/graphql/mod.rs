@@ -2,11 +2,11 @@
 //! that knows async-graphql; it calls the service and never the store.
 
 mod error;
+mod gate;
 mod imports;
 mod limits;
 mod loaders;
 mod mutation;
-mod observe;
 mod persisted;
 mod query;
 mod scalars;
@@ -96,14 +96,7 @@ pub fn build_schema(
     )
     .data(gateway)
     .data(keys)
-    .extension(observe::Observe(metrics))
-    .extension(error::ErrorCodes)
-    // Persisted queries first: the limits then see the query a hash stands for.
-    .extension(persisted::PersistedQueries::new(
-        limits.persisted_queries_bytes,
-        limits.max_query_bytes,
-    ))
-    .extension(limits::Limits::new(limits));
+    .extension(gate::Gate::new(limits, metrics));
     let builder = match extra {
         Some(extra) => builder.extension(Extra(extra)),
         None => builder,

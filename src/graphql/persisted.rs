@@ -8,9 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
-};
 use async_graphql::{Request, ServerResult, Value};
 use sha2::{Digest, Sha256};
 
@@ -20,9 +17,7 @@ use super::limits::refuse;
 type Hash = [u8; 32];
 
 /// The remembered queries, shared by every request.
-pub(super) struct PersistedQueries(Arc<Cache>);
-
-struct Cache {
+pub(super) struct PersistedQueries {
     /// Bytes of query text kept at most; 0 turns persisted queries off.
     max_bytes: usize,
     /// Longest query kept (longer ones are refused when parsed anyway).
@@ -70,17 +65,49 @@ impl Lru {
 
 impl PersistedQueries {
     pub(super) fn new(max_bytes: usize, max_query_bytes: usize) -> PersistedQueries {
-        PersistedQueries(Arc::new(Cache {
+        PersistedQueries {
             max_bytes,
             max_query_bytes,
             lru: Mutex::new(Lru::default()),
-        }))
+        }
     }
-}
 
-impl ExtensionFactory for PersistedQueries {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PersistedQueries(self.0.clone()))
+    /// A request naming a persisted query gets its text (or the refusal), and one that
+    /// sends the text with its hash has it remembered; other requests pass untouched.
+    pub(super) fn resolve(&self, request: &mut Request) -> ServerResult<()> {
+        let Some(persisted) = request.extensions.get("persistedQuery") else {
+            return Ok(());
+        };
+        if self.max_bytes == 0 {
+            return Err(not_supported());
+        }
+        let hash = requested_hash(persisted)?;
+        let lru = || self.lru.lock().unwrap_or_else(|p| p.into_inner());
+        if request.query.is_empty() {
+            let Some(query) = lru().get(&hash) else {
+                return Err(refuse(
+                    "PERSISTED_QUERY_NOT_FOUND",
+                    "PersistedQueryNotFound".into(),
+                ));
+            };
+            request.query = query.to_string();
+            return Ok(());
+        }
+        if <Hash>::from(Sha256::digest(request.query.as_bytes())) != hash {
+            return Err(refuse(
+                "PERSISTED_QUERY_HASH_MISMATCH",
+                "provided sha does not match query".into(),
+            ));
+        }
+        let authenticated = request
+            .data
+            .get(&std::any::TypeId::of::<RequestContext>())
+            .and_then(|data| data.downcast_ref::<RequestContext>())
+            .is_some_and(|context| context.principal.is_some());
+        if authenticated && request.query.len() <= self.max_query_bytes {
+            lru().insert(hash, request.query.as_str().into(), self.max_bytes);
+        }
+        Ok(())
     }
 }
 
@@ -122,51 +149,6 @@ fn parse_hex(hex: &str) -> Option<Hash> {
         *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
     }
     Some(hash)
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for PersistedQueries {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let Some(persisted) = request.extensions.get("persistedQuery") else {
-            return next.run(ctx, request).await;
-        };
-        let cache = &self.0;
-        if cache.max_bytes == 0 {
-            return Err(not_supported());
-        }
-        let hash = requested_hash(persisted)?;
-        let lru = || cache.lru.lock().unwrap_or_else(|p| p.into_inner());
-        if request.query.is_empty() {
-            let Some(query) = lru().get(&hash) else {
-                return Err(refuse(
-                    "PERSISTED_QUERY_NOT_FOUND",
-                    "PersistedQueryNotFound".into(),
-                ));
-            };
-            request.query = query.to_string();
-        } else {
-            if <Hash>::from(Sha256::digest(request.query.as_bytes())) != hash {
-                return Err(refuse(
-                    "PERSISTED_QUERY_HASH_MISMATCH",
-                    "provided sha does not match query".into(),
-                ));
-            }
-            let authenticated = request
-                .data
-                .get(&std::any::TypeId::of::<RequestContext>())
-                .and_then(|data| data.downcast_ref::<RequestContext>())
-                .is_some_and(|context| context.principal.is_some());
-            if authenticated && request.query.len() <= cache.max_query_bytes {
-                lru().insert(hash, request.query.as_str().into(), cache.max_bytes);
-            }
-        }
-        next.run(ctx, request).await
-    }
 }
 
 #[cfg(test)]

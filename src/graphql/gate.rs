@@ -1,0 +1,200 @@
+//! The schema's one extension, which every request passes: persisted queries resolved,
+//! the limits and the caller's budget checked (`limits`, `throttle`), every error given a
+//! code (`error`), the cost reported in `extensions.cost`, a `graphql` tracing span per
+//! operation, and each query or mutation counted in the metrics.
+//!
+//! One extension, not one per concern: async-graphql passes every field of every
+//! response through each extension's `resolve` hook (a boxed future per field and
+//! extension, even for an extension that does not use the hook), which the reference
+//! read's profile showed as a large share of resolving a page (`benches/README.md`).
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
+    NextRequest, NextValidation,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
+use async_graphql::{
+    Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
+};
+use tracing::Instrument;
+
+use super::RequestContext;
+use super::error::with_default_code;
+use super::limits::{QueryLimits, selected_operation};
+use super::persisted::PersistedQueries;
+use super::throttle::Throttle;
+use crate::telemetry::Metrics;
+
+/// What outlives a request: the limits, the budgets, the persisted queries, the metrics.
+pub(super) struct Gate {
+    limits: QueryLimits,
+    throttle: Arc<Throttle>,
+    persisted: Arc<PersistedQueries>,
+    metrics: Arc<Metrics>,
+}
+
+impl Gate {
+    pub(super) fn new(limits: QueryLimits, metrics: Arc<Metrics>) -> Gate {
+        Gate {
+            limits,
+            throttle: Arc::new(Throttle::new(limits.budget)),
+            persisted: Arc::new(PersistedQueries::new(
+                limits.persisted_queries_bytes,
+                limits.max_query_bytes,
+            )),
+            metrics,
+        }
+    }
+}
+
+impl ExtensionFactory for Gate {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(RequestGate {
+            limits: self.limits,
+            throttle: self.throttle.clone(),
+            persisted: self.persisted.clone(),
+            metrics: self.metrics.clone(),
+            seen: Mutex::new(Seen::default()),
+        })
+    }
+}
+
+/// One request's pass through the gate.
+struct RequestGate {
+    limits: QueryLimits,
+    throttle: Arc<Throttle>,
+    persisted: Arc<PersistedQueries>,
+    metrics: Arc<Metrics>,
+    seen: Mutex<Seen>,
+}
+
+/// What the gate learns of a request as it goes.
+#[derive(Default)]
+struct Seen {
+    /// The operation the request names.
+    requested: Option<String>,
+    /// The operation that runs, once parsed: its name and type.
+    operation: Option<(Option<String>, &'static str)>,
+    /// What it cost, once admitted.
+    cost: Option<Value>,
+}
+
+impl RequestGate {
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn with_codes(errors: Vec<ServerError>, code: &str) -> Vec<ServerError> {
+    errors
+        .into_iter()
+        .map(|e| with_default_code(e, code))
+        .collect()
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for RequestGate {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let started = Instant::now();
+        let mut response = next.run(ctx).await;
+        response.errors = with_codes(std::mem::take(&mut response.errors), "BAD_REQUEST");
+        let (name, kind) = self.seen().operation.take().unwrap_or((None, "unknown"));
+        let outcome = match response
+            .errors
+            .first()
+            .and_then(|error| error.extensions.as_ref()?.get("code"))
+        {
+            Some(Value::String(code)) => code.as_str(),
+            _ => "ok",
+        };
+        self.metrics
+            .graphql_operation(name.as_deref(), kind, outcome, started.elapsed());
+        response
+    }
+
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        self.persisted.resolve(&mut request)?;
+        self.seen().requested.clone_from(&request.operation_name);
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        self.limits.check_text(query)?;
+        let document = next
+            .run(ctx, query, variables)
+            .await
+            .map_err(|e| with_default_code(e, "GRAPHQL_PARSE_FAILED"))?;
+        let requested = self.seen().requested.clone();
+        let selected = selected_operation(&document, requested.as_deref());
+        if let Some((name, operation)) = selected {
+            let kind = match operation.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            self.seen().operation = Some((name.map(str::to_owned), kind));
+        }
+        let over_get = ctx
+            .data_opt::<RequestContext>()
+            .is_some_and(|request| request.over_get);
+        self.limits
+            .check_document(&document, selected.map(|(_, op)| op), over_get)?;
+        Ok(document)
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        let result = next
+            .run(ctx)
+            .await
+            .map_err(|errors| with_codes(errors, "GRAPHQL_VALIDATION_FAILED"))?;
+        let caller = ctx
+            .data_opt::<RequestContext>()
+            .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);
+        let cost = self
+            .limits
+            .admit(&result, &self.throttle, &caller)
+            .map_err(|refusal| vec![refusal])?;
+        self.seen().cost = Some(cost);
+        Ok(result)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let (name, kind) = self.seen().operation.clone().unwrap_or((None, "unknown"));
+        let span = tracing::info_span!(
+            "graphql",
+            operation.name = name.as_deref().unwrap_or("anonymous"),
+            operation.r#type = kind,
+        );
+        let mut response = next.run(ctx, operation_name).instrument(span).await;
+        response.errors = with_codes(std::mem::take(&mut response.errors), "BAD_USER_INPUT");
+        if let Some(cost) = self.seen().cost.take() {
+            response.extensions.insert("cost".into(), cost);
+        }
+        response
+    }
+}
