@@ -148,6 +148,7 @@ pub async fn start_extended(
     };
     let metrics = Arc::new(Metrics::default());
     let limits = graphql::QueryLimits {
+        default_page_size: config.default_page_size,
         max_query_bytes: config.max_query_bytes,
         max_aliases: config.max_aliases,
         max_depth: config.max_depth,

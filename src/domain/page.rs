@@ -100,7 +100,7 @@ impl Cursor {
                 SortKey::CreatedAt(micros) => SortKey::created_at(micros)
                     .is_some_and(|t| super::is_storable_date(t.date_naive())),
                 SortKey::DueDate(date) => super::is_storable_date(date),
-                SortKey::Value(units) => units.abs() <= super::Money::MAX_UNITS,
+                SortKey::Value(units) => units.unsigned_abs() <= super::Money::MAX_UNITS as u64,
             };
         if valid {
             Ok(cursor)
@@ -218,10 +218,14 @@ mod tests {
             r#"{"key":{"DueDate":"-100000-01-01"},"id":"x"}"#,
             r#"{"key":{"DueDate":"2026-01-01"},"id":"a\u0000b"}"#,
             r#"{"key":{"DueDate":"2026-01-01"},"id":""}"#,
+            r#"{"key":{"Value":-9223372036854775808},"id":"x"}"#,
+            r#"{"key":{"Value":1000000000000000000},"id":"x"}"#,
         ];
         for json in crafted {
             let field = if json.contains("CreatedAt") {
                 SortField::CreatedAt
+            } else if json.contains("Value") {
+                SortField::Value
             } else {
                 SortField::DueDate
             };

@@ -38,6 +38,7 @@ pub(super) struct Gate {
 
 impl Gate {
     pub(super) fn new(limits: QueryLimits, metrics: Arc<Metrics>) -> Gate {
+        super::limits::price_unsized_pages_at(limits.default_page_size);
         Gate {
             limits,
             throttle: Arc::new(Throttle::new(limits.budget)),
@@ -74,8 +75,6 @@ struct RequestGate {
 /// What the gate learns of a request as it goes.
 #[derive(Default)]
 struct Seen {
-    /// The operation the request names.
-    requested: Option<String>,
     /// The operation that runs, once parsed: its name and type.
     operation: Option<(Option<String>, &'static str)>,
     /// What it cost, once admitted.
@@ -117,6 +116,9 @@ impl Extension for RequestGate {
         response
     }
 
+    /// Everything that can be judged from the text: persisted queries resolved, then
+    /// the text's size, then the parsed document (parsed here, once, so that its
+    /// expansion is bounded before async-graphql walks it).
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -124,7 +126,29 @@ impl Extension for RequestGate {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         self.persisted.resolve(&mut request)?;
-        self.seen().requested.clone_from(&request.operation_name);
+        self.limits.check_text(&request.query)?;
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| with_default_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+        let selected = selected_operation(&document, request.operation_name.as_deref());
+        let caller = request
+            .data
+            .get(&std::any::TypeId::of::<RequestContext>())
+            .and_then(|data| data.downcast_ref::<RequestContext>());
+        let over_get = caller.is_some_and(|caller| caller.over_get);
+        self.limits
+            .check_document(&document, selected.map(|(_, op)| op), over_get)?;
+        if let Some((name, operation)) = selected {
+            let kind = match operation.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            // Clients choose names: only an authenticated caller's name becomes a
+            // metrics label, so strangers cannot take the labels.
+            let name = name.filter(|_| caller.is_some_and(|c| c.principal.is_some()));
+            self.seen().operation = Some((name.map(str::to_owned), kind));
+        }
+        request.set_parsed_query(document);
         next.run(ctx, request).await
     }
 
@@ -135,27 +159,9 @@ impl Extension for RequestGate {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        self.limits.check_text(query)?;
-        let document = next
-            .run(ctx, query, variables)
+        next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_default_code(e, "GRAPHQL_PARSE_FAILED"))?;
-        let requested = self.seen().requested.clone();
-        let selected = selected_operation(&document, requested.as_deref());
-        if let Some((name, operation)) = selected {
-            let kind = match operation.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
-            self.seen().operation = Some((name.map(str::to_owned), kind));
-        }
-        let over_get = ctx
-            .data_opt::<RequestContext>()
-            .is_some_and(|request| request.over_get);
-        self.limits
-            .check_document(&document, selected.map(|(_, op)| op), over_get)?;
-        Ok(document)
+            .map_err(|e| with_default_code(e, "GRAPHQL_PARSE_FAILED"))
     }
 
     async fn validation(

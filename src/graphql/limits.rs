@@ -5,7 +5,8 @@
 //! (`throttle`). Also here: no mutation over `GET`, whatever the query's text came from
 //! (a persisted query too).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_graphql::parser::types::{
@@ -19,6 +20,8 @@ use super::throttle::{Admission, Budget, Throttle};
 /// The bounds, and what the schema tells about itself; see `config.rs` for the settings.
 #[derive(Clone, Copy, Debug)]
 pub struct QueryLimits {
+    /// Rows of a page without `first`/`last` (it prices such pages).
+    pub default_page_size: u64,
     pub max_query_bytes: usize,
     pub max_aliases: usize,
     pub max_depth: usize,
@@ -37,13 +40,29 @@ pub struct QueryLimits {
 /// What a page of `first`/`last` items costs: each item's fields, once per item, plus
 /// one for the page itself. A page with neither is priced at the default page size.
 pub(super) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
-    /// The default of `CREDIT_GATEWAY_DEFAULT_PAGE_SIZE`.
-    const UNSIZED_PAGE: usize = 20;
-    let items = first
-        .or(last)
-        .map_or(UNSIZED_PAGE, |n| usize::try_from(n).unwrap_or(0));
+    let items = first.or(last).map_or_else(
+        || UNSIZED_PAGE.load(Ordering::Relaxed),
+        |n| usize::try_from(n).unwrap_or(0),
+    );
     items.saturating_mul(child_complexity).saturating_add(1)
 }
+
+/// The items a page without `first`/`last` is priced at: the largest default page size
+/// of any schema built in this process (complexity functions see no settings, and a
+/// price too high is safe where one too low is not).
+static UNSIZED_PAGE: AtomicUsize = AtomicUsize::new(20);
+
+/// Prices pages without `first`/`last` at `items`, or more.
+pub(super) fn price_unsized_pages_at(items: u64) {
+    UNSIZED_PAGE.fetch_max(
+        usize::try_from(items).unwrap_or(usize::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+/// A count over a whole filter (`totalCount`, `invoiceStatusTotals`) reads every
+/// matching row: it is priced as reading a page of this many invoices' fields.
+pub(super) const COUNT_PRICE: usize = 50;
 
 /// An invoice's history is not paged; it is priced as if it held this many changes.
 pub(super) const HISTORY_PRICE: usize = 10;
@@ -88,14 +107,26 @@ impl QueryLimits {
         Ok(())
     }
 
-    /// The parsed document's aliases, and no mutation `over_get`.
+    /// The parsed document's size once its fragments are spread (before async-graphql
+    /// walks it: a few fragments that each spread the next several times would expand to
+    /// millions of fields), its aliases, and no mutation `over_get`.
     pub(super) fn check_document(
         &self,
         document: &ExecutableDocument,
         operation: Option<&OperationDefinition>,
         over_get: bool,
     ) -> ServerResult<()> {
-        if count_aliases(document, self.max_aliases + 1) > self.max_aliases {
+        let expansion = expand(document);
+        if expansion.fields > self.max_complexity {
+            return Err(refuse(
+                "QUERY_TOO_COMPLEX",
+                format!(
+                    "the query expands to more than {} fields once its fragments are spread",
+                    self.max_complexity
+                ),
+            ));
+        }
+        if expansion.aliases > self.max_aliases {
             return Err(refuse(
                 "TOO_MANY_ALIASES",
                 format!(
@@ -173,10 +204,26 @@ impl QueryLimits {
     }
 }
 
-/// Aliases in every operation, fragments counted where they are spread (so a fragment
-/// spread ten times counts ten times), stopping once `stop` is reached.
-fn count_aliases(document: &ExecutableDocument, stop: usize) -> usize {
-    let mut count = 0;
+/// What a document asks for once every fragment is spread where it is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Expansion {
+    fields: usize,
+    aliases: usize,
+}
+
+impl std::ops::AddAssign for Expansion {
+    fn add_assign(&mut self, other: Expansion) {
+        self.fields = self.fields.saturating_add(other.fields);
+        self.aliases = self.aliases.saturating_add(other.aliases);
+    }
+}
+
+/// Fields and aliases of every operation, each fragment counted as often as it is spread.
+/// Each fragment is expanded once and remembered, so the walk is linear in the document
+/// however often fragments spread each other.
+fn expand(document: &ExecutableDocument) -> Expansion {
+    let mut expanded = HashMap::new();
+    let mut total = Expansion::default();
     let operations: Vec<&SelectionSet> = match &document.operations {
         DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
         DocumentOperations::Multiple(ops) => {
@@ -184,47 +231,45 @@ fn count_aliases(document: &ExecutableDocument, stop: usize) -> usize {
         }
     };
     for set in operations {
-        walk(document, set, &mut HashSet::new(), &mut count, stop);
+        total += expand_set(document, set, &mut expanded);
     }
-    count
+    total
 }
 
-fn walk<'a>(
+/// `expanded` holds each fragment's expansion once known; a fragment being expanded is
+/// in it as empty, so a cycle (which validation refuses) counts nothing.
+fn expand_set<'a>(
     document: &'a ExecutableDocument,
     set: &'a SelectionSet,
-    spreading: &mut HashSet<&'a str>,
-    count: &mut usize,
-    stop: usize,
-) {
+    expanded: &mut HashMap<&'a str, Expansion>,
+) -> Expansion {
+    let mut total = Expansion::default();
     for item in &set.items {
-        if *count >= stop {
-            return;
-        }
-        let (inner, fragment) = match &item.node {
+        match &item.node {
             Selection::Field(field) => {
-                *count += usize::from(field.node.alias.is_some());
-                (Some(&field.node.selection_set.node), None)
+                total += Expansion {
+                    fields: 1,
+                    aliases: usize::from(field.node.alias.is_some()),
+                };
+                total += expand_set(document, &field.node.selection_set.node, expanded);
             }
-            Selection::InlineFragment(inline) => (Some(&inline.node.selection_set.node), None),
+            Selection::InlineFragment(inline) => {
+                total += expand_set(document, &inline.node.selection_set.node, expanded);
+            }
             Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                // A fragment that spreads itself is refused by validation; here the
-                // walk simply does not enter it twice.
-                match document.fragments.get(name) {
-                    Some(f) if spreading.insert(name.as_str()) => {
-                        (Some(&f.node.selection_set.node), Some(name.as_str()))
-                    }
-                    _ => (None, None),
+                let name = spread.node.fragment_name.node.as_str();
+                if let Some(known) = expanded.get(name) {
+                    total += *known;
+                } else if let Some(fragment) = document.fragments.get(name) {
+                    expanded.insert(name, Expansion::default());
+                    let own = expand_set(document, &fragment.node.selection_set.node, expanded);
+                    expanded.insert(name, own);
+                    total += own;
                 }
             }
-        };
-        if let Some(inner) = inner {
-            walk(document, inner, spreading, count, stop);
-        }
-        if let Some(name) = fragment {
-            spreading.remove(name);
         }
     }
+    total
 }
 
 #[cfg(test)]
@@ -236,7 +281,24 @@ mod tests {
     }
 
     fn aliases(query: &str) -> usize {
-        count_aliases(&parse(query), 1000)
+        expand(&parse(query)).aliases
+    }
+
+    #[test]
+    fn fragments_that_spread_each_other_expand_in_linear_time() {
+        // 40 levels of three spreads each: 3^40 fields, counted without walking them.
+        let mut query = String::from("{ ...F0 } ");
+        for level in 0..40 {
+            let next = format!("...F{} ", level + 1);
+            query += &format!("fragment F{level} on Q {{ {} }} ", next.repeat(3));
+        }
+        query += "fragment F40 on Q { a: x }";
+        let expansion = expand(&parse(&query));
+        assert_eq!(expansion.fields, usize::MAX.min(3_usize.saturating_pow(40)));
+        assert_eq!(
+            expand(&parse("{ a { b c } ...F } fragment F on Q { d }")).fields,
+            4
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 
 use super::error::GqlResult;
-use super::limits::page_cost;
+use super::limits::{COUNT_PRICE, page_cost};
 use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
 use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
@@ -184,6 +184,7 @@ impl InvoiceConnection {
     }
 
     /// How many invoices match the filter in all (not just this page).
+    #[graphql(complexity = "COUNT_PRICE")]
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
         let gateway = ctx.data_unchecked::<Gateway>();
         let today = ctx.data_unchecked::<RequestContext>().today;
@@ -282,6 +283,7 @@ impl InvoiceQuery {
     /// For a filter, the count and value of each of the four statuses: the badges and
     /// totals of the status tabs. Always four entries, in the order OPEN, PAID, CANCELLED,
     /// OVERDUE, covering the whole filter.
+    #[graphql(complexity = "COUNT_PRICE")]
     async fn invoice_status_totals(
         &self,
         ctx: &Context<'_>,

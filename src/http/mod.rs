@@ -343,6 +343,19 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
     if wants_html && query.is_empty() {
         return graphiql_page(&state);
     }
+    // GraphQL over HTTP names the operation `operationName`; async-graphql reads
+    // `operation_name`.
+    let spelled;
+    let query = match query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("operationName="))
+    {
+        Some(name) if !query.split('&').any(|p| p.starts_with("operation_name=")) => {
+            spelled = format!("{query}&operation_name={name}");
+            spelled.as_str()
+        }
+        _ => query,
+    };
     match async_graphql::http::parse_query_string(query) {
         Ok(request) => {
             let arrival = Arrival {

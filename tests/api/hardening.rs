@@ -74,7 +74,29 @@ async fn complexity_is_priced_by_page_size_and_reported_as_cost(app: TestApp) {
     );
     let body = app.gql(Some(&admin), &deep, json!({})).await;
     assert_eq!(error_codes(&body), vec!["QUERY_TOO_DEEP"], "{body}");
+
+    // Fragments that spread each other three times, 25 levels deep: 3^25 fields, refused
+    // at once (and without a token) instead of walked.
+    let mut bomb = String::from("{ ...F0 } ");
+    for level in 0..25 {
+        let next = format!("...F{} ", level + 1);
+        bomb += &format!("fragment F{level} on Query {{ {} }} ", next.repeat(3));
+    }
+    bomb += "fragment F25 on Query { __typename }";
+    let body = app.gql(None, &bomb, json!({})).await;
+    assert_eq!(error_codes(&body), vec!["QUERY_TOO_COMPLEX"], "{body}");
+
     assert_eq!(app.statements(), before, "refused before any SQL");
+
+    // Counts read every matching row: they are priced as pages.
+    let counted = app
+        .gql(
+            Some(&admin),
+            "{ invoices(first: 10) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(counted["extensions"]["cost"]["requested"], 501, "{counted}");
 }
 
 async fn a_spent_budget_is_refused_with_throttled_and_retry_after(app: TestApp) {
@@ -421,9 +443,9 @@ async fn metrics_count_requests_operations_and_outcomes(app: TestApp) {
     let text = response.text().await.unwrap();
     for expected in [
         "graphql_operations_total{operation=\"Listing\",type=\"query\",outcome=\"ok\"} 2\n",
-        "graphql_operations_total{operation=\"Listing\",type=\"query\",outcome=\"UNAUTHENTICATED\"} 1\n",
+        "graphql_operations_total{operation=\"anonymous\",type=\"query\",outcome=\"UNAUTHENTICATED\"} 1\n",
         "graphql_operations_total{operation=\"anonymous\",type=\"mutation\",outcome=\"ok\"} 1\n",
-        "graphql_operation_duration_seconds_count{operation=\"Listing\"} 3\n",
+        "graphql_operation_duration_seconds_count{operation=\"Listing\"} 2\n",
         "http_requests_total{route=\"/graphql\",status=\"200\"} 4\n",
         "db_pool_max_connections 5\n",
         "graphql_subscriptions_active 0\n",
