@@ -294,7 +294,7 @@ mod tests {
         }
         query += "fragment F40 on Q { a: x }";
         let expansion = expand(&parse(&query));
-        assert_eq!(expansion.fields, usize::MAX.min(3_usize.saturating_pow(40)));
+        assert_eq!(expansion.fields, 3_usize.saturating_pow(40));
         assert_eq!(
             expand(&parse("{ a { b c } ...F } fragment F on Q { d }")).fields,
             4
