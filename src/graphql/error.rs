@@ -12,6 +12,7 @@ use async_graphql::{
     ErrorExtensions, Response, ServerError, ServerResult, ValidationResult, Variables,
 };
 
+use super::limits::QueryLimits;
 use crate::service::AppError;
 
 impl From<AppError> for async_graphql::Error {
@@ -30,11 +31,20 @@ pub type GqlResult<T> = Result<T, AppError>;
 /// Gives every error that async-graphql raises itself a code, as clients expect of all
 /// errors: `GRAPHQL_PARSE_FAILED`, `GRAPHQL_VALIDATION_FAILED`, or `BAD_USER_INPUT` for
 /// arguments that fail to coerce while executing. Our own errors already carry theirs.
-pub struct ErrorCodes;
+///
+/// It also runs the query limits when the query is parsed, so that the schema has one
+/// extension, not two: async-graphql passes every field of every response through each
+/// extension's `resolve` hook (a boxed future per field and extension, even for an
+/// extension that does not use the hook), which the reference read's profile showed as
+/// the largest single cost of resolving a page (benches/README.md).
+#[derive(Clone, Copy)]
+pub struct ErrorCodes {
+    pub limits: QueryLimits,
+}
 
 impl ExtensionFactory for ErrorCodes {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes)
+        Arc::new(*self)
     }
 }
 
@@ -55,7 +65,8 @@ impl Extension for ErrorCodes {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables)
+        self.limits
+            .parse_query(ctx, query, variables, next)
             .await
             .map_err(|e| with_default_code(e, "GRAPHQL_PARSE_FAILED"))
     }

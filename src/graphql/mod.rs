@@ -53,8 +53,8 @@ pub fn build_schema(gateway: Gateway, keys: TokenKeys, limits: QueryLimits) -> G
     )
     .data(gateway)
     .data(keys)
-    .extension(error::ErrorCodes)
-    .extension(limits)
+    // One extension (codes and query limits): each one costs every field of a response.
+    .extension(error::ErrorCodes { limits })
     // Bounds on nesting (account → invoices → account …), on aliases and on the query's
     // size; complexity limits come with the rest of the hardening of request limits.
     .limit_depth(MAX_DEPTH);
