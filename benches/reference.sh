@@ -20,7 +20,9 @@
 # Usage: benches/reference.sh [postgres|sqlite]   (default postgres)
 #   env: RUNS=3 DURATION=20 CONNS=32 STARTS=5 INVOICES=1000000 (seed scale; accounts and
 #        orders follow the seed's defaults: INVOICES/10 and INVOICES)
-#        PG=postgres://postgres@127.0.0.1:5432 DB=cg_perf_ref  SQLITE=target/bench/reference.db
+#        PG=postgres://postgres@127.0.0.1:5432 DB=cg_perf_ref  SQLITE=target/bench/reference-N.db
+#        SSLMODE=disable: the gateway and pgbench both connect with this sslmode (on
+#        loopback, TLS only adds cost to both; `prefer`, the drivers' default, measures it)
 #        SMOKE=1: 2,000 invoices, 1 run of 2 s, 1 start (proves the harness works, ~1 min
 #        with a warm build)
 # Needs: PostgreSQL on 127.0.0.1:5432 (user postgres, trust), psql, pgbench, wrk, jq, curl
@@ -40,6 +42,7 @@ CONNS=${CONNS:-32}
 STARTS=${STARTS:-5}
 INVOICES=${INVOICES:-1000000}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
+SSLMODE=${SSLMODE:-disable}
 DB=${DB:-cg_perf_ref}
 TARGET=${CARGO_TARGET_DIR:-target}
 SQLITE=${SQLITE:-$TARGET/bench/reference-$INVOICES.db}
@@ -76,7 +79,7 @@ export CREDIT_GATEWAY_SECRET=bench-reference NO_COLOR=1
 export CREDIT_GATEWAY_SWEEPER=false
 case $BACKEND in
   postgres)
-    export DATABASE_URL=$PG/$DB
+    export DATABASE_URL=$PG/$DB?sslmode=$SSLMODE
     seeded=$(psql -qAt "$DATABASE_URL" -c "SELECT count(*) FROM invoices" 2>/dev/null || echo 0)
     if [[ "$seeded" != "$INVOICES" ]]; then
       echo "seeding $INVOICES invoices into $DB…" >&2
@@ -121,7 +124,7 @@ start_gateway() {
 
 post() { curl -sf "$URL/graphql" -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" -d "$1"; }
 
-echo "== $BACKEND, $INVOICES invoices, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "== $BACKEND${SSLMODE:+ (sslmode=$SSLMODE)}, $INVOICES invoices, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 
 # --- start-up time and idle memory on the existing database
 for i in $(seq 1 "$STARTS"); do
