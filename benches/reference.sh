@@ -124,7 +124,8 @@ start_gateway() {
 
 post() { curl -sf "$URL/graphql" -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" -d "$1"; }
 
-echo "== $BACKEND${SSLMODE:+ (sslmode=$SSLMODE)}, $INVOICES invoices, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+label=$BACKEND; [[ $BACKEND == postgres ]] && label+=" (sslmode=$SSLMODE)"
+echo "== $label, $INVOICES invoices, $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
 
 # --- start-up time and idle memory on the existing database
 for i in $(seq 1 "$STARTS"); do
@@ -147,7 +148,7 @@ for n in 10 50 100; do
   echo "page size $n: $got invoices, $errors errors, $(wc -l <"$WORK/statements-$n.jsonl") statements:"
   # Column lists and IN lists shortened: `SELECT [17 columns] FROM … IN ($1, …)`.
   jq -r '.sql as $s | ($s | capture("^SELECT (?<cols>.*?) FROM (?<rest>.*)$") // {cols: "", rest: $s}) as $m
-    | "  SELECT [\($m.cols | split(", ") | length) columns] FROM \($m.rest | gsub("\\(\\$[0-9]+(, \\$[0-9]+)*\\)"; "(…)"))  [\(.params | length) params]"' \
+    | "  SELECT [\($m.cols | split(", ") | length) columns] FROM \($m.rest | gsub("\\((\\$[0-9]+|\\?)(, (\\$[0-9]+|\\?))*\\)"; "(…)"))  [\(.params | length) params]"' \
     "$WORK/statements-$n.jsonl"
 done
 stop_gateway
@@ -179,7 +180,18 @@ wrk.body = f:read("*a")
 f:close()
 EOF
 
+# Share of the CPUs busy over one second: the runs need an otherwise idle machine, and
+# each run's line says how busy it was just before.
+busy() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  local idle=$(( (b[4] + b[5]) - (a[4] + a[5]) )) total=0
+  for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+  echo $(( 100 * (total - idle) / total ))
+}
+
 for run in $(seq 1 "$RUNS"); do
+  before=$(busy)
   start_gateway warn
   # Warm-up: connections, prepared statements, PostgreSQL's caches.
   TOKEN=$TOKEN BODY=$WORK/body.json wrk -t2 -c"$CONNS" -d2s -s "$WORK/post.lua" "$URL/graphql" >/dev/null
@@ -201,5 +213,5 @@ for run in $(seq 1 "$RUNS"); do
     cat "$WORK"/pgbench_log.* | awk '{ print $3 }' >"$WORK/latencies"
     line+=" | pgbench $tps tps p50 $(percentile "$WORK/latencies" 50) ms p99 $(percentile "$WORK/latencies" 99) ms (failed ${failed:-0}) | ratio $(awk -v a="$rps" -v b="$tps" 'BEGIN { printf "%.2f", a / b }')"
   fi
-  echo "$line"
+  echo "$line | machine busy before: $before %"
 done
