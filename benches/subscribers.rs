@@ -54,6 +54,8 @@ async fn start_gateway(port: u16) -> Gateway {
         .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}")])
         .env("CREDIT_GATEWAY_SECRET", SECRET)
         .env("CREDIT_GATEWAY_SWEEPER", "false")
+        // Every subscriber uses one admin token: not a caller to throttle.
+        .env("CREDIT_GATEWAY_THROTTLE_CAPACITY", "0")
         .env("CREDIT_GATEWAY_DB_MAX_CONNECTIONS", "20")
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());

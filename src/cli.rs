@@ -424,7 +424,7 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
     }
     tokio::select! {
         result = running.wait() => result?,
-        _ = tokio::signal::ctrl_c() => eprintln!("shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
     }
     Ok(())
 }

@@ -3,11 +3,14 @@
 //! request stale data).
 //!
 //! The loader's own batching waits a timer (1 ms) for keys to gather, which a long page
-//! can outlast. A page therefore primes the loaders with every key it will need, found by
-//! looking ahead in the query (see `query::InvoiceConnection`): one statement per relation
-//! per page, whatever the page size, and none for relations the query does not ask for.
+//! can outlast. A page therefore loads what its selection asks for before its invoices
+//! resolve (see `query::with_relations`): one statement per relation per page, whatever
+//! the page size, and none for relations the query does not ask for. Accounts and orders
+//! travel with the page's invoices; open balances and histories are primed here. Values
+//! are shared (`Arc`), as every invoice of an account gets the same account.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use rust_decimal::Decimal;
@@ -45,27 +48,30 @@ fn ids<K>(keys: &[K], id: impl Fn(&K) -> &String) -> Vec<String> {
 }
 
 impl Loader<AccountKey> for GatewayLoader {
-    type Value = Account;
+    type Value = Arc<Account>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Account>, AppError> {
+    async fn load(
+        &self,
+        keys: &[AccountKey],
+    ) -> Result<HashMap<AccountKey, Arc<Account>>, AppError> {
         let accounts = self.0.accounts_by_id(&ids(keys, |k| &k.0)).await?;
         Ok(accounts
             .into_iter()
-            .map(|a| (AccountKey(a.id.clone()), a))
+            .map(|a| (AccountKey(a.id.clone()), Arc::new(a)))
             .collect())
     }
 }
 
 impl Loader<OrderKey> for GatewayLoader {
-    type Value = Order;
+    type Value = Arc<Order>;
     type Error = AppError;
 
-    async fn load(&self, keys: &[OrderKey]) -> Result<HashMap<OrderKey, Order>, AppError> {
+    async fn load(&self, keys: &[OrderKey]) -> Result<HashMap<OrderKey, Arc<Order>>, AppError> {
         let orders = self.0.orders_by_id(&ids(keys, |k| &k.0)).await?;
         Ok(orders
             .into_iter()
-            .map(|o| (OrderKey(o.id.clone()), o))
+            .map(|o| (OrderKey(o.id.clone()), Arc::new(o)))
             .collect())
     }
 }

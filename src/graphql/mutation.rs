@@ -87,7 +87,7 @@ macro_rules! payload {
         impl From<Result<Applied, Refusal>> for $name {
             fn from(result: Result<Applied, Refusal>) -> $name {
                 match result {
-                    Ok(applied) => $name { invoice: Some(Invoice(applied.invoice)), user_errors: vec![] },
+                    Ok(applied) => $name { invoice: Some(Invoice::new(applied.invoice)), user_errors: vec![] },
                     Err(refusal) => $name { invoice: None, user_errors: vec![refusal.into()] },
                 }
             }
@@ -349,7 +349,7 @@ impl InvoiceMutation {
         };
         Ok(match result {
             Ok(invoice) => CreateInvoicePayload {
-                invoice: Some(Invoice(invoice)),
+                invoice: Some(Invoice::new(invoice)),
                 user_errors: vec![],
             },
             Err(refusal) => CreateInvoicePayload {
@@ -390,7 +390,7 @@ impl InvoiceMutation {
         };
         Ok(match result {
             Ok(account) => UpsertAccountPayload {
-                account: Some(Account(account)),
+                account: Some(Account(account.into())),
                 user_errors: vec![],
             },
             Err(refusal) => UpsertAccountPayload {

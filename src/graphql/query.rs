@@ -1,11 +1,14 @@
 //! `QueryRoot`: listing, counting and totalling invoices, and reading one invoice or
 //! account. Every field needs a token; customers see their own account only.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Lookahead, Object, SimpleObject};
 
 use super::error::GqlResult;
 use super::limits::{COUNT_PRICE, page_cost};
-use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
+use super::loaders::{HistoryKey, Loaders, OpenBalanceKey};
 use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
 use super::{RequestContext, principal};
@@ -74,14 +77,119 @@ impl InvoiceArgs {
             self.before.as_deref(),
         )?;
         let today = ctx.data_unchecked::<RequestContext>().today;
-        let page = gateway.invoices(who, &filter, order, &page, today).await?;
-        Ok(InvoiceConnection { page, filter })
+        let wanted = Wanted::of(&ctx.look_ahead());
+        let mut page = gateway.invoices(who, &filter, order, &page, today).await?;
+        let nodes = with_relations(ctx, std::mem::take(&mut page.invoices), wanted).await?;
+        Ok(InvoiceConnection {
+            page,
+            nodes,
+            filter,
+        })
     }
+}
+
+/// What a listing's selection asks of each of its invoices (under `nodes` or
+/// `edges.node`), found by looking ahead before the page is read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Wanted {
+    account: bool,
+    open_balance: bool,
+    order: bool,
+    history: bool,
+}
+
+impl Wanted {
+    fn of(listing: &Lookahead<'_>) -> Wanted {
+        let mut wanted = Wanted::default();
+        for invoice in [listing.field("nodes"), listing.field("edges").field("node")] {
+            let account = invoice.field("account");
+            wanted.account |= account.exists();
+            wanted.open_balance |=
+                account.field("openBalance").exists() || account.field("availableCredit").exists();
+            wanted.order |= invoice.field("order").exists();
+            wanted.history |= invoice.field("history").exists();
+        }
+        wanted
+    }
+}
+
+/// The distinct values of `key` over `invoices`.
+fn distinct(invoices: &[domain::Invoice], key: fn(&domain::Invoice) -> &String) -> Vec<String> {
+    let mut ids: Vec<String> = invoices.iter().map(|i| key(i).clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The page's invoices with the relations `wanted` names, each loaded in one statement
+/// for the whole page, whatever its size, and none for relations the query does not
+/// ask for. Accounts and orders travel with the invoices (no per-invoice lookup);
+/// open balances and histories go into the request's loaders, where their resolvers
+/// find them.
+async fn with_relations(
+    ctx: &Context<'_>,
+    invoices: Vec<domain::Invoice>,
+    wanted: Wanted,
+) -> GqlResult<Vec<Invoice>> {
+    let gateway = ctx.data_unchecked::<Gateway>();
+    let loaders = ctx.data_unchecked::<Loaders>();
+    let accounts = async {
+        if !wanted.account {
+            return Ok(vec![]);
+        }
+        gateway
+            .accounts_by_id(&distinct(&invoices, |i| &i.account_id))
+            .await
+    };
+    let orders = async {
+        if !wanted.order {
+            return Ok(vec![]);
+        }
+        gateway
+            .orders_by_id(&distinct(&invoices, |i| &i.order_id))
+            .await
+    };
+    let balances = async {
+        if wanted.open_balance {
+            let ids = invoices
+                .iter()
+                .map(|i| OpenBalanceKey(i.account_id.clone()));
+            loaders.load_many(ids).await?;
+        }
+        Ok::<_, AppError>(())
+    };
+    let histories = async {
+        if wanted.history {
+            let ids = invoices.iter().map(|i| HistoryKey(i.id.clone()));
+            loaders.load_many(ids).await?;
+        }
+        Ok(())
+    };
+    let (accounts, orders, (), ()) =
+        async_graphql::futures_util::try_join!(accounts, orders, balances, histories)?;
+    let accounts: HashMap<String, Arc<domain::Account>> = accounts
+        .into_iter()
+        .map(|a| (a.id.clone(), Arc::new(a)))
+        .collect();
+    let orders: HashMap<String, Arc<domain::Order>> = orders
+        .into_iter()
+        .map(|o| (o.id.clone(), Arc::new(o)))
+        .collect();
+    Ok(invoices
+        .into_iter()
+        .map(|invoice| {
+            let account = accounts.get(&invoice.account_id).cloned();
+            let order = wanted.order.then(|| orders.get(&invoice.order_id).cloned());
+            Invoice::with_relations(invoice, account, order)
+        })
+        .collect())
 }
 
 /// A page of invoices.
 pub struct InvoiceConnection {
+    /// The page's position in the list (its invoices are in `nodes`).
     page: InvoicePage,
+    nodes: Vec<Invoice>,
     filter: InvoiceFilter,
 }
 
@@ -107,79 +215,33 @@ pub struct PageInfo {
     end_cursor: Option<String>,
 }
 
-impl InvoiceConnection {
-    /// Loads, in one statement each, the relations that `invoice` (the look-ahead at an
-    /// invoice of this page) asks for, for every invoice of the page at once. The
-    /// invoices' own resolvers then find them in the loaders' cache.
-    async fn prefetch(&self, ctx: &Context<'_>, invoice: Lookahead<'_>) -> GqlResult<()> {
-        let loaders = ctx.data_unchecked::<Loaders>();
-        let invoices = &self.page.invoices;
-        let account = invoice.field("account");
-        let accounts = async {
-            if account.exists() {
-                let ids = invoices.iter().map(|i| AccountKey(i.account_id.clone()));
-                loaders.load_many(ids).await?;
-            }
-            if account.field("openBalance").exists() || account.field("availableCredit").exists() {
-                let ids = invoices
-                    .iter()
-                    .map(|i| OpenBalanceKey(i.account_id.clone()));
-                loaders.load_many(ids).await?;
-            }
-            Ok::<_, AppError>(())
-        };
-        let orders = async {
-            if invoice.field("order").exists() {
-                loaders
-                    .load_many(invoices.iter().map(|i| OrderKey(i.order_id.clone())))
-                    .await?;
-            }
-            Ok(())
-        };
-        let histories = async {
-            if invoice.field("history").exists() {
-                loaders
-                    .load_many(invoices.iter().map(|i| HistoryKey(i.id.clone())))
-                    .await?;
-            }
-            Ok(())
-        };
-        async_graphql::futures_util::try_join!(accounts, orders, histories)?;
-        Ok(())
-    }
-}
-
 /// A page of invoices, with the size of the whole filtered list.
 #[Object]
 impl InvoiceConnection {
     /// The invoices of this page with their cursors.
-    async fn edges(&self, ctx: &Context<'_>) -> GqlResult<Vec<InvoiceEdge>> {
-        self.prefetch(ctx, ctx.look_ahead().field("node")).await?;
-        Ok(self
-            .page
-            .invoices
+    async fn edges(&self) -> Vec<InvoiceEdge> {
+        self.nodes
             .iter()
-            .map(|i| InvoiceEdge {
-                cursor: self.page.cursor_of(i),
-                node: Invoice(i.clone()),
+            .map(|node| InvoiceEdge {
+                cursor: self.page.cursor_of(node.record()),
+                node: node.clone(),
             })
-            .collect())
+            .collect()
     }
 
     /// The invoices of this page.
-    async fn nodes(&self, ctx: &Context<'_>) -> GqlResult<Vec<Invoice>> {
-        self.prefetch(ctx, ctx.look_ahead()).await?;
-        Ok(self.page.invoices.iter().cloned().map(Invoice).collect())
+    async fn nodes(&self) -> Vec<Invoice> {
+        self.nodes.clone()
     }
 
     /// How to fetch the neighbouring pages.
     async fn page_info(&self) -> PageInfo {
-        let invoices = &self.page.invoices;
+        let cursor = |node: &Invoice| self.page.cursor_of(node.record());
         PageInfo {
             has_next_page: self.page.has_next_page,
             has_previous_page: self.page.has_previous_page,
-            start_cursor: invoices.first().map(|i| self.page.cursor_of(i)),
-            end_cursor: invoices.last().map(|i| self.page.cursor_of(i)),
+            start_cursor: self.nodes.first().map(cursor),
+            end_cursor: self.nodes.last().map(cursor),
         }
     }
 
@@ -265,7 +327,7 @@ impl InvoiceQuery {
         let who = principal(ctx)?;
         check_id(&id)?;
         let gateway = ctx.data_unchecked::<Gateway>();
-        Ok(gateway.invoice(who, &id).await?.map(Invoice))
+        Ok(gateway.invoice(who, &id).await?.map(Invoice::new))
     }
 
     /// One credit account by id; null when it does not exist or is another customer's.
@@ -277,7 +339,7 @@ impl InvoiceQuery {
         let who = principal(ctx)?;
         check_id(&id)?;
         let gateway = ctx.data_unchecked::<Gateway>();
-        Ok(gateway.account(who, &id).await?.map(Account))
+        Ok(gateway.account(who, &id).await?.map(|a| Account(a.into())))
     }
 
     /// For a filter, the count and value of each of the four statuses: the badges and

@@ -27,7 +27,7 @@ impl InvoiceStatusChange {
     /// The invoice as it is when the change is delivered (on replay it may have changed
     /// again since), so that a client cache holds its latest state.
     async fn invoice(&self) -> Invoice {
-        Invoice(self.0.invoice.clone())
+        Invoice::new(self.0.invoice.clone())
     }
 
     /// The status before the change; null when the change created the invoice.

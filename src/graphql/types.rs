@@ -1,6 +1,8 @@
 //! The GraphQL object types: invoices, accounts, orders, history events, and the enums
 //! they use. Each wraps a domain record; relations resolve through the request's loaders.
 
+use std::sync::Arc;
+
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -114,122 +116,166 @@ fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
     ctx.data_unchecked::<Loaders>()
 }
 
-/// One installment of a billed order.
-pub struct Invoice(pub domain::Invoice);
+/// One installment of a billed order, shared rather than copied (a page hands the same
+/// record to `nodes` and `edges`), with the relations its page already loaded.
+#[derive(Clone)]
+pub struct Invoice {
+    record: Arc<domain::Invoice>,
+    /// The account, when the page loaded it; otherwise the loaders find it.
+    account: Option<Arc<domain::Account>>,
+    /// The order (`Some(None)`: looked for, not found), when the page loaded it.
+    order: Option<Option<Arc<domain::Order>>>,
+}
+
+impl Invoice {
+    /// An invoice whose relations its resolvers load (through the request's loaders).
+    pub fn new(record: domain::Invoice) -> Invoice {
+        Invoice {
+            record: Arc::new(record),
+            account: None,
+            order: None,
+        }
+    }
+
+    /// An invoice of a page, with the relations the page loaded for all its invoices.
+    pub(super) fn with_relations(
+        record: domain::Invoice,
+        account: Option<Arc<domain::Account>>,
+        order: Option<Option<Arc<domain::Order>>>,
+    ) -> Invoice {
+        Invoice {
+            record: Arc::new(record),
+            account,
+            order,
+        }
+    }
+
+    pub(super) fn record(&self) -> &domain::Invoice {
+        &self.record
+    }
+}
 
 /// One installment of a billed order: what the customer owes, until when, and how to pay.
 #[Object]
 impl Invoice {
     /// Transaction id and two-digit installment, e.g. `A424887D0F2D45028FE5C96E9B0E1A2D-01`.
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.record.id.clone())
     }
 
     /// A short id to read over the phone, e.g. `u8KFsGDk-1`.
     async fn friendly_id(&self) -> &str {
-        &self.0.friendly_id
+        &self.record.friendly_id
     }
 
     /// The status today: an open invoice past its due date is `OVERDUE`.
     async fn status(&self, ctx: &Context<'_>) -> InvoiceStatus {
-        self.0
+        self.record
             .status_on(ctx.data_unchecked::<RequestContext>().today)
             .into()
     }
 
     /// The amount of this installment.
     async fn value(&self) -> Decimal {
-        self.0.value.into()
+        self.record.value.into()
     }
 
     /// ISO 4217 currency code, e.g. `BRL`.
     async fn currency(&self) -> &str {
-        &self.0.currency
+        &self.record.currency
     }
 
     /// When payment is due (after any postponement).
     async fn due_date(&self) -> Date {
-        Date(self.0.due_date)
+        Date(self.record.due_date)
     }
 
     /// The due date the invoice was created with.
     async fn original_due_date(&self) -> Date {
-        Date(self.0.original_due_date)
+        Date(self.record.original_due_date)
     }
 
     /// This installment's number, from 1.
     async fn installment(&self) -> i32 {
-        self.0.installment
+        self.record.installment
     }
 
     /// How many installments the order was split into.
     async fn number_of_installments(&self) -> i32 {
-        self.0.number_of_installments
+        self.record.number_of_installments
     }
 
     /// Where the customer pays (an absolute https URL); when present, "My Credits" shows a
     /// PAY button.
     async fn payment_link(&self) -> Option<&str> {
-        self.0.payment_link.as_deref()
+        self.record.payment_link.as_deref()
     }
 
     /// A free-text note from the back office.
     async fn observation(&self) -> Option<&str> {
-        self.0.observation.as_deref()
+        self.record.observation.as_deref()
     }
 
     /// The id of the order this invoice bills.
     async fn order_id(&self) -> &str {
-        &self.0.order_id
+        &self.record.order_id
     }
 
     /// The order this invoice bills.
     async fn order(&self, ctx: &Context<'_>) -> GqlResult<Option<Order>> {
+        if let Some(order) = &self.order {
+            return Ok(order.clone().map(Order));
+        }
         Ok(loaders(ctx)
-            .load_one(OrderKey(self.0.order_id.clone()))
+            .load_one(OrderKey(self.record.order_id.clone()))
             .await?
             .map(Order))
     }
 
     /// The id of the credit account that owes this invoice.
     async fn account_id(&self) -> ID {
-        ID(self.0.account_id.clone())
+        ID(self.record.account_id.clone())
     }
 
     /// The credit account that owes this invoice.
     async fn account(&self, ctx: &Context<'_>) -> GqlResult<Account> {
+        if let Some(account) = &self.account {
+            return Ok(Account(account.clone()));
+        }
         loaders(ctx)
-            .load_one(AccountKey(self.0.account_id.clone()))
+            .load_one(AccountKey(self.record.account_id.clone()))
             .await?
             .map(Account)
-            .ok_or_else(|| AppError::Internal(format!("invoice {} has no account", self.0.id)))
+            .ok_or_else(|| AppError::Internal(format!("invoice {} has no account", self.record.id)))
     }
 
     /// When the invoice was created.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.record.created_at
     }
 
     /// When the invoice last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.record.updated_at
     }
 
     /// When the invoice became `PAID` or `CANCELLED`; null while unpaid.
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
-        self.0.resolved_at
+        self.record.resolved_at
     }
 
     /// Increments on every change. Send it back as `expectedVersion` to refuse a change
     /// if someone else changed the invoice first.
     async fn version(&self) -> i32 {
-        self.0.version
+        self.record.version
     }
 
     /// Every recorded change of this invoice, oldest first.
     #[graphql(complexity = "HISTORY_PRICE * child_complexity + 1")]
     async fn history(&self, ctx: &Context<'_>) -> GqlResult<Vec<InvoiceEvent>> {
-        let events = loaders(ctx).load_one(HistoryKey(self.0.id.clone())).await?;
+        let events = loaders(ctx)
+            .load_one(HistoryKey(self.record.id.clone()))
+            .await?;
         Ok(events
             .unwrap_or_default()
             .into_iter()
@@ -239,7 +285,7 @@ impl Invoice {
 }
 
 /// A customer's credit account.
-pub struct Account(pub domain::Account);
+pub struct Account(pub Arc<domain::Account>);
 
 impl Account {
     async fn open_balance_of(&self, ctx: &Context<'_>) -> GqlResult<rust_decimal::Decimal> {
@@ -363,7 +409,7 @@ impl Account {
 }
 
 /// An order billed on credit.
-pub struct Order(pub domain::Order);
+pub struct Order(pub Arc<domain::Order>);
 
 /// An order billed on credit; each of its installments is an invoice.
 #[Object]

@@ -97,8 +97,11 @@ impl Store {
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |_| {
+        db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
+            if tracing::enabled!(target: SQL_LOG, tracing::Level::DEBUG) {
+                tracing::debug!(target: SQL_LOG, "{}", statement_json(info.statement));
+            }
         });
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
@@ -185,6 +188,35 @@ impl Store {
         self.db.ping().await?;
         Ok(())
     }
+}
+
+/// The log target of every statement executed, at `debug` level:
+/// `RUST_LOG=credit_gateway::sql=debug` prints each as one JSON object,
+/// `{"sql": "...", "params": ["OPEN", "2026-11-24", 51]}`, with the parameter values as
+/// bound. The reference benchmark replays them through `pgbench` (benches/reference.sh).
+pub const SQL_LOG: &str = "credit_gateway::sql";
+
+fn statement_json(statement: &sea_orm::Statement) -> serde_json::Value {
+    use sea_orm::Value as V;
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+    use serde_json::Value as J;
+    let param = |value: &V| match value {
+        V::Bool(v) => v.map_or(J::Null, J::from),
+        V::Int(v) => v.map_or(J::Null, J::from),
+        V::BigInt(v) => v.map_or(J::Null, J::from),
+        V::BigUnsigned(v) => v.map_or(J::Null, J::from),
+        V::String(v) => v.as_deref().map_or(J::Null, J::from),
+        V::ChronoDate(v) => v.map_or(J::Null, |d| J::from(d.to_string())),
+        V::ChronoDateTimeUtc(v) => v.map_or(J::Null, |t| J::from(t.to_rfc3339())),
+        // Anything else as the SQL literal PostgreSQL would read.
+        other => J::from(PostgresQueryBuilder.value_to_string(other)),
+    };
+    let params: Vec<J> = statement
+        .values
+        .iter()
+        .flat_map(|values| values.0.iter().map(param))
+        .collect();
+    serde_json::json!({ "sql": statement.sql, "params": params })
 }
 
 /// `VALUES` rows of `columns` placeholders each, numbered from `first` on PostgreSQL

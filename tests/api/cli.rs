@@ -152,7 +152,12 @@ fn json_logs_carry_the_request_id() {
             .status()
     });
     assert_eq!(status, 200);
-    child.kill().unwrap();
+    // Stopped as an operator would (Ctrl-C), so that every line is complete.
+    let interrupted = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
     child.wait().unwrap();
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let lines: Vec<serde_json::Value> = stderr
@@ -162,10 +167,12 @@ fn json_logs_carry_the_request_id() {
             serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
         })
         .collect();
-    assert!(
-        lines.iter().any(|l| l["message"] == "listening"),
-        "{lines:#?}"
-    );
+    for message in ["listening", "shutting down"] {
+        assert!(
+            lines.iter().any(|l| l["message"] == message),
+            "{message}: {lines:#?}"
+        );
+    }
     let served = lines
         .iter()
         .find(|l| l["span"]["request_id"] == "json-log-test-1")

@@ -10,6 +10,7 @@ use crate::on_both_backends;
 
 on_both_backends!(
     a_page_with_accounts_and_orders_costs_the_same_statements_at_10_and_100,
+    the_reference_read_costs_three_statements_at_10_50_and_100,
     counts_and_totals_cover_the_whole_filter_not_the_page,
     an_open_invoice_past_due_reads_as_overdue_everywhere,
     paging_forward_and_backward_visits_every_invoice_once_in_every_order,
@@ -66,6 +67,29 @@ async fn a_page_with_accounts_and_orders_costs_the_same_statements_at_10_and_100
     // One page query, one for the accounts, one for the orders, one for the balances.
     assert_eq!(costs[0], costs[1], "statements at 10 and at 100: {costs:?}");
     assert_eq!(costs[0], 4, "statements per page: {costs:?}");
+}
+
+/// The reference read of the benchmarks (benches/reference.sh): the first open invoices
+/// by due date with their accounts and orders.
+const REFERENCE_QUERY: &str = "query Reference($first: Int!) { invoices(status: OPEN, first: $first) { \
+    nodes { value dueDate status paymentLink orderId account { id name email creditLimit } \
+    order { id value createdAt } } } }";
+
+async fn the_reference_read_costs_three_statements_at_10_50_and_100(app: TestApp) {
+    insert_many(&app).await;
+    let mut costs = Vec::new();
+    for n in [10, 50, 100] {
+        let before = app.statements();
+        let data = app.admin_data(REFERENCE_QUERY, json!({ "first": n })).await;
+        costs.push(app.statements() - before);
+        let nodes = data["invoices"]["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), n as usize);
+        assert!(nodes.iter().all(|n| n["status"] == "OPEN"
+            && n["account"]["email"].is_string()
+            && n["order"]["createdAt"].is_string()));
+    }
+    // The page of invoices, the accounts of the page, the orders of the page.
+    assert_eq!(costs, [3, 3, 3], "statements at page sizes 10, 50 and 100");
 }
 
 async fn counts_and_totals_cover_the_whole_filter_not_the_page(app: TestApp) {
