@@ -402,29 +402,47 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// `println!` that ignores a closed standard output (`serve | head -3`): the gateway
+/// serves on whether or not anyone reads its announcement.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app::StartError> {
     let running = crate::app::start(config, bind, demo).await?;
+    // Ctrl-C is listened for before the gateway says it is up, so that a signal right
+    // after the announcement stops it cleanly rather than abruptly.
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let url = format!("http://{}", running.addr);
-    println!(
+    say!(
         "credit-gateway listening on {url} ({})",
         redact(&config.database_url)
     );
-    println!("  GraphiQL:  {url}/graphql");
+    say!("  GraphiQL:  {url}/graphql");
     if let Some(tokens) = &running.demo_tokens {
-        println!("  Demo data is loaded; GraphiQL starts with the admin token below.");
-        println!("  Admin token:\n    {}", tokens.admin);
-        println!(
+        say!("  Demo data is loaded; GraphiQL starts with the admin token below.");
+        say!("  Admin token:\n    {}", tokens.admin);
+        say!(
             "  Customer token (account {}):\n    {}",
-            tokens.customer_account, tokens.customer
+            tokens.customer_account,
+            tokens.customer
         );
-        println!("  Try: curl -s {url}/graphql -H 'content-type: application/json' \\");
-        println!(
+        say!("  Try: curl -s {url}/graphql -H 'content-type: application/json' \\");
+        say!(
             "         -H 'authorization: Bearer <token>' -d '{{\"query\":\"{{ invoices {{ totalCount }} }}\"}}'"
         );
     }
+    #[cfg(unix)]
+    let stop = interrupt.recv();
+    #[cfg(not(unix))]
+    let stop = tokio::signal::ctrl_c();
     tokio::select! {
         result = running.wait() => result?,
-        _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+        _ = stop => tracing::info!("shutting down"),
     }
     Ok(())
 }

@@ -133,6 +133,7 @@ fn json_logs_carry_the_request_id() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Only the first line is read: the gateway must serve on with nobody reading the rest.
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let first = stdout.lines().next().unwrap().unwrap();
     let url = first
@@ -159,12 +160,13 @@ fn json_logs_carry_the_request_id() {
         .unwrap();
     assert!(interrupted.success());
     child.wait().unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let lines: Vec<serde_json::Value> = stderr
         .lines()
         .map(|line| {
-            let line = line.unwrap();
-            serde_json::from_str(&line).unwrap_or_else(|_| panic!("not JSON: {line}"))
+            serde_json::from_str(line)
+                .unwrap_or_else(|_| panic!("not JSON: {line:?} in all of stderr:\n{stderr}"))
         })
         .collect();
     for message in ["listening", "shutting down"] {
