@@ -239,6 +239,23 @@ async fn persisted_queries_run_by_hash_over_get_and_post(app: TestApp) {
         "{body}"
     );
 
+    // Over GET, the operation is named as GraphQL over HTTP names it: `operationName`.
+    let two = "query Mine { today } query Other { invoice(id: \"INV\") { id } }";
+    let (status, body) = get(
+        &app,
+        &admin,
+        &[
+            ("query", two.to_owned()),
+            ("operationName", "Other".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["invoice"]["id"]),
+        (200, &json!("INV")),
+        "{body}"
+    );
+
     // A query whose hash is wrong is refused, and poisons nothing.
     let lie = json!({ "query": "{ today }", "extensions": persisted(&hash) });
     let (_, body) = post(&app, Some(&admin), lie).await;
