@@ -13,9 +13,11 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// Distinct operation names kept as labels. Clients choose the names, so past this many
-/// the rest are counted as `other`: the metrics cannot grow without bound.
+/// Distinct operation names kept as labels, and the longest kept. Clients choose the
+/// names, so past this many, or longer, they are counted as `other`: the metrics cannot
+/// grow without bound.
 const MAX_OPERATION_NAMES: usize = 200;
+const MAX_OPERATION_NAME_BYTES: usize = 100;
 
 #[derive(Default)]
 pub struct Metrics {
@@ -93,6 +95,7 @@ impl Metrics {
         let mut inner = self.inner();
         let name = match name {
             None => "anonymous".to_owned(),
+            Some(name) if name.len() > MAX_OPERATION_NAME_BYTES => "other".to_owned(),
             Some(name) if inner.operation_names.contains(name) => name.to_owned(),
             Some(name) if inner.operation_names.len() < MAX_OPERATION_NAMES => {
                 inner.operation_names.insert(name.to_owned());
@@ -282,6 +285,10 @@ mod tests {
         }
         metrics.graphql_operation(Some("Op0"), "query", "ok", Duration::ZERO);
         metrics.graphql_operation(None, "mutation", "THROTTLED", Duration::ZERO);
+        let long = "L".repeat(MAX_OPERATION_NAME_BYTES + 1);
+        let fresh = Metrics::default();
+        fresh.graphql_operation(Some(&long), "query", "ok", Duration::ZERO);
+        assert!(!fresh.render(Gauges::default()).contains(&long));
         let text = metrics.render(Gauges::default());
         assert!(text.contains("operation=\"Op0\",type=\"query\",outcome=\"ok\"} 2\n"));
         assert!(text.contains("operation=\"other\",type=\"query\",outcome=\"ok\"} 50\n"));
