@@ -21,6 +21,8 @@
 //! - [`events`]: the live feed of status changes: one reader of the event table per
 //!   process, woken by commits (PostgreSQL `NOTIFY` across instances), fanned out to
 //!   subscribers.
+//! - [`telemetry`]: logs on standard error (text or JSON, a request id on every line),
+//!   panics caught and logged once, and the Prometheus metrics behind `/metrics`.
 
 pub mod app;
 pub mod auth;
