@@ -2,6 +2,7 @@
 //! store error rather than shown to clients.
 
 use entity::{account, invoice, invoice_event, order};
+use sea_orm::{DbErr, FromQueryResult, QueryResult};
 
 use super::{StoreError, StoreResult};
 use crate::domain::{
@@ -17,6 +18,77 @@ fn corrupt(what: &str, id: &str) -> impl FnOnce(crate::domain::DomainError) -> S
 fn money(units: i64) -> Money {
     Money::from_units(units)
 }
+
+/// An entity's row decoded by position: `Entity::find()` selects the columns in the
+/// order the model declares its fields, and each value is read at its index. SeaORM's
+/// derived decoding looks every value up by name instead (a formatted name and a hashed
+/// lookup per value): about 14 % of the gateway's CPU in the reference read. Only
+/// for statements that select one entity's columns, in that order.
+pub(super) struct ByPosition<M>(pub M);
+
+/// Decodes an entity's model from consecutive columns, starting at 0, in the order its
+/// fields are listed here (a test checks that it is the order `Entity::find()` selects).
+macro_rules! by_position {
+    ($entity:ident { $($field:ident),+ $(,)? }) => {
+        impl FromQueryResult for ByPosition<$entity::Model> {
+            fn from_query_result(row: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+                if !pre.is_empty() {
+                    return Err(DbErr::Type(format!("a prefixed row ({pre}) read by position")));
+                }
+                let mut column = 0..;
+                Ok(ByPosition($entity::Model {
+                    $($field: row.try_get_by_index(column.next().expect("unbounded"))?,)+
+                }))
+            }
+        }
+
+        #[cfg(test)]
+        impl ByPosition<$entity::Model> {
+            const FIELDS: &[&str] = &[$(stringify!($field)),+];
+        }
+    };
+}
+
+by_position!(invoice {
+    id,
+    friendly_id,
+    account_id,
+    order_id,
+    installment,
+    number_of_installments,
+    value_units,
+    currency,
+    original_due_date,
+    due_date,
+    status,
+    payment_link,
+    observation,
+    created_at,
+    updated_at,
+    resolved_at,
+    version,
+});
+by_position!(account {
+    id,
+    document,
+    document_type,
+    name,
+    email,
+    currency,
+    credit_limit_units,
+    tolerance_units,
+    status,
+    created_at,
+    updated_at,
+    version,
+});
+by_position!(order {
+    id,
+    account_id,
+    value_units,
+    currency,
+    created_at
+});
 
 pub(super) fn account(row: account::Model) -> StoreResult<Account> {
     Ok(Account {
@@ -91,4 +163,32 @@ pub(super) fn event(row: invoice_event::Model) -> StoreResult<InvoiceEvent> {
         import_id: row.import_id,
         occurred_at: row.occurred_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{EntityTrait, IdenStatic, Iterable};
+
+    use super::*;
+
+    fn selected<E: EntityTrait>() -> Vec<String> {
+        E::Column::iter().map(|c| c.as_str().to_owned()).collect()
+    }
+
+    #[test]
+    fn rows_are_read_by_position_in_the_order_find_selects_them() {
+        let listed = |fields: &[&str]| fields.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            listed(ByPosition::<invoice::Model>::FIELDS),
+            selected::<invoice::Entity>()
+        );
+        assert_eq!(
+            listed(ByPosition::<account::Model>::FIELDS),
+            selected::<account::Entity>()
+        );
+        assert_eq!(
+            listed(ByPosition::<order::Model>::FIELDS),
+            selected::<order::Entity>()
+        );
+    }
 }

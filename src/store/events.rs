@@ -16,7 +16,8 @@ use sea_orm::{
     FromQueryResult, QueryFilter, RuntimeErr, Statement, Value,
 };
 
-use super::{Store, StoreError, StoreResult, convert};
+use super::convert::{self, ByPosition};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::{FeedEvent, FeedFilter, Snapshot};
 
 /// The PostgreSQL channel that commits with events are announced on.
@@ -182,10 +183,11 @@ impl Store {
         let mut invoices = HashMap::new();
         for row in invoice::Entity::find()
             .filter(invoice::Column::Id.is_in(ids))
+            .into_model::<ByPosition<invoice::Model>>()
             .all(&self.db)
             .await?
         {
-            invoices.insert(row.id.clone(), convert::invoice(row)?);
+            invoices.insert(row.0.id.clone(), convert::invoice(row.0)?);
         }
         events
             .into_iter()

@@ -13,7 +13,8 @@ use sea_orm::{
 };
 
 use super::changes::write_changes;
-use super::{Change, Store, StoreError, StoreResult, convert, wire_chunks};
+use super::convert::{self, ByPosition};
+use super::{Change, Store, StoreError, StoreResult, wire_chunks};
 use crate::domain::{
     ImportCounts, ImportState, Invoice, InvoiceEvent, InvoiceImport, Origin, RowError,
 };
@@ -302,11 +303,11 @@ impl ImportTxn {
             let query =
                 invoice::Entity::find().filter(invoice::Column::Id.is_in(ids.iter().copied()));
             let rows = if self.applying && self.txn.get_database_backend() == DbBackend::Postgres {
-                query.lock_exclusive().all(&self.txn).await?
+                query.lock_exclusive().into_model().all(&self.txn).await?
             } else {
-                query.all(&self.txn).await?
+                query.into_model().all(&self.txn).await?
             };
-            for row in rows {
+            for ByPosition(row) in rows {
                 let invoice = convert::invoice(row)?;
                 invoices.insert(invoice.id.clone(), invoice);
             }

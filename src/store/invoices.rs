@@ -11,7 +11,8 @@ use sea_orm::{
     QueryOrder, QuerySelect, Select, Value,
 };
 
-use super::{Store, StoreError, StoreResult, convert};
+use super::convert::{self, ByPosition};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, InvoiceStatus, Order,
     PageDirection, PageRequest, SortDirection, SortField, SortKey, StatusTotal, sum_from_units,
@@ -123,16 +124,18 @@ impl Store {
         let rows = filtered(filter, today)
             .order_by_asc(C::DueDate)
             .order_by_asc(C::Id)
+            .into_model::<ByPosition<invoice::Model>>()
             .stream(&self.db)
             .await?;
-        Ok(rows.map(|row| convert::invoice(row?)))
+        Ok(rows.map(|row| convert::invoice(row?.0)))
     }
 
     pub async fn invoice(&self, id: &str) -> StoreResult<Option<Invoice>> {
         invoice::Entity::find_by_id(id)
+            .into_model::<ByPosition<invoice::Model>>()
             .one(&self.db)
             .await?
-            .map(convert::invoice)
+            .map(|ByPosition(row)| convert::invoice(row))
             .transpose()
     }
 
@@ -174,9 +177,12 @@ impl Store {
             .order_by(column, sql_order.clone())
             .order_by(C::Id, sql_order)
             .limit(page.size + 1)
+            .into_model::<ByPosition<invoice::Model>>()
             .all(&self.db)
             .await?;
-        rows.into_iter().map(convert::invoice).collect()
+        rows.into_iter()
+            .map(|ByPosition(row)| convert::invoice(row))
+            .collect()
     }
 
     pub async fn count_invoices(
@@ -222,28 +228,31 @@ impl Store {
     pub async fn accounts(&self, ids: &[String]) -> StoreResult<Vec<Account>> {
         account::Entity::find()
             .filter(account::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .into_model::<ByPosition<account::Model>>()
             .all(&self.db)
             .await?
             .into_iter()
-            .map(convert::account)
+            .map(|ByPosition(row)| convert::account(row))
             .collect()
     }
 
     pub async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
         account::Entity::find_by_id(id)
+            .into_model::<ByPosition<account::Model>>()
             .one(&self.db)
             .await?
-            .map(convert::account)
+            .map(|ByPosition(row)| convert::account(row))
             .transpose()
     }
 
     pub async fn orders(&self, ids: &[String]) -> StoreResult<Vec<Order>> {
         Ok(order::Entity::find()
             .filter(order::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .into_model::<ByPosition<order::Model>>()
             .all(&self.db)
             .await?
             .into_iter()
-            .map(convert::order)
+            .map(|ByPosition(row)| convert::order(row))
             .collect())
     }
 
