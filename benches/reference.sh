@@ -14,8 +14,9 @@
 #    real parameter values) and prints them;
 # 4. RUNS times: wrk, CONNS connections for DURATION seconds against the gateway, then
 #    (PostgreSQL) pgbench replaying the captured statements of one request (custom
-#    script, -M prepared, CONNS clients, same duration). Prints req/s, p50, p99, and
-#    gateway / ceiling.
+#    script, -M prepared, CONNS clients, same duration). Prints req/s, p50, p99, the
+#    gateway's own CPU time per request (user + system, from /proc, over the wrk run),
+#    and gateway / ceiling.
 #
 # Usage: benches/reference.sh [postgres|sqlite]   (default postgres)
 #   env: RUNS=3 DURATION=20 CONNS=32 STARTS=5 INVOICES=1000000 (seed scale; accounts and
@@ -109,6 +110,8 @@ query() { # page size → request body
 }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# CPU time the process has used (user + system), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # Starts the gateway with RUST_LOG=$1; sets READY_MS, the milliseconds until /readyz answers.
 start_gateway() {
@@ -197,14 +200,18 @@ for run in $(seq 1 "$RUNS"); do
   start_gateway warn
   # Warm-up: connections, prepared statements, PostgreSQL's caches.
   TOKEN=$TOKEN BODY=$WORK/body.json wrk -t2 -c"$CONNS" -d2s -s "$WORK/post.lua" "$URL/graphql" >/dev/null
+  ticks=$(cpu_ticks "$GW_PID")
   TOKEN=$TOKEN BODY=$WORK/body.json wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/post.lua" "$URL/graphql" >"$WORK/wrk.txt"
+  ticks=$(($(cpu_ticks "$GW_PID") - ticks))
   rss=$(rss_kib "$GW_PID")
   stop_gateway
   if grep -q -e 'Non-2xx' -e 'Socket errors' "$WORK/wrk.txt"; then cat "$WORK/wrk.txt" >&2; echo "errors during the run" >&2; exit 1; fi
   rps=$(awk '/^Requests\/sec:/ { print $2 }' "$WORK/wrk.txt")
   p50=$(ms "$(awk '$1 == "50%" { print $2 }' "$WORK/wrk.txt")")
   p99=$(ms "$(awk '$1 == "99%" { print $2 }' "$WORK/wrk.txt")")
-  line="run $run: gateway $rps req/s p50 $p50 ms p99 $p99 ms (rss after $rss KiB)"
+  requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")
+  cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.2f", 1000 * t / hz / n }')
+  line="run $run: gateway $rps req/s p50 $p50 ms p99 $p99 ms, $cpu ms of CPU per request (rss after $rss KiB)"
   if [[ $BACKEND == postgres ]]; then
     rm -f "$WORK"/pgbench_log.*
     (cd "$WORK" && pgbench -n -M prepared -c "$CONNS" -j 2 -T 2 "${DEFINES[@]}" -f reference.pgbench "$DATABASE_URL" >/dev/null)
