@@ -43,7 +43,9 @@ impl Gateway {
         };
         let (tx, rx) = mpsc::channel(4);
         let gateway = self.clone();
-        tokio::spawn(async move {
+        // The export streams from a task of its own; its log lines still belong to the
+        // request that started it (and carry its id).
+        let task = async move {
             let _permit = permit;
             let today = gateway.today();
             let mut csv = InvoiceCsvWriter::new(delimiter);
@@ -83,7 +85,8 @@ impl Gateway {
             }
             let _ = tx.send(Ok(csv.take())).await;
             tracing::info!(export.rows = exported, "export finished");
-        });
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
         Ok(rx)
     }
 }

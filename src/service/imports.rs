@@ -175,12 +175,13 @@ impl Gateway {
 
         let gateway = self.clone();
         let id = record.id.clone();
-        let task = tokio::spawn(async move {
+        // The import may outlive the request; its log lines still carry the request's id.
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
             // Unregisters the import however its task ends, a panic included.
             let _running = Registered(gateway.clone(), record.id.clone());
             let _alive = gateway.keep_alive(&record.id, progress.clone());
             gateway.run_import(record, file, &progress).await
-        });
+        }));
         let finished = match wait {
             None => Some(task.await),
             // Zero: answer at once, however quick the import.

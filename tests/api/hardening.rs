@@ -24,6 +24,8 @@ on_both_backends!(
     a_panic_in_a_resolver_is_answered_500_with_a_request_id_and_logged_once,
     a_panic_in_a_subscription_ends_that_operation_alone,
     metrics_count_requests_operations_and_outcomes,
+    an_exports_log_lines_carry_the_id_of_the_request_that_started_it,
+    an_imports_log_lines_carry_the_id_of_the_request_that_started_it,
 );
 
 const PAGE_OF_50: &str = "{ invoices(first: 50) { nodes { id value } } }";
@@ -476,4 +478,88 @@ async fn metrics_count_requests_operations_and_outcomes(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(off.get("/metrics").await.status(), 404);
+}
+
+async fn an_exports_log_lines_carry_the_id_of_the_request_that_started_it(app: TestApp) {
+    captured_logs();
+    let id = format!("export-{}", uuid::Uuid::new_v4().simple());
+    let response = app
+        .client
+        .get(format!("{}/export/invoices.csv", app.base))
+        .bearer_auth(app.admin())
+        .header("x-request-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.bytes().await.unwrap();
+    // The line is written as the export's task ends, which may be just after the body.
+    let mut finished = None;
+    for _ in 0..50 {
+        finished = captured_logs()
+            .lines()
+            .filter(|line| line.contains("export finished"))
+            .map(|line| serde_json::from_str::<Value>(line).expect("JSON log lines"))
+            .find(|line| line["span"]["request_id"] == id.as_str());
+        if finished.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let finished = finished.expect("the export's last line carries the request id");
+    assert_eq!(
+        finished["span"]["path"], "/export/invoices.csv",
+        "{finished}"
+    );
+}
+
+async fn an_imports_log_lines_carry_the_id_of_the_request_that_started_it(app: TestApp) {
+    captured_logs();
+    let file = app
+        .export(Some(&app.admin()), "")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let (status, body) = app
+        .upload_csv(Some(&app.admin()), "empty.csv", file.to_vec(), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let import_id = body["data"]["importInvoicesCsv"]["import"]["id"]
+        .as_str()
+        .expect("an import id")
+        .to_owned();
+    // "import started" is logged by the request; "import finished" by the import's own
+    // task, which may end just after the answer.
+    let mut lines = vec![];
+    for _ in 0..50 {
+        lines = captured_logs()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).expect("JSON log lines"))
+            .filter(|line| line["import.id"] == import_id.as_str())
+            .collect();
+        if lines.iter().any(|l| l["message"] == "import finished") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let messages: Vec<&Value> = lines.iter().map(|l| &l["message"]).collect();
+    assert!(messages.contains(&&json!("import started")), "{lines:#?}");
+    assert!(messages.contains(&&json!("import finished")), "{lines:#?}");
+    // The request's id is on its outermost span (a GraphQL operation nests a `graphql`
+    // span in it).
+    let request_id = |line: &Value| {
+        line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find_map(|s| s["request_id"].as_str()))
+            .unwrap_or("none")
+            .to_owned()
+    };
+    let request_ids: std::collections::HashSet<String> = lines.iter().map(request_id).collect();
+    assert_eq!(
+        request_ids.len(),
+        1,
+        "one request id on every line: {lines:#?}"
+    );
+    assert!(!request_ids.contains("none"), "{lines:#?}");
 }
