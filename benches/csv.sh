@@ -15,7 +15,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 cargo build --release --quiet
-BIN=target/release/credit-gateway
+BIN=${CARGO_TARGET_DIR:-target}/release/credit-gateway
 export RUST_LOG=warn CREDIT_GATEWAY_SECRET=bench CREDIT_GATEWAY_IMPORT_WAIT_SECONDS=1
 
 psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
