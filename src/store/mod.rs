@@ -17,7 +17,8 @@ use migration::MigratorTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection,
-    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, Statement,
+    TransactionTrait,
 };
 
 pub use changes::{Applied, Change, MAX_CHANGES_PER_WRITE};
@@ -83,6 +84,9 @@ pub struct Store {
     committed: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
+/// Key of the PostgreSQL advisory lock that migrations are applied under.
+const MIGRATION_LOCK_KEY: i64 = 0x0043_474d_4947_5254; // "CGMIGRT"
+
 impl Store {
     /// Connects, and on SQLite turns on write-ahead logging so readers never wait for the
     /// writer.
@@ -113,8 +117,24 @@ impl Store {
         })
     }
 
+    /// Brings the schema up to date. On PostgreSQL, instances starting together (a
+    /// deploy) take turns: each migrates under a transaction-level advisory lock, so the
+    /// first applies what is pending and the others find nothing left to do. Without it,
+    /// they raced each other's `CREATE TABLE`s and all but one failed to start.
     pub async fn migrate(&self) -> StoreResult<()> {
-        migration::Migrator::up(&self.db, None).await?;
+        if self.db.get_database_backend() != DbBackend::Postgres {
+            migration::Migrator::up(&self.db, None).await?;
+            return Ok(());
+        }
+        let txn = self.db.begin().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [MIGRATION_LOCK_KEY.into()],
+        ))
+        .await?;
+        migration::Migrator::up(&txn, None).await?;
+        txn.commit().await?;
         Ok(())
     }
 

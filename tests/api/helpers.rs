@@ -53,7 +53,7 @@ macro_rules! on_both_backends {
     )+};
 }
 
-fn pg_admin_url() -> String {
+pub fn pg_admin_url() -> String {
     std::env::var("CREDIT_GATEWAY_TEST_PG")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
@@ -369,7 +369,7 @@ impl Drop for TestApp {
     }
 }
 
-async fn create_pg_database(name: &str) -> Result<String, String> {
+pub async fn create_pg_database(name: &str) -> Result<String, String> {
     let admin = pg_admin_url();
     let db = tokio::time::timeout(std::time::Duration::from_secs(5), Database::connect(&admin))
         .await

@@ -1,7 +1,8 @@
-//! Subscriptions across gateway instances over one PostgreSQL: a change made through one
-//! instance reaches another's subscribers; a subscriber whose instance lost its database
-//! for a while receives everything committed meanwhile; and a transaction held open while
-//! many writers commit later-numbered events is neither skipped nor in their way.
+//! Gateway instances over one PostgreSQL: a change made through one instance reaches
+//! another's subscribers; a subscriber whose instance lost its database for a while
+//! receives everything committed meanwhile; a transaction held open while many writers
+//! commit later-numbered events is neither skipped nor in their way; and instances
+//! starting together on a database that needs migrating all start.
 
 use credit_gateway::app::{self, Running};
 use sea_orm::{ConnectionTrait, Database, TransactionTrait};
@@ -160,4 +161,33 @@ async fn a_long_transaction_is_neither_skipped_nor_in_the_way_of_concurrent_writ
         subscribed(&app, &admin, json!({ "after": resume, "accountId": "ACC" })).await;
     let replayed = resumed.next_change().await;
     assert_eq!(replayed["invoice"]["id"], last.as_str());
+}
+
+/// A deploy starts several instances at once on a database that needs migrating: one
+/// migrates, the others wait for it, and every instance starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_starting_together_on_a_new_database_all_start() {
+    let Some(app) = postgres_app().await else {
+        return;
+    };
+    let name = format!("cg_test_{}", uuid::Uuid::new_v4().simple());
+    let url = create_pg_database(&name).await.expect("a new database");
+    let mut config = app.config.clone();
+    config.database_url = url;
+    let starts = (0..4).map(|_| app::start(&config, "127.0.0.1:0", false));
+    let started = futures_util::future::join_all(starts).await;
+    let failures: Vec<String> = started
+        .iter()
+        .filter_map(|s| s.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "instances failed to start: {failures:?}"
+    );
+    drop(started);
+    let admin = Database::connect(pg_admin_url()).await.unwrap();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
 }
