@@ -103,9 +103,8 @@ impl Store {
         let counter = statements.clone();
         db.set_metric_callback(move |info| {
             counter.fetch_add(1, Ordering::Relaxed);
-            if tracing::enabled!(target: SQL_LOG, tracing::Level::DEBUG) {
-                tracing::debug!(target: SQL_LOG, "{}", statement_json(info.statement));
-            }
+            // Formatted only when the target is enabled.
+            tracing::debug!(target: SQL_LOG, "{}", statement_json(info.statement));
         });
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;

@@ -282,6 +282,18 @@ impl TestApp {
                     .mime_str("text/csv")
                     .unwrap(),
             );
+        let response = self.post_multipart(token, form).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// POSTs a GraphQL multipart request (an upload), with the preflight header browsers
+    /// and Apollo's upload link send.
+    pub async fn post_multipart(
+        &self,
+        token: Option<&str>,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{}/graphql", self.base))
@@ -290,9 +302,7 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        (status, response.json().await.expect("a JSON body"))
+        request.send().await.expect("request sent")
     }
 
     /// `upload_csv` as an admin, returning the import (asserting no error of any kind).

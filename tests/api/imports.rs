@@ -718,14 +718,8 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
                 .file_name("twice.csv"),
         );
     let body: Value = app
-        .client
-        .post(format!("{}/graphql", app.base))
-        .bearer_auth(&admin)
-        .header("apollo-require-preflight", "true")
-        .multipart(form)
-        .send()
+        .post_multipart(Some(&admin), form)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -755,15 +749,7 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
                 .file_name(format!("f{n}.csv")),
         );
     }
-    let response = app
-        .client
-        .post(format!("{}/graphql", app.base))
-        .bearer_auth(&admin)
-        .header("apollo-require-preflight", "true")
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_multipart(Some(&admin), form).await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_codes(&body), ["TOO_MANY_FILES"], "{body:#}");
