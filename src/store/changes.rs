@@ -4,10 +4,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use entity::{invoice, invoice_event};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait, Value,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    Value,
 };
 
+use super::session::{CopyRows, PgTxn};
 use super::{Store, StoreResult, convert};
 use crate::domain::{Invoice, InvoiceStatus, Origin, Outcome, Refusal};
 
@@ -42,6 +44,19 @@ impl Change {
             version: self.invoice.version + 1,
             ..self.invoice.clone()
         }
+    }
+
+    /// What the change stores in the invoice's row, in the order of [`STORED_FIELDS`].
+    fn stored_fields(&self, at: DateTime<Utc>) -> [Value; 6] {
+        let outcome = &self.outcome;
+        [
+            self.invoice.id.clone().into(),
+            outcome.stored_status.as_str().into(),
+            outcome.payment_link.clone().into(),
+            outcome.observation.clone().into(),
+            outcome.due_date.into(),
+            self.resolved_at(at).into(),
+        ]
     }
 
     fn event(&self, origin: &Origin, at: DateTime<Utc>) -> invoice_event::ActiveModel {
@@ -86,20 +101,12 @@ pub(super) async fn write_changes(
         return Ok(());
     }
     let backend = txn.get_database_backend();
-    let mut values: Vec<Value> = Vec::with_capacity(1 + changes.len() * 6);
+    let mut values: Vec<Value> = Vec::with_capacity(1 + changes.len() * STORED_FIELDS.len());
     values.push(at.into());
     for change in changes {
-        let outcome = &change.outcome;
-        values.extend([
-            change.invoice.id.clone().into(),
-            outcome.stored_status.as_str().into(),
-            outcome.payment_link.clone().into(),
-            outcome.observation.clone().into(),
-            outcome.due_date.into(),
-            change.resolved_at(at).into(),
-        ]);
+        values.extend(change.stored_fields(at));
     }
-    let rows = super::values_rows(backend, changes.len(), 6, 2);
+    let rows = super::values_rows(backend, changes.len(), STORED_FIELDS.len(), 2);
     let updated_at = match backend {
         DbBackend::Postgres => "$1",
         _ => "?",
@@ -116,6 +123,103 @@ pub(super) async fn write_changes(
     invoice_event::Entity::insert_many(changes.iter().map(|change| change.event(origin, at)))
         .exec_without_returning(txn)
         .await?;
+    Ok(())
+}
+
+/// The invoice's columns a change writes (besides `updated_at` and `version`), in the
+/// order of [`Change::stored_fields`].
+const STORED_FIELDS: [&str; 6] = [
+    "id",
+    "status",
+    "payment_link",
+    "observation",
+    "due_date",
+    "resolved_at",
+];
+
+/// The event's columns that differ from one change to the next (the actor, source,
+/// import and time are the same for all the changes of a write).
+const EVENT_FIELDS: [invoice_event::Column; 9] = [
+    invoice_event::Column::StatusFrom,
+    invoice_event::Column::StatusTo,
+    invoice_event::Column::PaymentLinkFrom,
+    invoice_event::Column::PaymentLinkTo,
+    invoice_event::Column::ObservationFrom,
+    invoice_event::Column::ObservationTo,
+    invoice_event::Column::DueDateFrom,
+    invoice_event::Column::DueDateTo,
+    invoice_event::Column::Reason,
+];
+
+/// The table [`copy_changes`] stages changes in: a change's position, then its
+/// [`STORED_FIELDS`] and its [`EVENT_FIELDS`] under the invoice's and the event's column
+/// names. Created with the transaction, dropped at its end.
+pub(super) const STAGED_CHANGES: &str = "CREATE TEMP TABLE staged_changes (\
+     n integer NOT NULL, id text NOT NULL, status text NOT NULL, payment_link text, \
+     observation text, due_date date NOT NULL, resolved_at timestamptz, \
+     status_from text, status_to text, payment_link_from text, payment_link_to text, \
+     observation_from text, observation_to text, due_date_from date, due_date_to date, \
+     reason text) ON COMMIT DROP";
+
+/// Writes decided changes as [`write_changes`] does, on PostgreSQL and for any number of
+/// them: the changes go to `staged_changes` (see [`STAGED_CHANGES`]) by `COPY`, then one
+/// `UPDATE … FROM` and one `INSERT … SELECT` apply them all.
+pub(super) async fn copy_changes(
+    txn: &PgTxn,
+    changes: &[Change],
+    origin: &Origin,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut rows = CopyRows::default();
+    for (n, change) in changes.iter().enumerate() {
+        let event = change.event(origin, at);
+        let position = i64::try_from(n).unwrap_or(i64::MAX);
+        let fields = change.stored_fields(at).into_iter();
+        let event_fields = EVENT_FIELDS.iter().map(|c| event.get(*c).into_value());
+        rows.push(
+            std::iter::once(position.into())
+                .chain(fields)
+                .chain(event_fields.map(|v| v.unwrap_or(Value::String(None)))),
+        )?;
+    }
+    let event_columns = EVENT_FIELDS
+        .map(|c| sea_orm::Iden::to_string(&c))
+        .join(", ");
+    txn.execute_unprepared("TRUNCATE staged_changes").await?;
+    txn.copy_in(
+        &format!(
+            "staged_changes (n, {}, {event_columns})",
+            STORED_FIELDS.join(", ")
+        ),
+        &rows,
+    )
+    .await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "UPDATE invoices SET status = c.status, payment_link = c.payment_link, \
+         observation = c.observation, due_date = c.due_date, resolved_at = c.resolved_at, \
+         updated_at = $1, version = invoices.version + 1 \
+         FROM staged_changes c WHERE invoices.id = c.id",
+        [at.into()],
+    ))
+    .await?;
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        format!(
+            "INSERT INTO invoice_events (invoice_id, {event_columns}, actor, source, import_id, \
+             occurred_at) SELECT id, {event_columns}, $1, $2, $3, $4 FROM staged_changes ORDER BY n"
+        ),
+        [
+            origin.actor.clone().into(),
+            origin.source.as_str().into(),
+            origin.import_id.clone().into(),
+            at.into(),
+        ],
+    ))
+    .await?;
     Ok(())
 }
 

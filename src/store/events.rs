@@ -39,12 +39,23 @@ impl CommitListener {
     }
 }
 
+/// A transaction: SeaORM's, or one of our own (`session`).
+pub(super) trait Commit: ConnectionTrait {
+    async fn commit(self) -> StoreResult<()>;
+}
+
+impl Commit for DatabaseTransaction {
+    async fn commit(self) -> StoreResult<()> {
+        Ok(DatabaseTransaction::commit(self).await?)
+    }
+}
+
 impl Store {
     /// Commits `txn`, a transaction that wrote invoice events, and announces it: to this
     /// process's feed at once, and on PostgreSQL to every instance (the `NOTIFY` is sent
     /// inside the transaction, so it is delivered only if the commit succeeds).
-    pub async fn commit_announcing(&self, txn: DatabaseTransaction) -> StoreResult<()> {
-        if self.db.get_database_backend() == DbBackend::Postgres {
+    pub(super) async fn commit_announcing(&self, txn: impl Commit) -> StoreResult<()> {
+        if txn.get_database_backend() == DbBackend::Postgres {
             txn.execute_unprepared(&format!("NOTIFY {CHANNEL}")).await?;
         }
         txn.commit().await?;

@@ -6,14 +6,17 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use entity::{import, import_error, invoice, invoice_event};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, ExecResult, QueryFilter, QueryOrder, QueryResult, QuerySelect, Statement,
+    TransactionTrait,
 };
 
-use super::changes::write_changes;
+use super::changes::{STAGED_CHANGES, copy_changes, write_changes};
 use super::convert::{self, ByPosition};
+use super::events::Commit;
+use super::session::{CopyRows, PgTxn};
 use super::{Change, Store, StoreError, StoreResult, wire_chunks};
 use crate::domain::{
     ImportCounts, ImportState, Invoice, InvoiceEvent, InvoiceImport, Origin, RowError,
@@ -26,10 +29,26 @@ const IMPORT_LOCK_KEY: i64 = 0x0043_5356_494d_5054; // "CSVIMPT"
 /// The transaction one import reads and writes in.
 pub struct ImportTxn {
     store: Store,
-    txn: DatabaseTransaction,
+    txn: ImportConn,
     /// Whether rows read are locked for writing (an import that applies), or only read
     /// (a dry run, which must not hold up anyone).
     applying: bool,
+}
+
+/// The connection an import's transaction runs on: on PostgreSQL one that can `COPY`
+/// (batches go whole, see `session`); on SQLite, SeaORM's.
+enum ImportConn {
+    Orm(DatabaseTransaction),
+    Pg(PgTxn),
+}
+
+/// What an import's transaction knows of a batch's ids (see [`ImportTxn::stage`]).
+pub struct Staged {
+    /// The ids the import had seen in an earlier batch, with the line each was first on.
+    pub earlier: HashMap<String, u64>,
+    /// The batch's invoices, by id: locked until the transaction ends when the import
+    /// applies. An unknown id has none.
+    pub invoices: HashMap<String, Invoice>,
 }
 
 fn count(n: u64) -> i64 {
@@ -41,30 +60,31 @@ impl Store {
     /// import to finish; on SQLite it takes the database's write lock now, so that it
     /// never fails half-way for want of it.
     pub async fn begin_import(&self, applying: bool) -> StoreResult<ImportTxn> {
-        let txn = self.db.begin().await?;
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            // Batches bind a thousand ids. After five runs of a prepared statement,
-            // PostgreSQL may switch to a generic plan, which cannot see how few rows a
-            // thousand ids select and scans the whole table (measured: 50 ms a batch at
-            // 100,000 invoices, growing with the table). Planning each batch for its
-            // values keeps every batch on the primary key.
-            txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
-                .await?;
-        }
-        // The ids this import has seen, to refuse one given twice (see `claim`).
-        let seen = match self.db.get_database_backend() {
+        let txn = match self.db.get_database_backend() {
             DbBackend::Postgres => {
-                "CREATE TEMP TABLE import_seen (invoice_id text PRIMARY KEY, line bigint NOT NULL) \
-                 ON COMMIT DROP"
-            }
-            _ => {
-                "CREATE TEMP TABLE import_seen (invoice_id TEXT PRIMARY KEY, line INTEGER NOT NULL)"
-            }
-        };
-        txn.execute_unprepared(seen).await?;
-        if applying {
-            match self.db.get_database_backend() {
-                DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                let txn = PgTxn::begin(pool, self.statements.clone()).await?;
+                // The batches' statements read temporary tables whose size changes from
+                // batch to batch. A prepared statement run five times may switch to a
+                // generic plan, which cannot see how few rows a batch holds and scans
+                // the whole invoice table (measured: 50 ms a batch at 100,000 invoices,
+                // growing with the table); planning each run keeps it on the primary key.
+                txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+                    .await?;
+                // The ids this import has seen (see `stage`), this batch's, and the
+                // changes being written (see `changes::copy_changes`).
+                txn.execute_unprepared(
+                    "CREATE TEMP TABLE import_seen (invoice_id text PRIMARY KEY, line bigint NOT NULL) \
+                     ON COMMIT DROP",
+                )
+                .await?;
+                txn.execute_unprepared(
+                    "CREATE TEMP TABLE import_batch (invoice_id text NOT NULL, line bigint NOT NULL) \
+                     ON COMMIT DROP",
+                )
+                .await?;
+                txn.execute_unprepared(STAGED_CHANGES).await?;
+                if applying {
                     txn.execute_raw(Statement::from_sql_and_values(
                         DbBackend::Postgres,
                         "SELECT pg_advisory_xact_lock($1)",
@@ -72,15 +92,24 @@ impl Store {
                     ))
                     .await?;
                 }
-                _ => {
+                ImportConn::Pg(txn)
+            }
+            _ => {
+                let txn = self.db.begin().await?;
+                txn.execute_unprepared(
+                    "CREATE TEMP TABLE import_seen (invoice_id TEXT PRIMARY KEY, line INTEGER NOT NULL)",
+                )
+                .await?;
+                if applying {
                     import::Entity::update_many()
                         .col_expr(import::Column::Id, Expr::col(import::Column::Id))
                         .filter(import::Column::Id.eq(""))
                         .exec(&txn)
                         .await?;
                 }
+                ImportConn::Orm(txn)
             }
-        }
+        };
         Ok(ImportTxn {
             store: self.clone(),
             txn,
@@ -295,24 +324,78 @@ fn import_record(row: import::Model) -> StoreResult<InvoiceImport> {
 }
 
 impl ImportTxn {
-    /// The invoices with these ids, by id; locked until the transaction ends when the
-    /// import applies.
-    pub async fn invoices(&self, ids: &[&str]) -> StoreResult<HashMap<String, Invoice>> {
-        let mut invoices = HashMap::with_capacity(ids.len());
-        for ids in wire_chunks(ids, |id| id.len() + 8) {
-            let query =
-                invoice::Entity::find().filter(invoice::Column::Id.is_in(ids.iter().copied()));
-            let rows = if self.applying && self.txn.get_database_backend() == DbBackend::Postgres {
-                query.lock_exclusive().into_model().all(&self.txn).await?
-            } else {
-                query.into_model().all(&self.txn).await?
-            };
-            for ByPosition(row) in rows {
-                let invoice = convert::invoice(row)?;
-                invoices.insert(invoice.id.clone(), invoice);
-            }
+    /// Records that the import has seen these ids, each given once with the line it is
+    /// on, and reads their invoices.
+    pub async fn stage(&self, rows: &[(&str, u64)]) -> StoreResult<Staged> {
+        if rows.is_empty() {
+            return Ok(Staged {
+                earlier: HashMap::new(),
+                invoices: HashMap::new(),
+            });
         }
-        Ok(invoices)
+        let pg = match &self.txn {
+            ImportConn::Pg(pg) => pg,
+            ImportConn::Orm(_) => {
+                let earlier = self.claim(rows).await?;
+                let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
+                let mut invoices = HashMap::with_capacity(ids.len());
+                for ids in wire_chunks(&ids, |id| id.len() + 8) {
+                    let query = invoice::Entity::find()
+                        .filter(invoice::Column::Id.is_in(ids.iter().copied()));
+                    self.read_invoices(query, &mut invoices).await?;
+                }
+                return Ok(Staged { earlier, invoices });
+            }
+        };
+        let mut batch = CopyRows::default();
+        for (id, line) in rows {
+            batch.push([(*id).into(), count(*line).into()])?;
+        }
+        pg.execute_unprepared("TRUNCATE import_batch").await?;
+        pg.copy_in("import_batch (invoice_id, line)", &batch)
+            .await?;
+        // The statement's reads see `import_seen` as it was before its own insert: what
+        // they find are the ids seen in earlier batches.
+        let claims = pg
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "WITH claimed AS (INSERT INTO import_seen SELECT invoice_id, line FROM import_batch \
+                 ON CONFLICT (invoice_id) DO NOTHING) \
+                 SELECT s.invoice_id, s.line FROM import_batch b JOIN import_seen s USING (invoice_id)",
+            ))
+            .await?;
+        let mut earlier = HashMap::new();
+        for row in claims {
+            let line: i64 = row.try_get_by_index(1)?;
+            earlier.insert(row.try_get_by_index(0)?, u64::try_from(line).unwrap_or(0));
+        }
+        let batch_ids = Query::select()
+            .column(Alias::new("invoice_id"))
+            .from(Alias::new("import_batch"))
+            .to_owned();
+        let query = invoice::Entity::find().filter(invoice::Column::Id.in_subquery(batch_ids));
+        let mut invoices = HashMap::with_capacity(rows.len());
+        self.read_invoices(query, &mut invoices).await?;
+        Ok(Staged { earlier, invoices })
+    }
+
+    /// Reads the invoices `query` selects into `invoices`, locking them when the import
+    /// applies.
+    async fn read_invoices(
+        &self,
+        query: sea_orm::Select<invoice::Entity>,
+        invoices: &mut HashMap<String, Invoice>,
+    ) -> StoreResult<()> {
+        let query = if self.applying && self.txn.get_database_backend() == DbBackend::Postgres {
+            query.lock_exclusive()
+        } else {
+            query
+        };
+        for ByPosition(row) in query.into_model().all(&self.txn).await? {
+            let invoice = convert::invoice(row)?;
+            invoices.insert(invoice.id.clone(), invoice);
+        }
+        Ok(())
     }
 
     /// The events of these invoices, oldest first, by invoice.
@@ -333,9 +416,9 @@ impl ImportTxn {
         Ok(histories)
     }
 
-    /// Records that the import has seen these ids, each with the line it is on. Answers,
-    /// for the ids it had seen already, the line they were first on.
-    pub async fn claim(&self, rows: &[(&str, u64)]) -> StoreResult<HashMap<String, u64>> {
+    /// SQLite's half of [`ImportTxn::stage`]: records that the import has seen these ids.
+    /// Answers, for the ids it had seen already, the line they were first on.
+    async fn claim(&self, rows: &[(&str, u64)]) -> StoreResult<HashMap<String, u64>> {
         let backend = self.txn.get_database_backend();
         let mut earlier = HashMap::new();
         for rows in wire_chunks(rows, |(id, _)| id.len() + 16) {
@@ -379,7 +462,7 @@ impl ImportTxn {
         Ok(earlier)
     }
 
-    /// Writes decided changes (their rows were read by [`ImportTxn::invoices`]).
+    /// Writes decided changes (their rows were read by [`ImportTxn::stage`]).
     pub async fn write(
         &self,
         changes: &[Change],
@@ -387,6 +470,10 @@ impl ImportTxn {
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         debug_assert!(self.applying, "a dry run writes nothing");
+        let txn = match &self.txn {
+            ImportConn::Pg(pg) => return copy_changes(pg, changes, origin, at).await,
+            ImportConn::Orm(txn) => txn,
+        };
         let size = |change: &Change| {
             let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
             let (i, o) = (&change.invoice, &change.outcome);
@@ -399,16 +486,15 @@ impl ImportTxn {
                 + 160
         };
         for batch in wire_chunks(changes, size) {
-            write_changes(&self.txn, batch, origin, at).await?;
+            write_changes(txn, batch, origin, at).await?;
         }
         Ok(())
     }
 
     pub async fn commit(self) -> StoreResult<()> {
-        // PostgreSQL drops the table at commit; SQLite would keep it on the connection.
-        if self.txn.get_database_backend() != DbBackend::Postgres {
-            self.txn
-                .execute_unprepared("DROP TABLE temp.import_seen")
+        // PostgreSQL drops the tables at commit; SQLite would keep them on the connection.
+        if let ImportConn::Orm(txn) = &self.txn {
+            txn.execute_unprepared("DROP TABLE temp.import_seen")
                 .await?;
         }
         // Subscribers hear of the import's status changes once they are committed.
@@ -416,6 +502,56 @@ impl ImportTxn {
     }
 
     pub async fn rollback(self) -> StoreResult<()> {
-        Ok(self.txn.rollback().await?)
+        match self.txn {
+            ImportConn::Orm(txn) => Ok(txn.rollback().await?),
+            ImportConn::Pg(txn) => txn.rollback().await,
+        }
+    }
+}
+
+impl Commit for ImportConn {
+    async fn commit(self) -> StoreResult<()> {
+        match self {
+            ImportConn::Orm(txn) => Commit::commit(txn).await,
+            ImportConn::Pg(txn) => txn.commit().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for ImportConn {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            ImportConn::Orm(txn) => txn.get_database_backend(),
+            ImportConn::Pg(txn) => txn.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.execute_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.execute_unprepared(sql).await,
+            ImportConn::Pg(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.query_one_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.query_all_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.query_all_raw(stmt).await,
+        }
     }
 }

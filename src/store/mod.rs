@@ -7,6 +7,7 @@ mod convert;
 mod events;
 mod imports;
 mod invoices;
+mod session;
 mod write;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use sea_orm::{
 
 pub use changes::{Applied, Change, MAX_CHANGES_PER_WRITE};
 pub use events::CommitListener;
-pub use imports::ImportTxn;
+pub use imports::{ImportTxn, Staged};
 pub use write::NewInvoice;
 
 /// Why a store operation failed. Both are faults of the gateway's side, never the caller's.
@@ -101,11 +102,7 @@ impl Store {
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |info| {
-            counter.fetch_add(1, Ordering::Relaxed);
-            // Formatted only when the target is enabled.
-            tracing::debug!(target: SQL_LOG, "{}", statement_json(info.statement));
-        });
+        db.set_metric_callback(move |info| observe(&counter, info.statement));
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
@@ -214,6 +211,13 @@ impl Store {
 /// `{"sql": "...", "params": ["OPEN", "2026-11-24", 51]}`, with the parameter values as
 /// bound. The reference benchmark replays them through `pgbench` (benches/reference.sh).
 pub const SQL_LOG: &str = "credit_gateway::sql";
+
+/// Counts a statement about to run, and logs it (see [`SQL_LOG`]).
+fn observe(statements: &AtomicU64, statement: &Statement) {
+    statements.fetch_add(1, Ordering::Relaxed);
+    // Formatted only when the target is enabled.
+    tracing::debug!(target: SQL_LOG, "{}", statement_json(statement));
+}
 
 fn statement_json(statement: &sea_orm::Statement) -> serde_json::Value {
     use sea_orm::Value as V;

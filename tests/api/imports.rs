@@ -15,6 +15,8 @@ on_both_backends!(
     apply_valid_rows_applies_the_rest_and_reports_the_refused,
     a_dry_run_reports_and_changes_nothing,
     importing_the_same_file_twice_changes_nothing_the_second_time,
+    an_id_repeated_in_a_later_batch_is_refused_with_its_first_line,
+    text_with_tabs_line_breaks_and_backslashes_is_stored_exactly,
     a_stale_export_never_undoes_a_later_change_but_pays_what_became_overdue,
     file_level_problems_are_one_clear_error,
     exports_neutralise_formulas_and_write_money_exactly,
@@ -338,6 +340,93 @@ async fn importing_the_same_file_twice_changes_nothing_the_second_time(app: Test
         invoice_of(&app, "INV-1").await["version"],
         2,
         "no second event"
+    );
+}
+
+/// A file longer than one batch: the import remembers the ids of earlier batches.
+async fn an_id_repeated_in_a_later_batch_is_refused_with_its_first_line(app: TestApp) {
+    store(&app).await;
+    let batch = credit_gateway::service::IMPORT_BATCH_ROWS;
+    let mut file = String::from("Invoice ID,Status\nINV-1,Paid\n");
+    for n in 0..batch {
+        file.push_str(&format!("X-{n},Paid\n"));
+    }
+    // Line 1 is the header: INV-1 is first on line 2, and again past the first batch.
+    let repeat_line = batch + 3;
+    file.push_str("INV-1,Cancelled\nINV-2,Paid\n");
+
+    let import = app
+        .import_csv(file.into_bytes(), json!({ "applyValidRows": true }))
+        .await;
+
+    assert_eq!(import["state"], "APPLIED", "{import:#}");
+    assert_eq!(
+        (&import["rowsChanged"], &import["rowsRefused"]),
+        (&json!(2), &json!(batch + 1))
+    );
+    let query = "query($id: ID!, $after: Int) { invoiceImport(id: $id) { \
+        errors(first: 5, afterLine: $after) { line column code message } } }";
+    let variables = json!({ "id": import["id"], "after": repeat_line - 1 });
+    let errors = app.admin_data(query, variables).await["invoiceImport"]["errors"].clone();
+    assert_eq!(
+        errors,
+        json!([{
+            "line": repeat_line,
+            "column": "Invoice ID",
+            "code": "DUPLICATE_ROW",
+            "message": "invoice `INV-1` is already on line 2: give each invoice one row"
+        }])
+    );
+    assert_eq!(status_of(&app, "INV-1").await, "PAID");
+    assert_eq!(
+        status_of(&app, "INV-2").await,
+        "PAID",
+        "the last batch applies"
+    );
+}
+
+/// Observations as people paste them: tabs, line breaks, backslashes (what `COPY`'s text
+/// format must escape, with `\N`, its NULL), quotes and non-ASCII letters.
+async fn text_with_tabs_line_breaks_and_backslashes_is_stored_exactly(app: TestApp) {
+    store(&app).await;
+    let first = "Paid in two parts:\n\t1) 600.00\r\n\t2) the rest \\ see C:\\notes\\N.txt";
+    let second = "\\N\tço \"quoted\", 'single'\\\n\\.";
+    for (observation, link) in [(first, "https://pay.example.com/a?b=1&c=%20"), (second, "")] {
+        let file = write(&[
+            vec![
+                "Invoice ID".into(),
+                "Observation".into(),
+                "Payment Link".into(),
+            ],
+            vec!["INV-1".into(), observation.into(), link.into()],
+        ]);
+        let import = app.import_csv(file, json!({})).await;
+        assert_eq!(import["state"], "APPLIED", "{import:#}");
+        assert_eq!(import["rowsChanged"], 1);
+    }
+
+    let query = "query { invoice(id: \"INV-1\") { observation paymentLink history { \
+        observationChange { from to } paymentLinkChange { from to } } } }";
+    let invoice = app.admin_data(query, json!({})).await["invoice"].clone();
+    assert_eq!(invoice["observation"], second);
+    assert_eq!(
+        invoice["paymentLink"],
+        Value::Null,
+        "an empty cell clears the link"
+    );
+    let history = invoice["history"].as_array().unwrap();
+    assert_eq!(history.len(), 3, "{history:#?}");
+    assert_eq!(
+        history[1]["observationChange"],
+        json!({ "from": null, "to": first })
+    );
+    assert_eq!(
+        history[2]["observationChange"],
+        json!({ "from": first, "to": second })
+    );
+    assert_eq!(
+        history[2]["paymentLinkChange"],
+        json!({ "from": "https://pay.example.com/a?b=1&c=%20", "to": null })
     );
 }
 

@@ -1,0 +1,205 @@
+//! A PostgreSQL transaction of our own, on a connection of the pool, for what SeaORM's
+//! transactions cannot do: `COPY … FROM STDIN`. It runs SeaORM's statements too (it is a
+//! `ConnectionTrait`), so code that reads and writes through it is the same code as
+//! through a `DatabaseTransaction`.
+//!
+//! Why `COPY`: sqlx 0.9 leaves Nagle's algorithm on for its PostgreSQL sockets, so a
+//! statement too large for one socket write waits for the server's delayed
+//! acknowledgement (see `store::WIRE_BUDGET`). Bulk rows must then go a few kilobytes
+//! per statement; `COPY` streams them instead, the server answering once at the end.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use chrono::SecondsFormat;
+use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Postgres};
+use sea_orm::{
+    ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement, Value,
+};
+use sea_query_sqlx::SqlxValues;
+use tokio::sync::Mutex;
+
+use super::events::Commit;
+use super::{StoreResult, observe};
+
+/// A transaction on one pooled connection; rolled back if dropped uncommitted.
+pub(super) struct PgTxn {
+    txn: Mutex<sqlx::Transaction<'static, Postgres>>,
+    statements: Arc<AtomicU64>,
+}
+
+fn failed(e: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+impl PgTxn {
+    pub(super) async fn begin(pool: &PgPool, statements: Arc<AtomicU64>) -> StoreResult<PgTxn> {
+        let txn = pool
+            .begin()
+            .await
+            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+        Ok(PgTxn {
+            txn: Mutex::new(txn),
+            statements,
+        })
+    }
+
+    /// Runs `COPY <target> FROM STDIN` with `rows` as its data. Answers the rows copied.
+    pub(super) async fn copy_in(&self, target: &str, rows: &CopyRows) -> StoreResult<u64> {
+        let sql = format!("COPY {target} FROM STDIN");
+        observe(
+            &self.statements,
+            &Statement::from_string(DbBackend::Postgres, sql.as_str()),
+        );
+        let mut txn = self.txn.lock().await;
+        let mut copy = txn.copy_in_raw(&sql).await.map_err(failed)?;
+        if let Err(e) = copy.send(rows.0.as_slice()).await {
+            // The connection is unusable until the copy ends; the transaction is lost
+            // either way, so only the first error matters.
+            let _ = copy.abort(e.to_string()).await;
+            return Err(failed(e).into());
+        }
+        Ok(copy.finish().await.map_err(failed)?)
+    }
+
+    pub(super) async fn rollback(self) -> StoreResult<()> {
+        Ok(self.txn.into_inner().rollback().await.map_err(failed)?)
+    }
+
+    fn query(stmt: &Statement) -> sqlx::query::Query<'_, Postgres, SqlxValues> {
+        let values = stmt.values.clone().unwrap_or(sea_orm::Values(Vec::new()));
+        sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+    }
+}
+
+impl Commit for PgTxn {
+    async fn commit(self) -> StoreResult<()> {
+        Ok(self.txn.into_inner().commit().await.map_err(failed)?)
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for PgTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        DbBackend::Postgres
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        observe(&self.statements, &stmt);
+        let mut txn = self.txn.lock().await;
+        let done = Self::query(&stmt).execute(&mut **txn).await;
+        done.map(ExecResult::from).map_err(failed)
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        observe(
+            &self.statements,
+            &Statement::from_string(DbBackend::Postgres, sql),
+        );
+        let mut txn = self.txn.lock().await;
+        let done = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **txn).await;
+        done.map(ExecResult::from).map_err(failed)
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        observe(&self.statements, &stmt);
+        let mut txn = self.txn.lock().await;
+        let row = Self::query(&stmt).fetch_optional(&mut **txn).await;
+        row.map(|row| row.map(QueryResult::from)).map_err(failed)
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        observe(&self.statements, &stmt);
+        let mut txn = self.txn.lock().await;
+        let rows = Self::query(&stmt).fetch_all(&mut **txn).await;
+        rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
+            .map_err(failed)
+    }
+}
+
+/// Rows in `COPY`'s text format: one line a row, tab between fields, `\N` for NULL, and
+/// backslash escapes for the backslash, tab and line breaks inside a value.
+#[derive(Default)]
+pub(super) struct CopyRows(Vec<u8>);
+
+impl CopyRows {
+    /// Appends a row of values (strings, numbers, dates and times, any of them NULL).
+    pub(super) fn push(&mut self, values: impl IntoIterator<Item = Value>) -> Result<(), DbErr> {
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.0.push(b'\t');
+            }
+            let text = match value {
+                Value::String(Some(s)) => s,
+                Value::Int(Some(n)) => n.to_string(),
+                Value::BigInt(Some(n)) => n.to_string(),
+                Value::ChronoDate(Some(d)) => d.to_string(),
+                Value::ChronoDateTimeUtc(Some(t)) => t.to_rfc3339_opts(SecondsFormat::Micros, true),
+                Value::String(None)
+                | Value::Int(None)
+                | Value::BigInt(None)
+                | Value::ChronoDate(None)
+                | Value::ChronoDateTimeUtc(None) => {
+                    self.0.extend_from_slice(b"\\N");
+                    continue;
+                }
+                other => return Err(DbErr::Type(format!("no COPY text for {other:?}"))),
+            };
+            self.escaped(&text);
+        }
+        self.0.push(b'\n');
+        Ok(())
+    }
+
+    fn escaped(&mut self, text: &str) {
+        for &byte in text.as_bytes() {
+            match byte {
+                b'\\' => self.0.extend_from_slice(b"\\\\"),
+                b'\t' => self.0.extend_from_slice(b"\\t"),
+                b'\n' => self.0.extend_from_slice(b"\\n"),
+                b'\r' => self.0.extend_from_slice(b"\\r"),
+                other => self.0.push(other),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(values: Vec<Value>) -> String {
+        let mut rows = CopyRows::default();
+        rows.push(values).unwrap();
+        String::from_utf8(rows.0).unwrap()
+    }
+
+    #[test]
+    fn copy_text_escapes_what_would_end_a_field_or_row_and_marks_nulls() {
+        assert_eq!(
+            text(vec![
+                "a\tb\nc\rd\\e \\N".into(),
+                Value::String(None),
+                7i64.into(),
+                Value::ChronoDate(None),
+            ]),
+            "a\\tb\\nc\\rd\\\\e \\\\N\t\\N\t7\t\\N\n"
+        );
+    }
+
+    #[test]
+    fn copy_text_writes_dates_and_utc_times_as_postgresql_reads_them() {
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap();
+        let at = day.and_hms_micro_opt(9, 5, 7, 120).unwrap().and_utc();
+        assert_eq!(
+            text(vec![day.into(), at.into()]),
+            "2026-11-24\t2026-11-24T09:05:07.000120Z\n"
+        );
+    }
+
+    #[test]
+    fn copy_text_refuses_a_type_it_does_not_know() {
+        let mut rows = CopyRows::default();
+        assert!(rows.push([Value::Bool(Some(true))]).is_err());
+    }
+}
