@@ -64,11 +64,11 @@ impl Store {
             DbBackend::Postgres => {
                 let pool = self.db.get_postgres_connection_pool();
                 let txn = PgTxn::begin(pool, self.statements.clone()).await?;
-                // The batches' statements read temporary tables whose size changes from
-                // batch to batch. A prepared statement run five times may switch to a
-                // generic plan, which cannot see how few rows a batch holds and scans
-                // the whole invoice table (measured: 50 ms a batch at 100,000 invoices,
-                // growing with the table); planning each run keeps it on the primary key.
+                // After five runs of a prepared statement PostgreSQL may switch to a
+                // generic plan, blind to how few rows a batch holds: with batches of ids
+                // bound as parameters, one scanned the whole invoice table (measured:
+                // 50 ms a batch at 100,000 invoices). The batches' temporary tables
+                // change size from batch to batch too; each run is planned for them.
                 txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
                     .await?;
                 // The ids this import has seen (see `stage`), this batch's, and the
