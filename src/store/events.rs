@@ -192,13 +192,13 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         let mut invoices = HashMap::new();
-        for row in invoice::Entity::find()
+        for ByPosition(row) in invoice::Entity::find()
             .filter(invoice::Column::Id.is_in(ids))
             .into_model::<ByPosition<invoice::Model>>()
             .all(&self.db)
             .await?
         {
-            invoices.insert(row.0.id.clone(), convert::invoice(row.0)?);
+            invoices.insert(row.id.clone(), convert::invoice(row)?);
         }
         events
             .into_iter()

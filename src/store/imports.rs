@@ -85,12 +85,7 @@ impl Store {
                 .await?;
                 txn.execute_unprepared(STAGED_CHANGES).await?;
                 if applying {
-                    txn.execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "SELECT pg_advisory_xact_lock($1)",
-                        [IMPORT_LOCK_KEY.into()],
-                    ))
-                    .await?;
+                    super::advisory_xact_lock(&txn, IMPORT_LOCK_KEY).await?;
                 }
                 ImportConn::Pg(txn)
             }
@@ -327,26 +322,36 @@ impl ImportTxn {
     /// Records that the import has seen these ids, each given once with the line it is
     /// on, and reads their invoices.
     pub async fn stage(&self, rows: &[(&str, u64)]) -> StoreResult<Staged> {
+        let mut staged = Staged {
+            earlier: HashMap::new(),
+            invoices: HashMap::with_capacity(rows.len()),
+        };
         if rows.is_empty() {
-            return Ok(Staged {
-                earlier: HashMap::new(),
-                invoices: HashMap::new(),
-            });
+            return Ok(staged);
         }
-        let pg = match &self.txn {
-            ImportConn::Pg(pg) => pg,
+        match &self.txn {
+            ImportConn::Pg(pg) => self.stage_copied(pg, rows, &mut staged).await?,
             ImportConn::Orm(_) => {
-                let earlier = self.claim(rows).await?;
+                self.claim(rows, &mut staged.earlier).await?;
                 let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
-                let mut invoices = HashMap::with_capacity(ids.len());
                 for ids in wire_chunks(&ids, |id| id.len() + 8) {
                     let query = invoice::Entity::find()
                         .filter(invoice::Column::Id.is_in(ids.iter().copied()));
-                    self.read_invoices(query, &mut invoices).await?;
+                    self.read_invoices(query, &mut staged.invoices).await?;
                 }
-                return Ok(Staged { earlier, invoices });
             }
-        };
+        }
+        Ok(staged)
+    }
+
+    /// PostgreSQL's [`ImportTxn::stage`]: the batch goes by `COPY` to `import_batch`,
+    /// then one statement claims its ids and one reads their invoices.
+    async fn stage_copied(
+        &self,
+        pg: &PgTxn,
+        rows: &[(&str, u64)],
+        staged: &mut Staged,
+    ) -> StoreResult<()> {
         let mut batch = CopyRows::default();
         for (id, line) in rows {
             batch.push([(*id).into(), count(*line).into()])?;
@@ -364,19 +369,13 @@ impl ImportTxn {
                  SELECT s.invoice_id, s.line FROM import_batch b JOIN import_seen s USING (invoice_id)",
             ))
             .await?;
-        let mut earlier = HashMap::new();
-        for row in claims {
-            let line: i64 = row.try_get_by_index(1)?;
-            earlier.insert(row.try_get_by_index(0)?, u64::try_from(line).unwrap_or(0));
-        }
+        first_lines(claims, &mut staged.earlier)?;
         let batch_ids = Query::select()
             .column(Alias::new("invoice_id"))
             .from(Alias::new("import_batch"))
             .to_owned();
         let query = invoice::Entity::find().filter(invoice::Column::Id.in_subquery(batch_ids));
-        let mut invoices = HashMap::with_capacity(rows.len());
-        self.read_invoices(query, &mut invoices).await?;
-        Ok(Staged { earlier, invoices })
+        self.read_invoices(query, &mut staged.invoices).await
     }
 
     /// Reads the invoices `query` selects into `invoices`, locking them when the import
@@ -416,11 +415,15 @@ impl ImportTxn {
         Ok(histories)
     }
 
-    /// SQLite's half of [`ImportTxn::stage`]: records that the import has seen these ids.
-    /// Answers, for the ids it had seen already, the line they were first on.
-    async fn claim(&self, rows: &[(&str, u64)]) -> StoreResult<HashMap<String, u64>> {
+    /// SQLite's claim of [`ImportTxn::stage`]: records that the import has seen these
+    /// ids, and puts in `earlier` those it had seen already, with the line they were
+    /// first on.
+    async fn claim(
+        &self,
+        rows: &[(&str, u64)],
+        earlier: &mut HashMap<String, u64>,
+    ) -> StoreResult<()> {
         let backend = self.txn.get_database_backend();
-        let mut earlier = HashMap::new();
         for rows in wire_chunks(rows, |(id, _)| id.len() + 16) {
             let sql = format!(
                 "INSERT INTO import_seen (invoice_id, line) VALUES {} \
@@ -450,16 +453,13 @@ impl ImportTxn {
                 super::values_rows(backend, 1, repeated.len(), 1)
             );
             let values = repeated.iter().map(|id| (*id).into());
-            for row in self
+            let seen = self
                 .txn
                 .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await?
-            {
-                let line: i64 = row.try_get_by_index(1)?;
-                earlier.insert(row.try_get_by_index(0)?, u64::try_from(line).unwrap_or(0));
-            }
+                .await?;
+            first_lines(seen, earlier)?;
         }
-        Ok(earlier)
+        Ok(())
     }
 
     /// Writes decided changes (their rows were read by [`ImportTxn::stage`]).
@@ -507,6 +507,15 @@ impl ImportTxn {
             ImportConn::Pg(txn) => txn.rollback().await,
         }
     }
+}
+
+/// Rows of `(invoice_id, line)` from `import_seen`, into `earlier`.
+fn first_lines(rows: Vec<QueryResult>, earlier: &mut HashMap<String, u64>) -> StoreResult<()> {
+    for row in rows {
+        let line: i64 = row.try_get_by_index(1)?;
+        earlier.insert(row.try_get_by_index(0)?, u64::try_from(line).unwrap_or(0));
+    }
+    Ok(())
 }
 
 impl Commit for ImportConn {

@@ -123,12 +123,7 @@ impl Store {
             return Ok(());
         }
         let txn = self.db.begin().await?;
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [MIGRATION_LOCK_KEY.into()],
-        ))
-        .await?;
+        advisory_xact_lock(&txn, MIGRATION_LOCK_KEY).await?;
         migration::Migrator::up(&txn, None).await?;
         txn.commit().await?;
         Ok(())
@@ -211,6 +206,17 @@ impl Store {
 /// `{"sql": "...", "params": ["OPEN", "2026-11-24", 51]}`, with the parameter values as
 /// bound. The reference benchmark replays them through `pgbench` (benches/reference.sh).
 pub const SQL_LOG: &str = "credit_gateway::sql";
+
+/// Waits for PostgreSQL's advisory lock `key`, then holds it until `txn` ends.
+async fn advisory_xact_lock(txn: &impl ConnectionTrait, key: i64) -> StoreResult<()> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [key.into()],
+    ))
+    .await?;
+    Ok(())
+}
 
 /// Counts a statement about to run, and logs it (see [`SQL_LOG`]).
 fn observe(statements: &AtomicU64, statement: &Statement) {
