@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::{Principal, TokenKeys};
 use crate::config::Config;
+use crate::domain::Seal;
 use crate::graphql;
 use crate::http::{self, AppState};
 use crate::service::{Gateway, Settings, seed_demo};
@@ -71,7 +72,9 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
     Ok(store)
 }
 
-pub fn gateway(store: Store, config: &Config) -> Gateway {
+/// The use cases over `store`; `secret` (the token secret) also seals the cursors they
+/// hand out.
+pub fn gateway(store: Store, config: &Config, secret: &str) -> Gateway {
     Gateway::new(
         store,
         Settings {
@@ -86,6 +89,8 @@ pub fn gateway(store: Store, config: &Config) -> Gateway {
             import_wait: std::time::Duration::from_secs(config.import_wait_seconds),
             // Exports hold a connection each while they stream: at most half the pool.
             max_exports: (config.db_max_connections as usize / 2).max(1),
+            cursor_seal: Seal::new(secret.as_bytes(), "subscription cursor"),
+            max_subscriptions_per_caller: config.max_subscriptions_per_caller,
         },
     )
 }
@@ -112,8 +117,9 @@ pub async fn start_extended(
         )
         .into());
     }
-    let gateway = gateway(open_store(config).await?, config);
-    let keys = TokenKeys::new(&config.resolve_secret()?);
+    let secret = config.resolve_secret()?;
+    let gateway = gateway(open_store(config).await?, config, &secret);
+    let keys = TokenKeys::new(&secret);
     let demo_tokens = if demo {
         if seed_demo(&gateway)
             .await
@@ -185,6 +191,7 @@ pub async fn start_extended(
                 })
             })
             .collect::<Result<_, _>>()?,
+        body_timeout: std::time::Duration::from_secs(config.body_timeout.max(1)),
         ws: http::WsSettings {
             init_timeout: std::time::Duration::from_secs(config.ws_init_timeout),
             keepalive: std::time::Duration::from_secs(config.ws_keepalive.max(1)),
@@ -193,14 +200,13 @@ pub async fn start_extended(
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
-    let router = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
-    });
+    let limits = http::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(config.header_timeout.max(1)),
+        max_connections: http::fit_connections(config.max_connections),
+    };
+    let task = tokio::spawn(http::serve(listener, http::router(state), limits, async {
+        let _ = rx.await;
+    }));
     let sweeper = config.sweeper.then(|| gateway.spawn_sweeper());
     tracing::info!(http.addr = %addr, db.backend = gateway.store().backend_name(), "listening");
     Ok(Running {

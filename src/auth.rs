@@ -24,6 +24,18 @@ impl Principal {
         }
     }
 
+    /// One text per principal, for what is counted per caller (budgets, subscriptions):
+    /// the same subject as an admin and as a customer of two accounts are three callers.
+    pub fn key(&self) -> String {
+        match self {
+            Principal::Admin { subject } => format!("admin:{subject}"),
+            Principal::Customer {
+                subject,
+                account_id,
+            } => format!("customer:{account_id}:{subject}"),
+        }
+    }
+
     /// The one account a customer may see; `None` for admins, who see all.
     pub fn account_scope(&self) -> Option<&str> {
         match self {

@@ -231,7 +231,12 @@ fn operator() -> Principal {
 
 async fn open_gateway(config: &Config) -> Result<Gateway, crate::app::StartError> {
     let store = crate::app::open_store(config).await?;
-    Ok(crate::app::gateway(store, config))
+    // The command line hands out no cursors: any secret seals them.
+    Ok(crate::app::gateway(
+        store,
+        config,
+        &crate::auth::random_secret(),
+    ))
 }
 
 async fn import(

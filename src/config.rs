@@ -213,6 +213,48 @@ pub struct Config {
     #[arg(long, env = "CREDIT_GATEWAY_SWEEPER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub sweeper: bool,
 
+    /// Seconds a client has to send a request's headers; also how long a kept-alive
+    /// connection may sit idle between requests before it is closed.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_HEADER_TIMEOUT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub header_timeout: u64,
+
+    /// Seconds a client has to send a request's body, however slowly it trickles (uploads
+    /// excepted: they are cut off after 30 seconds without data instead).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_BODY_TIMEOUT",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout: u64,
+
+    /// Most connections open at once, WebSockets included; more wait to be accepted.
+    /// Lowered at start to half the process's descriptor limit (itself raised as far as
+    /// the system allows).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_CONNECTIONS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Live subscriptions one caller (token subject) may hold on one gateway instance,
+    /// over all its WebSockets and HTTP streams together; one more is refused with
+    /// `TOO_MANY_SUBSCRIPTIONS`.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_MAX_SUBSCRIPTIONS_PER_CALLER",
+        default_value_t = 100,
+        global = true
+    )]
+    pub max_subscriptions_per_caller: usize,
+
     /// Seconds a WebSocket may stay open without a `connection_init` before it is closed
     /// (code 4408).
     #[arg(

@@ -7,7 +7,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
-use super::records::{Record, RecordError, Records};
+use super::records::{MAX_CELLS, Record, RecordError, Records};
 use super::template::{Column, restore};
 use crate::domain::{ImportRow, InvoiceStatus, RefusalCode, RowError, check_id};
 
@@ -31,8 +31,13 @@ pub struct Limits {
 /// What is wrong with a file as a whole.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileProblem {
-    TooLarge { bytes: u64, max: u64 },
-    TooManyRows { max: u64 },
+    TooLarge {
+        bytes: u64,
+        max: u64,
+    },
+    TooManyRows {
+        max: u64,
+    },
     Empty,
     Spreadsheet,
     Utf16,
@@ -41,7 +46,16 @@ pub enum FileProblem {
     MissingColumn(&'static str),
     DuplicateColumn(&'static str),
     NothingToApply,
-    Malformed { line: u64, message: String },
+    Malformed {
+        line: u64,
+        message: String,
+    },
+    /// A record wider than any spreadsheet: the header (`INVALID_HEADER`) or a data row
+    /// (`MALFORMED_ROW`).
+    TooManyCells {
+        line: u64,
+        header: bool,
+    },
     Unreadable(String),
 }
 
@@ -52,7 +66,9 @@ impl FileProblem {
             FileProblem::TooManyRows { .. } => RefusalCode::TooManyRows,
             FileProblem::MissingColumn(_)
             | FileProblem::DuplicateColumn(_)
-            | FileProblem::NothingToApply => RefusalCode::InvalidHeader,
+            | FileProblem::NothingToApply
+            | FileProblem::TooManyCells { header: true, .. } => RefusalCode::InvalidHeader,
+            FileProblem::TooManyCells { header: false, .. } => RefusalCode::MalformedRow,
             FileProblem::Empty
             | FileProblem::Spreadsheet
             | FileProblem::Utf16
@@ -102,6 +118,13 @@ impl fmt::Display for FileProblem {
                  Observation); expected the template's columns: {columns}"
             ),
             FileProblem::Malformed { line, message } => write!(f, "line {line}: {message}"),
+            FileProblem::TooManyCells { line, header } => write!(
+                f,
+                "line {line}: the {} has more than {MAX_CELLS} cells, more than a spreadsheet \
+                 holds; the template has {}",
+                if *header { "header" } else { "row" },
+                Column::ALL.len()
+            ),
             FileProblem::Unreadable(why) => write!(f, "the file cannot be read: {why}"),
         }
     }
@@ -189,7 +212,7 @@ impl ImportFile {
         let mut rows = 0_u64;
         while records
             .read(&mut record)
-            .map_err(|e| problem(e, lines_skipped))?
+            .map_err(|e| problem(e, lines_skipped, header.is_none()))?
         {
             if header.is_none() {
                 header = Some(record.iter().map(<[u8]>::to_vec).collect());
@@ -238,7 +261,7 @@ impl ImportFile {
         // The header was read once already: a failure now is a fault of the disk.
         records
             .read(&mut record)
-            .map_err(|e| problem(e, lines_skipped))?;
+            .map_err(|e| problem(e, lines_skipped, true))?;
         Ok(RowReader {
             records,
             record,
@@ -250,8 +273,13 @@ impl ImportFile {
     }
 }
 
-fn problem(error: RecordError, lines_skipped: u64) -> FileProblem {
+/// The file problem of a record that could not be read; `header` when it is the first.
+fn problem(error: RecordError, lines_skipped: u64, header: bool) -> FileProblem {
     match error {
+        RecordError::TooManyCells { line } => FileProblem::TooManyCells {
+            line: line + lines_skipped,
+            header,
+        },
         RecordError::Io(e) => FileProblem::Unreadable(e.to_string()),
         RecordError::Unclosed { line } => FileProblem::Malformed {
             line: line + lines_skipped,
@@ -440,7 +468,7 @@ impl RowReader {
                 Ok(false) => return None,
                 Ok(true) if self.record.is_blank() => continue,
                 Ok(true) => return Some(Ok(self.parse())),
-                Err(e) => return Some(Err(problem(e, self.lines_skipped))),
+                Err(e) => return Some(Err(problem(e, self.lines_skipped, false))),
             }
         }
     }
@@ -677,6 +705,30 @@ mod tests {
             problem(open_quote.as_bytes()),
             FileProblem::Malformed { line: 2, .. }
         ));
+        // Millions of empty cells, a byte each: refused at a spreadsheet's width.
+        let wide_header = format!("Invoice ID,Status{}\nI-1,Paid\n", ",".repeat(100_000));
+        let wide_header = problem(wide_header.as_bytes());
+        assert_eq!(
+            wide_header,
+            FileProblem::TooManyCells {
+                line: 1,
+                header: true
+            }
+        );
+        assert_eq!(wide_header.code(), RefusalCode::InvalidHeader);
+        let wide_row = format!(
+            "sep=;\nInvoice ID;Status\nI-1;Paid\nI-2;Paid{}\n",
+            ";".repeat(20_000)
+        );
+        let wide_row = problem(wide_row.as_bytes());
+        assert_eq!(
+            wide_row,
+            FileProblem::TooManyCells {
+                line: 4,
+                header: false
+            }
+        );
+        assert_eq!(wide_row.code(), RefusalCode::MalformedRow);
         let big = ImportFile::open(
             file(&[b'a'; 2000]),
             Limits {

@@ -4,11 +4,16 @@
 //! blank lines and CRLF endings put its line numbers off; an import's errors must point
 //! at the right line of a million. This parser runs `csv_core` itself and counts every
 //! newline it consumes. It also bounds a record's size, so that a quote never closed
-//! cannot make it buffer the rest of a file.
+//! cannot make it buffer the rest of a file, and its number of cells, so that a row of
+//! millions of empty cells (a few bytes each) cannot grow memory without bound.
 
 use std::io::{self, BufRead};
 
 use csv_core::ReadRecordResult;
+
+/// The most cells a record may have: a spreadsheet's widest sheet (Excel and LibreOffice
+/// stop at 16,384 columns). A template row needs a dozen.
+pub const MAX_CELLS: usize = 16_384;
 
 /// One record: its fields, as bytes in the file's encoding.
 #[derive(Default)]
@@ -55,6 +60,10 @@ pub enum RecordError {
     Io(io::Error),
     /// A record beyond the size bound, starting on this line.
     TooLong {
+        line: u64,
+    },
+    /// A record of more than [`MAX_CELLS`] cells, starting on this line.
+    TooManyCells {
         line: u64,
     },
     /// A quote opened on this line is never closed: the record ran to the end of the
@@ -136,7 +145,14 @@ impl<R: BufRead> Records<R> {
                     record.bytes.resize(record.bytes.len() * 2, 0);
                 }
                 ReadRecordResult::OutputEndsFull => {
-                    record.ends.resize(record.ends.len() * 2, 0);
+                    if record.ends.len() >= MAX_CELLS {
+                        return Err(RecordError::TooManyCells {
+                            line: started.unwrap_or(self.line),
+                        });
+                    }
+                    record
+                        .ends
+                        .resize((record.ends.len() * 2).min(MAX_CELLS), 0);
                 }
                 // A record the end of the file closed, spanning lines, with an odd
                 // number of quotes: a quote that is never closed (a stray quote inside
@@ -226,5 +242,28 @@ mod tests {
             records.read(&mut record),
             Err(RecordError::TooLong { line: 2 })
         ));
+    }
+
+    #[test]
+    fn a_record_of_more_cells_than_a_spreadsheet_has_is_an_error_not_a_buffer() {
+        let wide = |cells: usize| format!("h\n{}\nnext\n", ",".repeat(cells - 1));
+        let mut record = Record::default();
+        let input = wide(MAX_CELLS);
+        let mut records = Records::new(input.as_bytes(), b',', 1 << 16);
+        assert!(records.read(&mut record).unwrap());
+        assert!(
+            records.read(&mut record).unwrap(),
+            "the widest sheet is read"
+        );
+        assert_eq!(record.len(), MAX_CELLS);
+        // Millions of empty cells: a few bytes of file each, refused at the bound.
+        let input = wide(3_000_000);
+        let mut records = Records::new(input.as_bytes(), b',', 1 << 16);
+        assert!(records.read(&mut record).unwrap());
+        assert!(matches!(
+            records.read(&mut record),
+            Err(RecordError::TooManyCells { line: 2 })
+        ));
+        assert!(record.ends.len() <= MAX_CELLS, "{}", record.ends.len());
     }
 }

@@ -67,6 +67,7 @@ pub enum RefusalCode {
     InvalidHeader,
     FileTooLarge,
     TooManyRows,
+    MalformedRow,
 }
 
 impl RefusalCode {
@@ -86,6 +87,7 @@ impl RefusalCode {
             RefusalCode::InvalidHeader => "INVALID_HEADER",
             RefusalCode::FileTooLarge => "FILE_TOO_LARGE",
             RefusalCode::TooManyRows => "TOO_MANY_ROWS",
+            RefusalCode::MalformedRow => "MALFORMED_ROW",
         }
     }
 }
@@ -140,37 +142,81 @@ impl Outcome {
     }
 }
 
-/// Checks a payment link: it becomes a PAY button in the customer's browser, so only an
-/// absolute `https://` URL with a host (or `http://` where the policy allows) is accepted.
-pub fn check_payment_link(link: &str, policy: LinkPolicy) -> Result<(), Refusal> {
+/// Reads a payment link and returns the form to store. It becomes a PAY button in the
+/// customer's browser, so it must mean one thing to every reader: an absolute `https://`
+/// URL (or `http://` where the policy allows), parsed by the WHATWG URL rules browsers
+/// follow, with no userinfo (`https://pay.bank.com@evil.example/` goes to
+/// `evil.example`), no backslash (which browsers read as `/`: `https://evil.example\@pay.bank.com/`
+/// goes to `evil.example` too), no quote, backtick, angle bracket, space, control or
+/// bidirectional formatting character (which make a link read differently than it goes).
+/// The stored form is the parser's serialisation (lowercase host, punycode, escapes).
+pub fn parse_payment_link(link: &str, policy: LinkPolicy) -> Result<String, Refusal> {
     let bad = |why: &str| refuse(RefusalCode::InvalidPaymentLink, Some("paymentLink"), why);
     if link.chars().count() > MAX_LINK_CHARS {
         return Err(bad(&format!(
             "the payment link is longer than {MAX_LINK_CHARS} characters"
         )));
     }
-    let lower = link.to_ascii_lowercase();
-    let rest = if let Some(rest) = lower.strip_prefix("https://") {
-        rest
-    } else if let (true, Some(rest)) = (policy.allow_http, lower.strip_prefix("http://")) {
-        rest
-    } else {
-        return Err(bad("the payment link must be an absolute https:// URL"));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or_default();
-    let host_ok = !host.is_empty()
-        && !host.starts_with('.')
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-    let clean = link
-        .chars()
-        .all(|c| !c.is_control() && !c.is_whitespace() && c != '"' && c != '<' && c != '>');
-    if !host_ok || !clean {
-        return Err(bad("the payment link is not a valid URL"));
+    if let Some(c) = link.chars().find(|&c| misleading(c)) {
+        return Err(bad(&format!(
+            "the payment link contains {}, which browsers or people read differently: \
+             percent-encode it or remove it",
+            describe(c)
+        )));
     }
-    Ok(())
+    let Ok(url) = url::Url::parse(link) else {
+        return Err(bad("the payment link is not a valid URL"));
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {}
+        _ => return Err(bad("the payment link must be an absolute https:// URL")),
+    }
+    // Written as `https://host…`: WHATWG parsers forgive `https:host` and `https:///host`,
+    // which a person reads as having no host.
+    let authority = link
+        .get(url.scheme().len()..)
+        .and_then(|rest| rest.strip_prefix("://"));
+    if url.host_str().is_none_or(str::is_empty)
+        || authority.is_none_or(|rest| rest.starts_with('/'))
+    {
+        return Err(bad(
+            "the payment link has no host: write it as https://host/…",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "the payment link has a user name before `@`: the browser would go to the host \
+             after it",
+        ));
+    }
+    let stored: String = url.into();
+    if stored.chars().count() > MAX_LINK_CHARS {
+        return Err(bad(&format!(
+            "the payment link is longer than {MAX_LINK_CHARS} characters once escaped"
+        )));
+    }
+    Ok(stored)
+}
+
+/// Characters a payment link never holds unescaped.
+fn misleading(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || "\\\"'`<>".contains(c)
+        // Bidirectional marks, embeddings, overrides and isolates: they reorder how the
+        // link is displayed without changing where it goes.
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        // Zero-width characters and the byte-order mark: invisible.
+        || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
+fn describe(c: char) -> String {
+    if c.is_ascii_graphic() {
+        format!("`{c}`")
+    } else {
+        format!("the character U+{:04X}", u32::from(c))
+    }
 }
 
 fn check_text(text: &Option<String>, field: &'static str, max: usize) -> Result<(), Refusal> {
@@ -348,19 +394,21 @@ fn decide_unversioned(
     let payment_link = match request.payment_link {
         None => invoice.payment_link.clone(),
         Some(link) => {
-            let link = normalize(link);
-            if let Some(link) = &link {
-                check_payment_link(link, links)?;
-                if resolved && invoice.payment_link.as_ref() != Some(link) {
-                    return Err(refuse(
-                        RefusalCode::InvalidTransition,
-                        Some("paymentLink"),
-                        format!(
-                            "a {} invoice takes no new payment link",
-                            stored_status.as_str().to_lowercase()
-                        ),
-                    ));
-                }
+            let link = normalize(link)
+                .map(|link| parse_payment_link(&link, links))
+                .transpose()?;
+            if let Some(link) = &link
+                && resolved
+                && invoice.payment_link.as_ref() != Some(link)
+            {
+                return Err(refuse(
+                    RefusalCode::InvalidTransition,
+                    Some("paymentLink"),
+                    format!(
+                        "a {} invoice takes no new payment link",
+                        stored_status.as_str().to_lowercase()
+                    ),
+                ));
             }
             link
         }
@@ -558,12 +606,23 @@ mod tests {
     #[test]
     fn only_absolute_https_links_are_accepted() {
         let strict = LinkPolicy::default();
-        for good in [
-            "https://pay.example.com/i/123?x=1",
-            "HTTPS://PAY.EXAMPLE.COM",
-            "https://[::1]:8443/p",
+        for (good, stored) in [
+            (
+                "https://pay.example.com/i/123?x=1",
+                "https://pay.example.com/i/123?x=1",
+            ),
+            ("HTTPS://PAY.EXAMPLE.COM", "https://pay.example.com/"),
+            ("https://[::1]:8443/p", "https://[::1]:8443/p"),
+            (
+                "https://pagó.example.com/ç",
+                "https://xn--pag-ina.example.com/%C3%A7",
+            ),
         ] {
-            assert!(check_payment_link(good, strict).is_ok(), "{good}");
+            assert_eq!(
+                parse_payment_link(good, strict).as_deref(),
+                Ok(stored),
+                "{good}"
+            );
         }
         let long = format!("https://example.com/{}", "a".repeat(MAX_LINK_CHARS));
         for bad in [
@@ -578,11 +637,21 @@ mod tests {
             "https://x.com/\"><script>",
             "ftp://x.com",
             &long,
+            // Read one way by a person or a lax parser, followed another by browsers.
+            "https://evil.example\\@pay.bank.com/",
+            "https://pay.bank.com@evil.example/",
+            "https://user:pw@pay.bank.com/",
+            "https://pay.bank.com/\u{202E}fdp.exe",
+            "https://pay.bank.com/a\u{200B}b",
+            "https://pay.bank.com/'onmouseover='x",
+            "https://pay.bank.com/`x`",
+            "https://pay.bank.com/\tx",
+            "https:pay.bank.com/x",
         ] {
-            assert!(check_payment_link(bad, strict).is_err(), "{bad}");
+            assert!(parse_payment_link(bad, strict).is_err(), "{bad}");
         }
         assert!(
-            check_payment_link("http://localhost:3000/pay", LinkPolicy { allow_http: true })
+            parse_payment_link("http://localhost:3000/pay", LinkPolicy { allow_http: true })
                 .is_ok()
         );
     }

@@ -1,7 +1,7 @@
 //! The rules for creating invoices and writing accounts: what a well-formed new invoice
 //! or account looks like, checked before anything is stored.
 
-use super::change::{MAX_OBSERVATION_CHARS, check_payment_link};
+use super::change::{MAX_OBSERVATION_CHARS, parse_payment_link};
 use super::{Account, LinkPolicy, Money, Refusal, RefusalCode, check_id};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Refusal {
@@ -72,7 +72,8 @@ pub struct InvoiceDraft {
 }
 
 impl InvoiceDraft {
-    pub fn check(&self, links: LinkPolicy) -> Result<(), Refusal> {
+    /// The draft if it may be created, its payment link in the form to store.
+    pub fn checked(mut self, links: LinkPolicy) -> Result<InvoiceDraft, Refusal> {
         check_field_id(&self.id, "id")?;
         check_field_id(&self.account_id, "accountId")?;
         check_field_id(&self.order_id, "orderId")?;
@@ -94,12 +95,12 @@ impl InvoiceDraft {
         }
         check_currency(&self.currency)?;
         if let Some(link) = &self.payment_link {
-            check_payment_link(link, links)?;
+            self.payment_link = Some(parse_payment_link(link, links)?);
         }
         if let Some(observation) = &self.observation {
             check_text(observation, "observation", MAX_OBSERVATION_CHARS)?;
         }
-        Ok(())
+        Ok(self)
     }
 }
 
@@ -156,7 +157,7 @@ mod tests {
 
     #[test]
     fn a_well_formed_draft_passes_and_each_fault_names_its_field() {
-        assert!(draft().check(LinkPolicy::default()).is_ok());
+        assert!(draft().checked(LinkPolicy::default()).is_ok());
         let faults: Vec<(InvoiceDraft, &str)> = vec![
             (
                 InvoiceDraft {
@@ -203,7 +204,7 @@ mod tests {
         ];
         for (draft, field) in faults {
             assert_eq!(
-                draft.check(LinkPolicy::default()).unwrap_err().field,
+                draft.checked(LinkPolicy::default()).unwrap_err().field,
                 Some(field)
             );
         }

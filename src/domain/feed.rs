@@ -33,10 +33,7 @@
 //! describes it with `txid = seq` and a snapshot of `xmin = xmax = ` one past the
 //! highest committed `seq`, and no in-progress list.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use super::{DomainError, Invoice, InvoiceEvent, InvoiceStatus};
+use super::{DomainError, Invoice, InvoiceEvent, InvoiceStatus, Seal};
 
 /// Longest cursor accepted: room for an in-progress list of thousands of concurrent
 /// transactions, small enough that a forged cursor cannot make a huge query.
@@ -165,23 +162,24 @@ impl FeedPosition {
             || matches!(&self.reading, Some((target, after)) if target.visible(txid) && seq <= *after)
     }
 
-    /// The opaque text clients hold.
-    pub fn encode(&self) -> String {
+    /// The opaque text clients hold, sealed: a client can return it, not make one up (a
+    /// forged in-progress list could otherwise make a catch-up read whatever it names).
+    pub fn encode(&self, seal: &Seal) -> String {
         let text = match &self.reading {
             Some((target, after)) => format!("f1|{}|{target}|{after}", self.seen),
             None => format!("f1|{}", self.seen),
         };
-        URL_SAFE_NO_PAD.encode(text)
+        seal.seal(&text)
     }
 
-    /// Reads a cursor from [`FeedPosition::encode`], checking every part of it.
-    pub fn decode(cursor: &str) -> Result<FeedPosition, DomainError> {
+    /// Reads a cursor from [`FeedPosition::encode`] sealed by `seal`, checking every part
+    /// of it.
+    pub fn decode(cursor: &str, seal: &Seal) -> Result<FeedPosition, DomainError> {
         let bad = || DomainError::InvalidCursor;
         if cursor.len() > MAX_CURSOR_BYTES {
             return Err(bad());
         }
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let text = seal.open(cursor).ok_or_else(bad)?;
         let parts: Vec<&str> = text.split('|').collect();
         let position = match parts.as_slice() {
             ["f1", seen] => FeedPosition {
@@ -293,7 +291,8 @@ mod tests {
             seen: snap("100:105:100,103"),
             reading: Some((snap("103:110:103"), 7000)),
         };
-        let decoded = FeedPosition::decode(&position.encode()).unwrap();
+        let seal = Seal::new(b"secret", "cursor");
+        let decoded = FeedPosition::decode(&position.encode(&seal), &seal).unwrap();
         assert_eq!(decoded, position);
         assert!(decoded.has_seen(101, 9_999_999));
         assert!(decoded.has_seen(100, 7000));
@@ -303,12 +302,16 @@ mod tests {
             seen: Snapshot::before(5),
             reading: None,
         };
-        assert_eq!(FeedPosition::decode(&plain.encode()).unwrap(), plain);
+        assert_eq!(
+            FeedPosition::decode(&plain.encode(&seal), &seal).unwrap(),
+            plain
+        );
     }
 
     #[test]
     fn malformed_cursors_are_refused() {
-        let encode = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let seal = Seal::new(b"secret", "cursor");
+        let encode = |text: &str| seal.seal(text);
         for text in [
             "",
             "f1",
@@ -324,11 +327,20 @@ mod tests {
             "f1|10:20:|1:5:|3",
         ] {
             assert_eq!(
-                FeedPosition::decode(&encode(text)),
+                FeedPosition::decode(&encode(text), &seal),
                 Err(DomainError::InvalidCursor),
                 "{text}"
             );
         }
-        assert!(FeedPosition::decode("not base64!").is_err());
+        assert!(FeedPosition::decode("not base64!", &seal).is_err());
+        // Well formed, but not sealed by this server: a list of thousands of ids made up
+        // by a client.
+        let ids: Vec<String> = (1_000..4_000).map(|x| x.to_string()).collect();
+        let forged = format!("f1|1000:5000:{}", ids.join(","));
+        assert!(FeedPosition::decode(&encode(&forged), &seal).is_ok());
+        assert_eq!(
+            FeedPosition::decode(&Seal::new(b"guess", "cursor").seal(&forged), &seal),
+            Err(DomainError::InvalidCursor)
+        );
     }
 }

@@ -10,6 +10,7 @@ mod import;
 mod model;
 mod money;
 mod page;
+mod seal;
 mod status;
 
 /// Whether both backends can store and compare this date: years 0001 to 9999 (SQLite
@@ -36,7 +37,7 @@ pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
 
 pub use change::{
     ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
-    check_no_control, check_payment_link, decide,
+    check_no_control, decide, parse_payment_link,
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
@@ -49,4 +50,5 @@ pub use money::{Money, sum_from_units};
 pub use page::{
     Cursor, InvoiceOrder, PageDirection, PageRequest, SortDirection, SortField, SortKey,
 };
+pub use seal::Seal;
 pub use status::{AccountStatus, ChangeSource, DocumentType, InvoiceStatus};

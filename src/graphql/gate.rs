@@ -1,7 +1,9 @@
 //! The schema's one extension, which every request passes: persisted queries resolved,
 //! the limits and the caller's budget checked (`limits`, `throttle`), every error given a
 //! code (`error`), the cost reported in `extensions.cost`, a `graphql` tracing span per
-//! operation, and each query or mutation counted in the metrics.
+//! operation, and each query or mutation counted in the metrics. A subscription pays its
+//! cost again for every change it delivers: one that finds its caller's budget spent is
+//! held back until the budget refills (its changes wait in the event table meanwhile).
 //!
 //! One extension, not one per concern: async-graphql passes every field of every
 //! response through each extension's `resolve` hook (a boxed future per field and
@@ -13,19 +15,21 @@ use std::time::Instant;
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextPrepareRequest,
-    NextRequest, NextValidation,
+    NextRequest, NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{
     Request, Response, ServerError, ServerResult, ValidationResult, Value, Variables,
 };
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use tracing::Instrument;
 
 use super::RequestContext;
 use super::error::with_default_code;
 use super::limits::{QueryLimits, selected_operation};
 use super::persisted::PersistedQueries;
-use super::throttle::Throttle;
+use super::throttle::{Admission, Throttle};
 use crate::telemetry::Metrics;
 
 /// What outlives a request: the limits, the budgets, the persisted queries, the metrics.
@@ -58,7 +62,7 @@ impl ExtensionFactory for Gate {
             throttle: self.throttle.clone(),
             persisted: self.persisted.clone(),
             metrics: self.metrics.clone(),
-            seen: Mutex::new(Seen::default()),
+            seen: Arc::default(),
         })
     }
 }
@@ -69,7 +73,8 @@ struct RequestGate {
     throttle: Arc<Throttle>,
     persisted: Arc<PersistedQueries>,
     metrics: Arc<Metrics>,
-    seen: Mutex<Seen>,
+    /// Shared with a subscription's stream, which outlives the hooks' borrows.
+    seen: Arc<Mutex<Seen>>,
 }
 
 /// What the gate learns of a request as it goes.
@@ -79,13 +84,24 @@ struct Seen {
     operation: Option<(Option<String>, &'static str)>,
     /// What it cost, once admitted.
     cost: Option<Value>,
+    /// Who pays, and how much: what each change a subscription delivers costs again.
+    price: Option<(String, u64)>,
+}
+
+fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
+    seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl RequestGate {
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
-        self.seen
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.seen)
+    }
+}
+
+/// Spends `cost` from `caller`'s budget, waiting for room as long as it takes.
+async fn pay(throttle: &Throttle, caller: &str, cost: u64) {
+    while let Admission::Refused { retry_after } = throttle.admit(caller, cost, Instant::now()) {
+        tokio::time::sleep(retry_after.max(std::time::Duration::from_millis(10))).await;
     }
 }
 
@@ -180,8 +196,32 @@ impl Extension for RequestGate {
             .limits
             .admit(&result, &self.throttle, &caller)
             .map_err(|refusal| vec![refusal])?;
-        self.seen().cost = Some(cost);
+        let mut seen = self.seen();
+        seen.cost = Some(cost);
+        seen.price = Some((caller, result.complexity as u64));
         Ok(result)
+    }
+
+    /// Each change delivered is paid for as if it had been queried; an error is free.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        let (throttle, seen) = (self.throttle.clone(), self.seen.clone());
+        next.run(ctx, stream)
+            .then(move |response| {
+                let (throttle, seen) = (throttle.clone(), seen.clone());
+                async move {
+                    let price = lock(&seen).price.clone();
+                    if let Some((caller, cost)) = price.filter(|_| response.errors.is_empty()) {
+                        pay(&throttle, &caller, cost).await;
+                    }
+                    response
+                }
+            })
+            .boxed()
     }
 
     async fn execute(

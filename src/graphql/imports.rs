@@ -114,7 +114,7 @@ impl InvoiceImport {
     }
     /// The refused rows in line order (listed once the import has finished), a page at
     /// a time: up to `first` (at most 1000) after line `afterLine`.
-    #[graphql(complexity = "page_cost(Some(first), None, child_complexity)")]
+    #[graphql(complexity = "page_cost(Some(first), None, child_complexity, __field)")]
     async fn errors(
         &self,
         ctx: &Context<'_>,
@@ -276,7 +276,7 @@ impl ImportQuery {
 
     /// The import history, newest first: up to `first` (at most 100) imports, after the
     /// import `after`. Admins only (empty for customers).
-    #[graphql(complexity = "page_cost(Some(first), None, child_complexity)")]
+    #[graphql(complexity = "page_cost(Some(first), None, child_complexity, __field)")]
     async fn invoice_imports(
         &self,
         ctx: &Context<'_>,

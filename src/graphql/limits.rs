@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, OperationType, Selection,
+    DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType, Selection,
     SelectionSet,
 };
 use async_graphql::{ErrorExtensions, ServerError, ServerResult, ValidationResult, value};
@@ -39,12 +39,40 @@ pub struct QueryLimits {
 
 /// What a page of `first`/`last` items costs: each item's fields, once per item, plus
 /// one for the page itself. A page with neither is priced at the default page size.
-pub(super) fn page_cost(first: Option<i32>, last: Option<i32>, child_complexity: usize) -> usize {
+/// `totalCount`, which reads every matching row whatever the page holds, is priced once
+/// per page at [`COUNT_PRICE`], not once per item: `first: 0` makes it no cheaper (a count
+/// spread from a named fragment, which this cannot see, is priced as one page item, and
+/// an empty page as one item for that reason).
+pub(super) fn page_cost(
+    first: Option<i32>,
+    last: Option<i32>,
+    child_complexity: usize,
+    page: &Field,
+) -> usize {
     let items = first.or(last).map_or_else(
         || UNSIZED_PAGE.load(Ordering::Relaxed),
         |n| usize::try_from(n).unwrap_or(0),
     );
-    items.saturating_mul(child_complexity).saturating_add(1)
+    let counts = COUNT_PRICE.saturating_mul(counts_in(&page.selection_set.node));
+    let per_item = child_complexity.saturating_sub(counts);
+    items
+        .max(1)
+        .saturating_mul(per_item)
+        .saturating_add(counts)
+        .saturating_add(1)
+}
+
+/// The `totalCount` fields selected directly on a page (inline fragments included).
+fn counts_in(selection_set: &SelectionSet) -> usize {
+    selection_set
+        .items
+        .iter()
+        .map(|selection| match &selection.node {
+            Selection::Field(field) => usize::from(field.node.name.node == "totalCount"),
+            Selection::InlineFragment(fragment) => counts_in(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
 }
 
 /// The items a page without `first`/`last` is priced at: the largest default page size
@@ -342,12 +370,43 @@ mod tests {
         );
     }
 
+    fn page(selection: &str) -> Field {
+        let document = async_graphql::parser::parse_query(format!("{{ p {selection} }}")).unwrap();
+        let DocumentOperations::Single(operation) = document.operations else {
+            unreachable!()
+        };
+        match &operation.node.selection_set.node.items[0].node {
+            Selection::Field(field) => field.node.clone(),
+            _ => unreachable!(),
+        }
+    }
+
     #[test]
     fn pages_are_priced_by_their_size() {
-        assert_eq!(page_cost(Some(50), None, 16), 801);
-        assert_eq!(page_cost(None, Some(10), 16), 161);
-        assert_eq!(page_cost(None, None, 16), 321);
-        assert_eq!(page_cost(Some(-5), None, 16), 1);
-        assert_eq!(page_cost(Some(i32::MAX), None, usize::MAX), usize::MAX);
+        let nodes = page("{ nodes { id } }");
+        assert_eq!(page_cost(Some(50), None, 16, &nodes), 801);
+        assert_eq!(page_cost(None, Some(10), 16, &nodes), 161);
+        assert_eq!(page_cost(None, None, 16, &nodes), 321);
+        assert_eq!(page_cost(Some(-5), None, 16, &nodes), 17);
+        assert_eq!(
+            page_cost(Some(i32::MAX), None, usize::MAX, &nodes),
+            usize::MAX
+        );
+    }
+
+    #[test]
+    fn counts_cost_the_same_whatever_the_page_size() {
+        let count = page("{ totalCount }");
+        for size in [0, 1, 10, 100] {
+            assert_eq!(
+                page_cost(Some(size), None, COUNT_PRICE, &count),
+                51,
+                "{size}"
+            );
+        }
+        let both =
+            page("{ a: totalCount ... on InvoiceConnection { b: totalCount } nodes { id } }");
+        assert_eq!(page_cost(Some(10), None, 2 * COUNT_PRICE + 2, &both), 121);
+        assert_eq!(page_cost(Some(0), None, 2 * COUNT_PRICE + 2, &both), 103);
     }
 }

@@ -59,14 +59,7 @@ impl RequestContext {
     /// caller's address.
     fn throttle_key(&self) -> String {
         match (&self.principal, self.address) {
-            (Some(Principal::Admin { subject }), _) => format!("admin:{subject}"),
-            (
-                Some(Principal::Customer {
-                    subject,
-                    account_id,
-                }),
-                _,
-            ) => format!("customer:{account_id}:{subject}"),
+            (Some(principal), _) => principal.key(),
             (None, Some(address)) => format!("anonymous:{address}"),
             (None, None) => "anonymous".into(),
         }

@@ -48,6 +48,9 @@ pub enum UserErrorCode {
     FileTooLarge,
     /// The CSV has more rows than the import limit.
     TooManyRows,
+    /// A row of the CSV cannot be read as cells of the template (more cells than a
+    /// spreadsheet holds, say); `message` names its line.
+    MalformedRow,
 }
 
 /// A refusal of a mutation, the caller's to fix.

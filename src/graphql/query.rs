@@ -282,7 +282,7 @@ impl InvoiceQuery {
     /// Invoices, filtered, sorted and paged by cursor. Customers see their own account's
     /// invoices only.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[graphql(complexity = "page_cost(first, last, child_complexity, __field)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

@@ -373,7 +373,7 @@ impl Account {
 
     /// The account's invoices, with the same filters, order and paging as `Query.invoices`.
     #[allow(clippy::too_many_arguments)]
-    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    #[graphql(complexity = "page_cost(first, last, child_complexity, __field)")]
     async fn invoices(
         &self,
         ctx: &Context<'_>,

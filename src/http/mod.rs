@@ -6,6 +6,7 @@
 mod edge;
 mod export;
 mod hygiene;
+mod listener;
 mod multipart;
 mod rest;
 mod upload;
@@ -28,6 +29,7 @@ use crate::graphql::{self, GatewaySchema};
 use crate::service::Gateway;
 use crate::telemetry::{Gauges, Metrics};
 
+pub use listener::{ConnectionLimits, fit_connections, serve};
 pub use ws::WsSettings;
 
 /// Largest request body accepted on `/graphql`.
@@ -47,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Serve `/metrics`.
     pub serve_metrics: bool,
+    /// Time for a request's body to arrive (uploads have their own bound).
+    pub body_timeout: std::time::Duration,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -109,7 +113,7 @@ fn status_of(error: &crate::service::AppError) -> StatusCode {
         AppError::Forbidden(_) => StatusCode::FORBIDDEN,
         AppError::Invalid(_) => StatusCode::BAD_REQUEST,
         AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Busy(_) | AppError::TooManySubscriptions(_) => StatusCode::TOO_MANY_REQUESTS,
         AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

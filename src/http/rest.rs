@@ -92,7 +92,8 @@ impl From<Refusal> for Failure {
             | RefusalCode::InvalidPaymentLink
             | RefusalCode::TooLong
             | RefusalCode::InvalidFile
-            | RefusalCode::InvalidHeader => StatusCode::BAD_REQUEST,
+            | RefusalCode::InvalidHeader
+            | RefusalCode::MalformedRow => StatusCode::BAD_REQUEST,
             RefusalCode::FileTooLarge | RefusalCode::TooManyRows => StatusCode::PAYLOAD_TOO_LARGE,
             RefusalCode::InvalidTransition
             | RefusalCode::ReasonRequired

@@ -44,11 +44,12 @@ impl Gateway {
         source: ChangeSource,
     ) -> Result<Result<Invoice, Refusal>, AppError> {
         admin_only(who)?;
-        if let Err(refusal) = draft.check(crate::domain::LinkPolicy {
+        let draft = match draft.checked(crate::domain::LinkPolicy {
             allow_http: self.settings().allow_http_links,
         }) {
-            return Ok(Err(refusal));
-        }
+            Ok(draft) => draft,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let now = Utc::now().trunc_subsecs(6);
         let order = draft.order_value.map(|value| Order {
             id: draft.order_id.clone(),

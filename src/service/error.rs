@@ -19,6 +19,8 @@ pub enum AppError {
     Unavailable,
     /// Too much of this work is under way; retry in a moment.
     Busy(String),
+    /// The caller already holds this many live subscriptions, the most it may.
+    TooManySubscriptions(usize),
     /// Anything else: a fault of the gateway. The text is logged, never shown.
     Internal(String),
 }
@@ -31,6 +33,7 @@ impl AppError {
             AppError::Invalid(e) => e.code(),
             AppError::Unavailable => "SERVICE_UNAVAILABLE",
             AppError::Busy(_) => "BUSY",
+            AppError::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
             AppError::Internal(_) => "INTERNAL",
         }
     }
@@ -41,6 +44,10 @@ impl AppError {
             AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::Busy(m) => m.clone(),
             AppError::Invalid(e) => e.to_string(),
             AppError::Unavailable => "the database is unavailable; try again shortly".into(),
+            AppError::TooManySubscriptions(max) => format!(
+                "you hold {max} live subscriptions, on all your connections together: the \
+                 most allowed; complete one first"
+            ),
             AppError::Internal(_) => "internal error".into(),
         }
     }
@@ -49,7 +56,10 @@ impl AppError {
     pub fn is_client_fault(&self) -> bool {
         matches!(
             self,
-            AppError::Unauthenticated(_) | AppError::Forbidden(_) | AppError::Invalid(_)
+            AppError::Unauthenticated(_)
+                | AppError::Forbidden(_)
+                | AppError::Invalid(_)
+                | AppError::TooManySubscriptions(_)
         )
     }
 }

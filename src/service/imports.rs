@@ -326,7 +326,9 @@ impl Gateway {
         };
         if let Some(problem) = &problem {
             let line = match problem {
-                FileProblem::Malformed { line, .. } => *line,
+                FileProblem::Malformed { line, .. } | FileProblem::TooManyCells { line, .. } => {
+                    *line
+                }
                 _ => 0,
             };
             record.state = ImportState::Failed;

@@ -46,6 +46,11 @@ pub struct Settings {
     pub import_wait: std::time::Duration,
     /// Exports streaming at once: each holds a database connection while it streams.
     pub max_exports: usize,
+    /// Seals subscription cursors, so that clients cannot forge them.
+    pub cursor_seal: crate::domain::Seal,
+    /// Live subscriptions one principal may hold in this process, on all its
+    /// connections together.
+    pub max_subscriptions_per_caller: usize,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.
@@ -57,11 +62,15 @@ pub struct Gateway {
     exports: Arc<tokio::sync::Semaphore>,
     started_at: chrono::DateTime<chrono::Utc>,
     events: EventHub,
+    subscription_slots: Arc<subscriptions::SubscriptionSlots>,
 }
 
 impl Gateway {
     pub fn new(store: Store, settings: Settings) -> Gateway {
         Gateway {
+            subscription_slots: subscriptions::SubscriptionSlots::new(
+                settings.max_subscriptions_per_caller,
+            ),
             events: EventHub::new(store.clone()),
             store,
             exports: Arc::new(tokio::sync::Semaphore::new(settings.max_exports.max(1))),

@@ -1,6 +1,10 @@
 //! Subscribing to status changes: who may hear what. A customer hears its own account's
 //! changes only, on replay as well as live; an admin hears every account's, optionally
-//! narrowed to one.
+//! narrowed to one. Each principal holds a bounded number of live subscriptions in this
+//! process, whatever connections they are spread over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -29,7 +33,7 @@ impl Gateway {
             seen,
             reading: None,
         }
-        .encode())
+        .encode(&self.settings().cursor_seal))
     }
 
     /// The status changes `who` may hear that match the filter: those after `after`
@@ -44,7 +48,10 @@ impl Gateway {
         if let Some(id) = &account_id {
             check_id(id)?;
         }
-        let after = after.map(FeedPosition::decode).transpose()?;
+        let seal = &self.settings().cursor_seal;
+        let after = after
+            .map(|cursor| FeedPosition::decode(cursor, seal))
+            .transpose()?;
         let account_id = match (who.account_scope(), account_id) {
             // Another account's invoices are simply not there for a customer.
             (Some(own), Some(asked)) if asked != own => {
@@ -57,26 +64,116 @@ impl Gateway {
             account_id,
             statuses,
         };
+        let slot = self.subscription_slots.take(who)?;
         let subscription = self.events.subscribe(filter, after).await?;
         let gateway = self.clone();
         Ok(futures_util::stream::unfold(
-            (subscription, gateway),
-            |(mut subscription, gateway)| async move {
+            (subscription, gateway, slot),
+            |(mut subscription, gateway, slot)| async move {
                 let item = match subscription.next().await? {
                     Ok((change, position)) => {
                         let mut invoice = change.invoice.clone();
                         invoice.stored_status = invoice.status_on(gateway.today());
                         Ok(StatusChange {
-                            cursor: position.encode(),
+                            cursor: position.encode(&gateway.settings().cursor_seal),
                             event: change.event.clone(),
                             invoice,
                         })
                     }
                     Err(e) => Err(AppError::from(e)),
                 };
-                Some((item, (subscription, gateway)))
+                Some((item, (subscription, gateway, slot)))
             },
         )
         .boxed())
+    }
+}
+
+/// Live subscriptions per principal, each at most `max`.
+#[derive(Debug)]
+pub(super) struct SubscriptionSlots {
+    max: usize,
+    held: Mutex<HashMap<String, usize>>,
+}
+
+/// One live subscription's place; given back when the subscription ends.
+pub(super) struct Slot {
+    slots: Arc<SubscriptionSlots>,
+    key: String,
+}
+
+impl SubscriptionSlots {
+    pub(super) fn new(max: usize) -> Arc<SubscriptionSlots> {
+        Arc::new(SubscriptionSlots {
+            max,
+            held: Mutex::default(),
+        })
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.held
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn take(self: &Arc<Self>, who: &Principal) -> Result<Slot, AppError> {
+        let key = who.key();
+        let mut held = self.held();
+        let count = held.entry(key.clone()).or_default();
+        if *count >= self.max {
+            return Err(AppError::TooManySubscriptions(self.max));
+        }
+        *count += 1;
+        Ok(Slot {
+            slots: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut held = self.slots.held();
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_principal_holds_at_most_its_slots_and_gets_them_back() {
+        let slots = SubscriptionSlots::new(2);
+        let alice = Principal::Customer {
+            subject: "alice".into(),
+            account_id: "ACC".into(),
+        };
+        let admin = Principal::Admin {
+            subject: "alice".into(),
+        };
+        let first = slots.take(&alice).unwrap();
+        let _second = slots.take(&alice).unwrap();
+        assert!(matches!(
+            slots.take(&alice),
+            Err(AppError::TooManySubscriptions(2))
+        ));
+        assert!(
+            slots.take(&admin).is_ok(),
+            "another principal, same subject"
+        );
+        drop(first);
+        let _again = slots.take(&alice).unwrap();
+        drop(_again);
+        drop(_second);
+        assert!(
+            slots.held().get(&alice.key()).is_none(),
+            "forgotten at zero"
+        );
     }
 }

@@ -121,27 +121,25 @@ impl Store {
         // On SQLite a snapshot is a high-water mark of `seq` (see `domain::feed`).
         let txid = if postgres { "e.txid" } else { "e.seq" };
         let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        // One statement per finished transaction and one for the range of newer ones,
-        // each an ordered scan of the `(txid, seq)` index, merged here: a single statement
-        // with an `OR` would sort every remaining event of a large import on every page.
+        // Two statements at most, however many transactions finished: one for those that
+        // finished out of order (the in-progress list of `from`) and one for the range of
+        // newer ones. Each reads an ordered scan of the `(txid, seq)` index: a single
+        // statement with an `OR` would sort every remaining event of a large import on
+        // every page.
         let diff = from.diff(to);
-        let mut segments: Vec<String> = diff
-            .finished
-            .iter()
-            .map(|txid_value| format!("{txid} = {txid_value} AND e.seq > {after_seq}"))
-            .collect();
+        let mut segments: Vec<Segment> = Vec::new();
+        if !diff.finished.is_empty() {
+            segments.push(Segment::Finished(list(&diff.finished)));
+        }
         if diff.from < diff.to {
             // No lower bound on `seq` here beyond `after_seq`: a transaction at or above
             // `from` may have been running when `from` was taken (PostgreSQL's `xmax` is
             // one past the latest *completed* id) and hold events below any `seq` seen.
-            let mut range = format!(
-                "{txid} >= {} AND {txid} < {} AND e.seq > {after_seq}",
-                diff.from, diff.to
-            );
+            let mut range = format!("{txid} >= {} AND {txid} < {}", diff.from, diff.to);
             if !diff.still_running.is_empty() {
                 range += &format!(" AND {txid} NOT IN ({})", list(&diff.still_running));
             }
-            segments.push(range);
+            segments.push(Segment::Range(range));
         }
         // Every number in the statements comes from a checked snapshot or our own code;
         // the one text value, the account id, is bound.
@@ -172,10 +170,28 @@ impl Store {
         };
         let mut events = Vec::new();
         for segment in segments {
-            let sql = format!(
-                "SELECT {columns} FROM invoice_events e WHERE {segment}{wanted} \
-                 ORDER BY e.seq LIMIT {limit}"
-            );
+            let sql = match segment {
+                // Each finished transaction's events in `seq` order, stopped at a page
+                // (LATERAL): an index probe per transaction, merged by the outer sort.
+                Segment::Finished(ids) if postgres => format!(
+                    "SELECT e.* FROM unnest(ARRAY[{ids}]::bigint[]) AS f(txid) \
+                     CROSS JOIN LATERAL (SELECT * FROM invoice_events e \
+                     WHERE e.txid = f.txid AND e.seq > {after_seq}{wanted} \
+                     ORDER BY e.seq LIMIT {limit}) e \
+                     ORDER BY e.seq LIMIT {limit}"
+                ),
+                // SQLite's transactions are their events' `seq`: a key lookup each.
+                Segment::Finished(ids) => format!(
+                    "SELECT {columns} FROM invoice_events e \
+                     WHERE e.seq IN ({ids}) AND e.seq > {after_seq}{wanted} \
+                     ORDER BY e.seq LIMIT {limit}"
+                ),
+                Segment::Range(range) => format!(
+                    "SELECT {columns} FROM invoice_events e \
+                     WHERE {range} AND e.seq > {after_seq}{wanted} \
+                     ORDER BY e.seq LIMIT {limit}"
+                ),
+            };
             let rows = self
                 .db
                 .query_all_raw(Statement::from_sql_and_values(backend, sql, values.clone()))
@@ -214,4 +230,12 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A part of the feed read by one statement.
+enum Segment {
+    /// The events of these transactions (a comma-separated list of ids).
+    Finished(String),
+    /// The events of the transactions this condition selects.
+    Range(String),
 }

@@ -160,6 +160,13 @@ async fn payment_links_must_be_absolute_https_and_can_be_cleared(app: TestApp) {
         "http://pay.example.com/1",
         "https://",
         long.as_str(),
+        // Links a person, or a lax parser, reads as going to the bank, and browsers follow
+        // elsewhere.
+        "https://evil.example\\@pay.bank.com/",
+        "https://pay.bank.com@evil.example/",
+        "https://pay.bank.com/\u{202E}gpj.exe",
+        "https://pay.bank.com/\"onclick=\"x",
+        "https://pay.bank.com/`x`",
     ] {
         let before = read(&app, "OPEN").await;
         let result = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": bad })).await;
@@ -195,6 +202,19 @@ async fn payment_links_must_be_absolute_https_and_can_be_cleared(app: TestApp) {
     );
     let on_paid = mutate(&app, SET_LINK, json!({ "id": "PAID", "link": link })).await;
     assert_eq!(on_paid["userErrors"][0]["code"], "INVALID_TRANSITION");
+
+    // Stored as browsers will read it: lowercase host, punycode, escapes.
+    let spelled = "HTTPS://Pagó.Example.COM/fatura 1";
+    let set = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": spelled })).await;
+    assert_eq!(
+        set["userErrors"][0]["code"], "INVALID_PAYMENT_LINK",
+        "a space"
+    );
+    let spelled = "HTTPS://Pagó.Example.COM/fatura%201";
+    let set = mutate(&app, SET_LINK, json!({ "id": "OPEN", "link": spelled })).await;
+    let stored = "https://xn--pag-ina.example.com/fatura%201";
+    assert_eq!(set["invoice"]["paymentLink"], stored, "{set}");
+    assert_eq!(read(&app, "OPEN").await["paymentLink"], stored);
 }
 
 async fn change_invoice_postpones_reopens_and_notes_in_one_call(app: TestApp) {

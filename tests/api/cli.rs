@@ -120,8 +120,6 @@ async fn export_and_import_from_the_command_line_settle_invoices(app: TestApp) {
 /// lines of a request carry its id.
 #[test]
 fn json_logs_carry_the_request_id() {
-    use std::io::{BufRead, BufReader};
-
     let dir = tempfile::tempdir().unwrap();
     let mut child = binary()
         .current_dir(dir.path())
@@ -134,13 +132,7 @@ fn json_logs_carry_the_request_id() {
         .spawn()
         .unwrap();
     // Only the first line is read: the gateway must serve on with nobody reading the rest.
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let first = stdout.lines().next().unwrap().unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|word| word.starts_with("http://"))
-        .expect("the address on stdout")
-        .to_owned();
+    let url = announced_url(child.stdout.take().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let status = runtime.block_on(async {
         reqwest::Client::new()

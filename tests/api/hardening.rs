@@ -90,15 +90,28 @@ async fn complexity_is_priced_by_page_size_and_reported_as_cost(app: TestApp) {
 
     assert_eq!(app.statements(), before, "refused before any SQL");
 
-    // Counts read every matching row: they are priced as pages.
+    // Counts read every matching row, whatever the page holds: 50 points each, once per
+    // page, `first: 0` or not. Thirty aliased counts once cost 30 points.
+    for first in [0, 10, 100] {
+        let query = format!("{{ invoices(first: {first}) {{ totalCount }} }}");
+        let counted = app.gql(Some(&admin), &query, json!({})).await;
+        assert_eq!(counted["extensions"]["cost"]["requested"], 51, "{counted}");
+    }
+    let aliased: String = (0..30)
+        .map(|i| format!("c{i}: invoices(first: 0) {{ totalCount }} "))
+        .collect();
     let counted = app
-        .gql(
-            Some(&admin),
-            "{ invoices(first: 10) { totalCount } }",
-            json!({}),
-        )
+        .gql(Some(&admin), &format!("{{ {aliased} }}"), json!({}))
         .await;
-    assert_eq!(counted["extensions"]["cost"]["requested"], 501, "{counted}");
+    assert_eq!(
+        counted["extensions"]["cost"]["requested"],
+        30 * 51,
+        "{counted}"
+    );
+    let spread =
+        "{ invoices(first: 0) { ...Count } } fragment Count on InvoiceConnection { totalCount }";
+    let counted = app.gql(Some(&admin), spread, json!({})).await;
+    assert_eq!(counted["extensions"]["cost"]["requested"], 51, "{counted}");
 }
 
 async fn a_spent_budget_is_refused_with_throttled_and_retry_after(app: TestApp) {

@@ -152,6 +152,10 @@ pub fn test_config(database_url: String) -> Config {
         sweeper: false,
         ws_init_timeout: 10,
         ws_keepalive: 15,
+        header_timeout: 10,
+        body_timeout: 30,
+        max_connections: 10_000,
+        max_subscriptions_per_caller: 100,
     }
 }
 
@@ -394,6 +398,22 @@ pub async fn create_pg_database(name: &str) -> Result<String, String> {
         .map(|(base, _)| base)
         .unwrap_or(&admin);
     Ok(format!("{base}/{name}"))
+}
+
+/// The URL a `serve` process announces on the first line of its standard output (the
+/// rest is left unread).
+pub fn announced_url(stdout: std::process::ChildStdout) -> String {
+    use std::io::BufRead;
+    let first = std::io::BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a first line")
+        .expect("text");
+    first
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .expect("the address on stdout")
+        .to_owned()
 }
 
 /// The import mutation, with every field of its report.

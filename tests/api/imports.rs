@@ -521,6 +521,21 @@ async fn file_level_problems_are_one_clear_error(app: TestApp) {
             b"Invoice ID,Observation\nINV-1,Cobran\xc3\xa7a\nINV-2,caf\xe9\n".to_vec(),
             "INVALID_FILE",
         ),
+        // Millions of empty cells: a few MB of file that once grew memory without bound.
+        (
+            "a header wider than a spreadsheet",
+            format!("Invoice ID,Status{}\nINV-1,Paid\n", ",".repeat(3_000_000)).into_bytes(),
+            "INVALID_HEADER",
+        ),
+        (
+            "a row wider than a spreadsheet",
+            format!(
+                "Invoice ID,Status\nINV-1,Paid\nINV-2,Paid{}\n",
+                ",".repeat(3_000_000)
+            )
+            .into_bytes(),
+            "MALFORMED_ROW",
+        ),
     ];
     for (what, bytes, code) in cases {
         let (status, body) = app
@@ -532,6 +547,13 @@ async fn file_level_problems_are_one_clear_error(app: TestApp) {
         assert_eq!(payload["userErrors"][0]["field"], json!(["input", "file"]));
         assert_eq!(payload["import"]["state"], "FAILED", "{what}");
         assert!(payload["import"]["problem"].as_str().unwrap().len() > 10);
+        if what.ends_with("wider than a spreadsheet") {
+            let line = if code == "MALFORMED_ROW" { 3 } else { 1 };
+            assert_eq!(
+                payload["import"]["errors"][0]["line"], line,
+                "{what}: {body:#}"
+            );
+        }
     }
     assert_eq!(invoice_of(&app, "INV-1").await["version"], 1);
 

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod availability;
 mod changes;
 mod cli;
 mod faults;

@@ -18,6 +18,8 @@ on_both_backends!(
     replay_after_a_cursor_has_no_gap_and_no_duplicate_while_changes_continue,
     a_subscription_without_a_cursor_hears_changes_from_now_on,
     a_malformed_cursor_is_an_error_on_that_subscription,
+    a_cursor_not_sealed_by_the_server_is_refused,
+    a_catch_up_naming_thousands_of_transactions_runs_a_few_statements,
     the_legacy_graphql_ws_protocol_works_too,
     subscriptions_also_stream_over_http_multipart,
     a_subscriber_that_falls_behind_catches_up_from_the_table,
@@ -315,6 +317,63 @@ async fn a_subscription_without_a_cursor_hears_changes_from_now_on(app: TestApp)
     );
 }
 
+/// A client can hold and return a cursor, not make one: its text is readable, but
+/// changing it (a list of thousands of transaction ids, say) breaks its seal.
+async fn a_cursor_not_sealed_by_the_server_is_refused(app: TestApp) {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    let admin = app.admin();
+    let real = cursor_now(&app, &admin).await;
+    let (body, tag) = real.split_once('.').expect("a sealed cursor: text.tag");
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(body).unwrap()).unwrap();
+    let forged_text = format!("{}1,2,3", text.trim_end_matches(|c: char| c != ':'));
+    for forged in [
+        format!("{}.{tag}", URL_SAFE_NO_PAD.encode(&forged_text)),
+        URL_SAFE_NO_PAD.encode(&text),
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode([0_u8; 32])),
+    ] {
+        let mut client = subscribed(&app, &admin, json!({ "after": forged })).await;
+        let message = client.recv_message().await;
+        assert_eq!(message["type"], "error", "{forged}: {message}");
+        assert_eq!(
+            message["payload"][0]["extensions"]["code"], "INVALID_CURSOR",
+            "{forged}: {message}"
+        );
+    }
+    // The real one still works.
+    invoices(&app, 1).await;
+    let mut client = subscribed(&app, &admin, json!({ "after": real })).await;
+    assert_eq!(client.next_change().await["invoice"]["id"], "ACC-00");
+}
+
+/// A catch-up over thousands of transactions that finished out of order (the in-progress
+/// list of an old snapshot) once ran one statement per transaction.
+async fn a_catch_up_naming_thousands_of_transactions_runs_a_few_statements(app: TestApp) {
+    use credit_gateway::domain::Snapshot;
+
+    invoices(&app, 3).await;
+    let store = app.running.gateway.store();
+    let now = store.feed_snapshot().await.unwrap();
+    // Every transaction of the last 3,000 ids was running at `from`, and has finished.
+    let xmin = (now.xmax - 3_000).max(1);
+    let from = Snapshot {
+        xmin,
+        xmax: now.xmax,
+        in_progress: (xmin..now.xmax).collect(),
+    };
+    let to = Snapshot::before(now.xmax);
+    assert_eq!(from.diff(&to).finished.len() as i64, now.xmax - xmin);
+    let before = app.statements();
+    let events = store
+        .read_feed(&from, &to, 0, &FeedFilter::default(), 100)
+        .await
+        .unwrap();
+    let statements = app.statements() - before;
+    assert_eq!(events.len(), 6, "the fixtures' creations are read");
+    assert!(statements <= 3, "{statements} statements");
+}
+
 async fn a_malformed_cursor_is_an_error_on_that_subscription(app: TestApp) {
     let mut client = subscribed(&app, &app.admin(), json!({ "after": "bogus" })).await;
     let message = client.recv_message().await;
@@ -365,6 +424,8 @@ on_both_backends!(
     protocol_violations_close_with_the_codes_of_graphql_transport_ws,
     a_token_that_expires_closes_the_socket,
     one_connection_runs_at_most_a_hundred_operations,
+    each_change_delivered_is_paid_from_the_callers_budget,
+    a_caller_holds_a_bounded_number_of_subscriptions_across_sockets,
 );
 
 async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: TestApp) {
@@ -652,4 +713,101 @@ async fn a_change_that_rolls_back_is_never_announced(app: TestApp) {
     // Changes arrive in order: the rolled-back one would come first.
     let first = client.next_change().await;
     assert_eq!(first["invoice"]["id"], "ACC-01", "{first}");
+}
+
+/// A replaying subscription with a page of 50 invoices under each change once cost its
+/// price once, then delivered hundreds of changes free.
+async fn each_change_delivered_is_paid_from_the_callers_budget(app: TestApp) {
+    let app = TestApp::spawn_configured(app.backend, false, |config| {
+        config.max_complexity = 1_000;
+        config.throttle_capacity = 1_000;
+        config.throttle_per_second = 1;
+    })
+    .await
+    .unwrap();
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    invoices(&app, 10).await;
+    // 156 points a change: a page of 50 invoices, three points each, under it.
+    let heavy = "subscription($after: String) { invoiceStatusChanged(after: $after) { \
+        cursor invoice { id account { invoices(first: 50) { nodes { id value } } } } } }";
+    let mut client = WsClient::connect(&app).await;
+    client.init(&admin).await;
+    client
+        .subscribe("heavy", heavy, json!({ "after": after }))
+        .await;
+    for _ in 0..3 {
+        client.next_change().await;
+    }
+    // 401 points: affordable after the subscription's own price (156 of 1,000), not after
+    // three changes paid as well (624).
+    let query = "{ invoices(first: 100) { nodes { id value currency dueDate } } }";
+    let body = app.gql(Some(&admin), query, json!({})).await;
+    assert_eq!(error_codes(&body), ["THROTTLED"], "{body}");
+    let other = app.gql(Some(&app.customer("ACC")), query, json!({})).await;
+    assert_eq!(
+        error_codes(&other),
+        Vec::<String>::new(),
+        "another caller's budget: {other}"
+    );
+}
+
+/// Twenty sockets once gave one customer 2,000 live subscriptions.
+async fn a_caller_holds_a_bounded_number_of_subscriptions_across_sockets(app: TestApp) {
+    let app = TestApp::spawn_configured(app.backend, false, |config| {
+        config.max_subscriptions_per_caller = 3;
+    })
+    .await
+    .unwrap();
+    let customer = app.customer("ACC");
+    let mut first = WsClient::connect(&app).await;
+    first.init(&customer).await;
+    let mut second = WsClient::connect(&app).await;
+    second.init(&customer).await;
+    for id in ["a", "b"] {
+        first.status_changes(id, json!({})).await;
+    }
+    second.status_changes("c", json!({})).await;
+    // Each subscription has started once a ping sent after it is answered.
+    for client in [&mut first, &mut second] {
+        answered_ping(client).await;
+    }
+    second.status_changes("d", json!({})).await;
+    let refused = second.recv_message().await;
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["id"], "d");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"], "TOO_MANY_SUBSCRIPTIONS",
+        "{refused}"
+    );
+    // Another caller is not affected; completing one makes room for this one.
+    let mut admin = subscribed(&app, &app.admin(), json!({})).await;
+    answered_ping(&mut admin).await;
+    first.send(json!({ "type": "complete", "id": "a" })).await;
+    answered_ping(&mut first).await;
+    second.status_changes("e", json!({})).await;
+    invoices(&app, 1).await;
+    let (id, change) = second.next_change_of_any().await;
+    assert!(["c", "e"].contains(&id.as_str()), "{id}");
+    assert_eq!(change["invoice"]["accountId"], "ACC");
+}
+
+/// Sends a ping and waits for its pong: everything sent before it has been handled.
+async fn answered_ping(client: &mut WsClient) {
+    client.send(json!({ "type": "ping" })).await;
+    let answered = tokio::time::timeout(ARRIVES_WITHIN, async {
+        loop {
+            match client.recv().await {
+                crate::ws_client::Incoming::Text(message) if message["type"] == "pong" => break,
+                crate::ws_client::Incoming::Text(message) => {
+                    assert!(message["type"] == "ping", "unexpected {message}");
+                }
+                crate::ws_client::Incoming::Close(code, reason) => {
+                    panic!("closed with {code} ({reason})")
+                }
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no pong");
 }
