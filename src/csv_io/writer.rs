@@ -16,9 +16,12 @@ pub struct InvoiceCsvWriter {
     delimiter: u8,
 }
 
+/// Every text cell quoted (numbers are left bare for spreadsheets to read as numbers): a
+/// delimiter inside a text never splits it, in any reader that honours quotes.
 fn csv_writer(delimiter: u8, start: Vec<u8>) -> csv::Writer<Vec<u8>> {
     csv::WriterBuilder::new()
         .delimiter(delimiter)
+        .quote_style(csv::QuoteStyle::NonNumeric)
         .terminator(csv::Terminator::CRLF)
         .from_writer(start)
 }

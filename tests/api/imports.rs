@@ -20,6 +20,7 @@ on_both_backends!(
     a_stale_export_never_undoes_a_later_change_but_pays_what_became_overdue,
     file_level_problems_are_one_clear_error,
     exports_neutralise_formulas_and_write_money_exactly,
+    no_export_runs_a_formula_whichever_delimiter_the_spreadsheet_splits_on,
     exports_follow_the_filters_and_only_admins_export_or_import,
     the_import_history_lists_every_import_newest_first,
     an_import_longer_than_the_wait_answers_running_and_finishes_in_the_background,
@@ -623,6 +624,100 @@ async fn exports_neutralise_formulas_and_write_money_exactly(app: TestApp) {
     );
 }
 
+/// A formula hidden after the other locale's delimiter: a comma export opened where `;`
+/// separates cells (Brazilian Excel), and the reverse, by LibreOffice itself.
+async fn no_export_runs_a_formula_whichever_delimiter_the_spreadsheet_splits_on(app: TestApp) {
+    let Some(soffice) = soffice() else { return };
+    let due = app.today() + Duration::days(3);
+    let mut hidden = invoice("INV-1", "ACC-1", "X;=cmd|'/Ccalc'!A0", "10.00", due);
+    hidden.observation = Some("Pago;=1+2 ok,=3+4\tx\t@SUM(A1)".into());
+    hidden.payment_link = Some("https://pay.example.com/a;=1+2".into());
+    app.insert(
+        &[account("ACC-1")],
+        &[order("X;=cmd|'/Ccalc'!A0", "ACC-1", "10.00")],
+        &[hidden],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    for (name, query) in [("comma", ""), ("semicolon", "delimiter=semicolon")] {
+        let response = app.export(Some(&app.admin()), query).await;
+        let bytes = response.bytes().await.unwrap();
+        for (opened_with, separator) in [("comma", 44), ("semicolon", 59)] {
+            let formulas = formulas_libreoffice_finds(&soffice, dir.path(), &bytes, separator);
+            assert!(
+                formulas.is_empty(),
+                "a {name} export opened with {opened_with}s: {formulas:?}\n{}",
+                String::from_utf8_lossy(&bytes)
+            );
+        }
+        // And the export imports back to exactly what it came from.
+        let import = app.import_csv(bytes.to_vec(), json!({})).await;
+        assert_eq!(import["rowsUnchanged"], 1, "{name}: {import:#}");
+    }
+    // The check can fail: the same text unprotected is a formula to LibreOffice.
+    let naive = b"Invoice ID,Observation\r\nINV-1,Pago;=1+2\r\n";
+    let found = formulas_libreoffice_finds(&soffice, dir.path(), naive, 59);
+    assert_eq!(found, ["of:=1+2"], "the control file");
+}
+
+/// LibreOffice (`soffice`), when the machine has it; CI sets
+/// `CREDIT_GATEWAY_REQUIRE_SOFFICE=1` to make its absence a failure.
+fn soffice() -> Option<std::path::PathBuf> {
+    let found = ["soffice", "libreoffice"].iter().find_map(|name| {
+        std::process::Command::new("which")
+            .arg(name)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().into())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CREDIT_GATEWAY_REQUIRE_SOFFICE").as_deref() != Ok("1"),
+            "CREDIT_GATEWAY_REQUIRE_SOFFICE is set but LibreOffice is not installed"
+        );
+        eprintln!("*** LibreOffice is not installed: the spreadsheet check is SKIPPED");
+    }
+    found
+}
+
+/// The formulas LibreOffice makes of a CSV file opened with cells separated by
+/// `separator` (an ASCII code) and formulas evaluated, as its import dialog offers.
+fn formulas_libreoffice_finds(
+    soffice: &std::path::Path,
+    dir: &std::path::Path,
+    csv: &[u8],
+    separator: u8,
+) -> Vec<String> {
+    let input = dir.join(format!("export-{separator}.csv"));
+    std::fs::write(&input, csv).unwrap();
+    // Fields: separator, text delimiter ("), UTF-8, from line 1, default cell formats,
+    // language, quoted cells not forced to text, special numbers detected, (three export
+    // options), formulas evaluated.
+    let filter = format!("CSV:{separator},34,76,1,,0,false,true,false,false,false,-1,true");
+    let status = std::process::Command::new(soffice)
+        .args(["--headless", "--norestore", "--nolockcheck"])
+        .arg(format!(
+            "-env:UserInstallation=file://{}/profile",
+            dir.display()
+        ))
+        .arg(format!("--infilter={filter}"))
+        .args(["--convert-to", "fods", "--outdir"])
+        .arg(dir)
+        .arg(&input)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let sheet = std::fs::read_to_string(input.with_extension("fods")).unwrap();
+    sheet
+        .split("table:formula=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
 async fn exports_follow_the_filters_and_only_admins_export_or_import(app: TestApp) {
     store(&app).await;
     app.admin_data(
@@ -644,7 +739,7 @@ async fn exports_follow_the_filters_and_only_admins_export_or_import(app: TestAp
     let text = String::from_utf8(paid.bytes().await.unwrap().to_vec()).unwrap();
     let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
     assert_eq!(lines.len(), 2, "{text}");
-    assert!(lines[1].starts_with("INV-2;"), "{text}");
+    assert!(lines[1].starts_with("\"INV-2\";"), "{text}");
 
     let customer = app.customer("ACC-1");
     let refused = app.export(Some(&customer), "").await;
