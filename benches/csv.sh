@@ -35,10 +35,11 @@ measure export env DATABASE_URL="$PG/$DB" "$BIN" export --output "$WORK/all.csv"
 measure copy-export sh -c "psql -q '$PG/$DB' -c \"COPY (SELECT id, friendly_id, account_id, order_id, installment, value_units, currency, due_date, status, payment_link, observation, version FROM invoices ORDER BY due_date, id) TO STDOUT WITH (FORMAT csv, HEADER)\" > '$WORK/copy.csv'"
 echo "rows exported: $(($(wc -l < "$WORK/all.csv") - 1))"
 
-# The spreadsheet step: every unpaid invoice becomes Paid.
-awk -F, 'BEGIN { OFS = "," } NR > 1 && ($9 == "Open" || $9 == "Overdue") { $9 = "Paid" } { print }' \
+# The spreadsheet step: every unpaid invoice becomes Paid. Text cells are quoted in the
+# export (the seeded store has no comma inside a cell, so splitting on commas is safe).
+awk -F, 'BEGIN { OFS = "," } NR > 1 && ($9 == "\"Open\"" || $9 == "\"Overdue\"") { $9 = "\"Paid\"" } { print }' \
   "$WORK/all.csv" > "$WORK/paid.csv"
-awk -F, 'NR > 1 && $9 == "Paid" { print $1 }' "$WORK/paid.csv" | tr -d '\r' > "$WORK/ids.txt"
+awk -F, 'NR > 1 && $9 == "\"Paid\"" { gsub(/"/, "", $1); print $1 }' "$WORK/paid.csv" | tr -d '\r' > "$WORK/ids.txt"
 echo "rows marked paid (or paid already): $(wc -l < "$WORK/ids.txt")"
 
 # The floor runs on an identical copy, taken before the import changes anything.

@@ -65,6 +65,9 @@ struct Claims {
     /// proxy logs) open CSV exports and nothing else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     scope: Option<String>,
+    /// What a download token opens: one export's filter (`service::export_link_binding`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    opens: Option<String>,
 }
 
 const DOWNLOAD_SCOPE: &str = "download";
@@ -97,6 +100,8 @@ impl TokenKeys {
     pub fn new(secret: &str) -> TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 30;
+        // A token not valid yet (`nbf` in the future, past the leeway) is refused.
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         TokenKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -107,12 +112,18 @@ impl TokenKeys {
 
     /// A token for `principal`, valid for `ttl`.
     pub fn mint(&self, principal: &Principal, ttl: chrono::Duration) -> String {
-        self.mint_scoped(principal, ttl, None)
+        self.mint_scoped(principal, ttl, None, None)
     }
 
-    /// A token for a download link: it opens CSV exports only.
-    pub fn mint_download(&self, principal: &Principal, ttl: chrono::Duration) -> String {
-        self.mint_scoped(principal, ttl, Some(DOWNLOAD_SCOPE))
+    /// A token for a download link: it opens the one CSV export `opens` names (see
+    /// `service::export_link_binding`) and nothing else.
+    pub fn mint_download(
+        &self,
+        principal: &Principal,
+        ttl: chrono::Duration,
+        opens: &str,
+    ) -> String {
+        self.mint_scoped(principal, ttl, Some(DOWNLOAD_SCOPE), Some(opens))
     }
 
     fn mint_scoped(
@@ -120,6 +131,7 @@ impl TokenKeys {
         principal: &Principal,
         ttl: chrono::Duration,
         scope: Option<&str>,
+        opens: Option<&str>,
     ) -> String {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -132,6 +144,7 @@ impl TokenKeys {
             exp: now + ttl.num_seconds(),
             iat: now,
             scope: scope.map(str::to_owned),
+            opens: opens.map(str::to_owned),
         };
         // HS256 over serializable claims cannot fail.
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -149,19 +162,22 @@ impl TokenKeys {
         token: &str,
     ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
         self.verify_scoped(token, None)
+            .map(|(principal, expires, _)| (principal, expires))
     }
 
-    /// The principal of a download token from an export link.
-    pub fn verify_download(&self, token: &str) -> Result<Principal, TokenError> {
-        self.verify_scoped(token, Some(DOWNLOAD_SCOPE))
-            .map(|(principal, _)| principal)
+    /// The principal of a download token from an export link, and the export it opens.
+    pub fn verify_download(&self, token: &str) -> Result<(Principal, String), TokenError> {
+        match self.verify_scoped(token, Some(DOWNLOAD_SCOPE))? {
+            (principal, _, Some(opens)) => Ok((principal, opens)),
+            (_, _, None) => Err(TokenError::Invalid),
+        }
     }
 
     fn verify_scoped(
         &self,
         token: &str,
         scope: Option<&str>,
-    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
+    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>, Option<String>), TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
@@ -173,6 +189,7 @@ impl TokenKeys {
             account_id,
             exp,
             scope: token_scope,
+            opens,
             ..
         } = data.claims;
         if token_scope.as_deref() != scope {
@@ -187,7 +204,7 @@ impl TokenKeys {
             },
             (Role::Customer, _) => return Err(TokenError::Invalid),
         };
-        Ok((principal, expires))
+        Ok((principal, expires, opens))
     }
 }
 
@@ -226,14 +243,32 @@ mod tests {
     }
 
     #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let keys = TokenKeys::new("s3cret");
+        let now = chrono::Utc::now().timestamp();
+        let claims = |nbf: i64| serde_json::json!({ "sub": "ops", "role": "admin", "exp": now + 3600, "nbf": nbf });
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).unwrap()
+        };
+        assert_eq!(
+            keys.verify(&sign(claims(now + 600))),
+            Err(TokenError::Invalid)
+        );
+        assert!(keys.verify(&sign(claims(now - 60))).is_ok());
+    }
+
+    #[test]
     fn download_tokens_open_downloads_only() {
         let keys = TokenKeys::new("s3cret");
         let admin = Principal::Admin {
             subject: "ops".into(),
         };
-        let link = keys.mint_download(&admin, chrono::Duration::minutes(5));
+        let link = keys.mint_download(&admin, chrono::Duration::minutes(5), "[\"OPEN\"]");
         assert_eq!(keys.verify(&link), Err(TokenError::Invalid));
-        assert_eq!(keys.verify_download(&link), Ok(admin.clone()));
+        assert_eq!(
+            keys.verify_download(&link),
+            Ok((admin.clone(), "[\"OPEN\"]".to_owned()))
+        );
         let bearer = keys.mint(&admin, chrono::Duration::minutes(5));
         assert_eq!(keys.verify_download(&bearer), Err(TokenError::Invalid));
     }

@@ -14,7 +14,7 @@ use super::scalars::Date;
 use super::types::InvoiceStatus;
 use crate::auth::TokenKeys;
 use crate::domain::{self, Refusal, RowError};
-use crate::service::{AppError, Gateway, ImportOptions};
+use crate::service::{AppError, Gateway, ImportOptions, export_link_binding};
 
 /// The uploads of one request that an import has taken.
 #[derive(Default)]
@@ -312,9 +312,15 @@ impl ImportQuery {
                 "only administrators export invoices".into(),
             ));
         }
-        let token = ctx
-            .data_unchecked::<TokenKeys>()
-            .mint_download(who, DOWNLOAD_LINK_TTL);
+        let delimiter_byte = match delimiter {
+            CsvDelimiter::Comma => b',',
+            CsvDelimiter::Semicolon => b';',
+        };
+        let token = ctx.data_unchecked::<TokenKeys>().mint_download(
+            who,
+            DOWNLOAD_LINK_TTL,
+            &export_link_binding(&filter, delimiter_byte),
+        );
         let mut query = vec![];
         let mut param = |name: &str, value: Option<String>| {
             if let Some(value) = value {

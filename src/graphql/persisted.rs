@@ -83,8 +83,20 @@ impl PersistedQueries {
         }
         let hash = requested_hash(persisted)?;
         let lru = || self.lru.lock().unwrap_or_else(|p| p.into_inner());
+        let authenticated = request
+            .data
+            .get(&std::any::TypeId::of::<RequestContext>())
+            .and_then(|data| data.downcast_ref::<RequestContext>())
+            .is_some_and(|context| context.principal.is_some());
         if request.query.is_empty() {
-            let Some(query) = lru().get(&hash) else {
+            // A stranger is never told what others registered: to them every hash is
+            // unknown, so asking reveals nothing of which queries this gateway serves.
+            let found = if authenticated {
+                lru().get(&hash)
+            } else {
+                None
+            };
+            let Some(query) = found else {
                 return Err(refuse(
                     "PERSISTED_QUERY_NOT_FOUND",
                     "PersistedQueryNotFound".into(),
@@ -99,11 +111,6 @@ impl PersistedQueries {
                 "provided sha does not match query".into(),
             ));
         }
-        let authenticated = request
-            .data
-            .get(&std::any::TypeId::of::<RequestContext>())
-            .and_then(|data| data.downcast_ref::<RequestContext>())
-            .is_some_and(|context| context.principal.is_some());
         if authenticated && request.query.len() <= self.max_query_bytes {
             lru().insert(hash, request.query.as_str().into(), self.max_bytes);
         }

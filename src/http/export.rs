@@ -1,8 +1,8 @@
 //! `GET /export/invoices.csv`: the streamed CSV export, for admins. It takes the filters
 //! of the `invoices` query as query parameters, and a bearer token either in the
 //! `Authorization` header or, for a browser's download button, as the `token` parameter
-//! of a link from the `invoiceExportUrl` query (a five-minute token that opens exports
-//! and nothing else).
+//! of a link from the `invoiceExportUrl` query (a five-minute token that opens the export
+//! of its own filter and nothing else).
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{AppState, error_response, principal, status_of};
 use crate::auth::Principal;
 use crate::domain::{InvoiceFilter, InvoiceStatus, check_id, parse_date};
-use crate::service::AppError;
+use crate::service::{AppError, export_link_binding};
 
 /// The query parameters: the `invoices` filters, the delimiter and the link's token.
 #[derive(Debug, Deserialize)]
@@ -80,7 +80,12 @@ impl ExportParams {
         }
     }
 
-    fn caller(&self, state: &AppState, headers: &HeaderMap) -> Result<Principal, Refused> {
+    /// Who asks: the link's token (and the export it opens), or the bearer token.
+    fn caller(
+        &self,
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<(Principal, Option<String>), Refused> {
         let unauthenticated = |message: &str| {
             Refused(
                 StatusCode::UNAUTHORIZED,
@@ -90,8 +95,11 @@ impl ExportParams {
         };
         // An empty `token=` is no token: the `Authorization` header decides.
         let who = match self.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => state.keys.verify_download(token).map(Some),
-            None => principal(headers, &state.keys),
+            Some(token) => state
+                .keys
+                .verify_download(token)
+                .map(|(who, opens)| Some((who, Some(opens)))),
+            None => principal(headers, &state.keys).map(|who| who.map(|who| (who, None))),
         };
         match who {
             Ok(Some(who)) => Ok(who),
@@ -116,9 +124,18 @@ pub(super) async fn export_invoices(
         }
     };
     let started = (|| {
-        let who = params.caller(&state, &headers)?;
+        let (who, opens) = params.caller(&state, &headers)?;
         let filter = params.filter()?;
         let delimiter = params.delimiter()?;
+        if opens.is_some_and(|opens| opens != export_link_binding(&filter, delimiter)) {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "FORBIDDEN",
+                "this download link opens the export it was made for, with its filters \
+                 unchanged: ask invoiceExportUrl for a link to this one"
+                    .into(),
+            ));
+        }
         state
             .gateway
             .export_invoices(&who, filter, delimiter)

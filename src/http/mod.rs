@@ -367,7 +367,14 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                 address: peer(&parts.extensions),
                 over_get: true,
             };
-            execute(&state, arrival, request).await
+            let mut response = execute(&state, arrival, request).await;
+            // Every answer is the caller's own (its token decides what it sees): no
+            // shared cache may keep one for others, and a browser's cache keys it by
+            // the token.
+            let headers = response.headers_mut();
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+            headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+            response
         }
         Err(_) => error_response(
             StatusCode::BAD_REQUEST,

@@ -1,7 +1,9 @@
 //! A GraphQL multipart upload (`importInvoicesCsv`) read as it streams, within bounds:
 //! the body is cut off past the file limit (plus room for the other parts), after
-//! [`UPLOAD_IDLE`] without data, or at a part beyond the spec's three (`operations`,
-//! `map`, and one file), before anything past the bound is stored.
+//! [`UPLOAD_IDLE`] without data, at a part beyond the spec's three (`operations`, `map`,
+//! and one file), or at the file when the `map` points it at more than one variable
+//! (async-graphql opens the file once per variable: a map naming it 20,000 times held
+//! 20,000 descriptors), before anything past the bound is stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -22,6 +24,7 @@ const MAX_PARTS: usize = 3;
 const CUT_TOO_LARGE: u8 = 1;
 const CUT_STALLED: u8 = 2;
 const CUT_TOO_MANY_PARTS: u8 = 3;
+const CUT_BAD_MAP: u8 = 4;
 
 /// The upload as a GraphQL request, or the answer that refuses it.
 pub(super) async fn receive(
@@ -51,6 +54,12 @@ pub(super) async fn receive(
             "TOO_MANY_FILES",
             "an upload carries one file: the parts `operations`, `map` and the file",
         )),
+        CUT_BAD_MAP => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "INVALID_UPLOAD_MAP",
+            "the `map` part must name one file for one variable, as \
+             {\"0\": [\"variables.input.file\"]}",
+        )),
         _ => Ok(parsed),
     }
 }
@@ -67,13 +76,17 @@ fn boundary_of(content_type: &str) -> Option<String> {
 }
 
 /// Counts the parts of a multipart body as it passes, across chunk borders: each part
-/// begins with a delimiter line `--boundary` (the closing one is `--boundary--`).
+/// begins with a delimiter line `--boundary` (the closing one is `--boundary--`). Keeps
+/// the first two parts (`operations` and `map`, within [`MAX_BODY_BYTES`]) until the
+/// third begins, to check the map before any file is handed on.
 struct PartCounter {
     /// `\r\n--boundary`; the body's first delimiter is found behind a virtual `\r\n`.
     delimiter: Vec<u8>,
     /// The end of what was seen, in case a delimiter straddles two chunks.
     tail: Vec<u8>,
     delimiters: usize,
+    /// The body so far, until the map has been checked.
+    start: Option<Vec<u8>>,
 }
 
 impl PartCounter {
@@ -84,6 +97,7 @@ impl PartCounter {
             delimiter,
             tail: b"\r\n".to_vec(),
             delimiters: 0,
+            start: Some(b"\r\n".to_vec()),
         }
     }
 
@@ -98,8 +112,89 @@ impl PartCounter {
             .count();
         let keep = window.len().min(width - 1);
         self.tail = window[window.len() - keep..].to_vec();
+        if let Some(start) = &mut self.start {
+            start.extend_from_slice(chunk);
+        }
         self.delimiters
     }
+
+    /// Why the body must be cut off at this chunk, if it must.
+    fn refusal(&mut self, chunk: &[u8]) -> Option<(u8, &'static str)> {
+        // The closing delimiter is one more than the parts it closes.
+        if self.feed(chunk) > MAX_PARTS + 1 {
+            return Some((CUT_TOO_MANY_PARTS, "too many parts"));
+        }
+        (self.map_is_bad() == Some(true)).then_some((CUT_BAD_MAP, "invalid map"))
+    }
+
+    /// Once the third part begins (or the start outgrows its bound): whether the `map`
+    /// part points one file at one variable. `None` until it can tell, and after.
+    fn map_is_bad(&mut self) -> Option<bool> {
+        let start = self.start.as_ref()?;
+        if self.delimiters < 3 && start.len() <= MAX_BODY_BYTES {
+            return None;
+        }
+        let start = self.start.take()?;
+        if start.len() > MAX_BODY_BYTES && self.delimiters < 3 {
+            return Some(true);
+        }
+        let map = split(&start, &self.delimiter)
+            .skip(1)
+            .take(2)
+            .find_map(|part| {
+                let (headers, body) = split_once(part, b"\r\n\r\n")?;
+                is_named(headers, "map").then_some(body)
+            });
+        // No map among the first parts: async-graphql refuses the request itself.
+        let Some(map) = map else { return Some(false) };
+        let files: std::collections::HashMap<String, Vec<serde_json::Value>> =
+            match serde_json::from_slice(map) {
+                Ok(files) => files,
+                Err(_) => return Some(false),
+            };
+        Some(files.len() > 1 || files.values().any(|paths| paths.len() != 1))
+    }
+}
+
+/// The pieces of `bytes` between occurrences of `delimiter`.
+fn split<'a>(bytes: &'a [u8], delimiter: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match split_once(current, delimiter) {
+            Some((piece, after)) => {
+                rest = Some(after);
+                Some(piece)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+fn split_once<'a>(bytes: &'a [u8], delimiter: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let at = bytes
+        .windows(delimiter.len())
+        .position(|candidate| candidate == delimiter)?;
+    Some((&bytes[..at], &bytes[at + delimiter.len()..]))
+}
+
+/// Whether a part's headers name it `name` (`Content-Disposition: form-data; name="map"`).
+fn is_named(headers: &[u8], name: &str) -> bool {
+    String::from_utf8_lossy(headers).lines().any(|line| {
+        let Some((header, value)) = line.split_once(':') else {
+            return false;
+        };
+        header.trim().eq_ignore_ascii_case("content-disposition")
+            && value.split(';').skip(1).any(|parameter| {
+                parameter.split_once('=').is_some_and(|(key, value)| {
+                    key.trim().eq_ignore_ascii_case("name")
+                        && value.trim().trim_matches('"') == name
+                })
+            })
+    })
 }
 
 /// The body as a reader that stops past `limit` bytes, after [`UPLOAD_IDLE`] without
@@ -131,18 +226,13 @@ fn guarded(
                     Ok(Some(Ok(chunk))) if seen + chunk.len() as u64 > limit => {
                         (refuse(CUT_TOO_LARGE, "body too large"), seen, true)
                     }
-                    // The closing delimiter is one more than the parts it closes.
-                    Ok(Some(Ok(chunk)))
-                        if parts
-                            .as_mut()
-                            .is_some_and(|p| p.feed(&chunk) > MAX_PARTS + 1) =>
-                    {
-                        (refuse(CUT_TOO_MANY_PARTS, "too many parts"), seen, true)
-                    }
-                    Ok(Some(Ok(chunk))) => {
-                        let seen = seen + chunk.len() as u64;
-                        (Ok(chunk), seen, false)
-                    }
+                    Ok(Some(Ok(chunk))) => match parts.as_mut().and_then(|p| p.refusal(&chunk)) {
+                        Some((why, message)) => (refuse(why, message), seen, true),
+                        None => {
+                            let seen = seen + chunk.len() as u64;
+                            (Ok(chunk), seen, false)
+                        }
+                    },
                 };
                 Some((item, (data, seen, parts, done)))
             }
@@ -184,5 +274,41 @@ mod tests {
         let mut counter = PartCounter::new("xyz".into());
         assert_eq!(counter.feed(b"preamble --xyz in a line\r\n--xy"), 0);
         assert_eq!(counter.feed(b"z\r\n"), 1);
+    }
+
+    #[test]
+    fn a_map_naming_the_file_once_passes_and_any_other_is_caught_before_the_file() {
+        let body = |map: &str| {
+            format!(
+                "--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{{}}\r\n\
+                 --b\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{map}\r\n\
+                 --b\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n\r\nId\r\n--b--\r\n"
+            )
+        };
+        let verdict = |map: &str, size: usize| {
+            let mut counter = PartCounter::new("b".into());
+            let mut verdict = None;
+            for chunk in body(map).as_bytes().chunks(size) {
+                counter.feed(chunk);
+                verdict = verdict.or(counter.map_is_bad());
+            }
+            verdict
+        };
+        for size in [1, 7, 1000] {
+            assert_eq!(
+                verdict(r#"{"0": ["variables.f"]}"#, size),
+                Some(false),
+                "{size}"
+            );
+            let twice = r#"{"0": ["variables.f", "variables.g"]}"#;
+            assert_eq!(verdict(twice, size), Some(true), "{size}");
+            let many = format!(
+                r#"{{"0": [{}]}}"#,
+                vec![r#""variables.f""#; 19_950].join(",")
+            );
+            assert_eq!(verdict(&many, size.max(64)), Some(true));
+            let two_files = r#"{"0": ["variables.f"], "1": ["variables.g"]}"#;
+            assert_eq!(verdict(two_files, size), Some(true), "{size}");
+        }
     }
 }

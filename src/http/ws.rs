@@ -10,7 +10,8 @@
 //! Close codes (graphql-transport-ws): 4400 malformed message, 4401 subscribe before
 //! `connection_ack`, 4403 refused or expired token, 4408 no `connection_init` within
 //! the configured time, 4409 a subscription id already in use, 4429 a second
-//! `connection_init`.
+//! `connection_init`. A client that takes no message for a keep-alive interval is
+//! dropped without one.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -108,6 +109,10 @@ struct Output {
 /// Why the connection ends.
 struct Close(u16, Cow<'static, str>);
 
+/// The connection is dropped without a close frame (1006, "abnormal closure", is never
+/// sent in one).
+const DROPPED: u16 = 1006;
+
 fn close(code: u16, reason: impl Into<Cow<'static, str>>) -> Close {
     Close(code, reason.into())
 }
@@ -159,21 +164,34 @@ impl Connection {
         for (_, task) in self.running.drain() {
             task.abort();
         }
-        if let Some(Close(code, reason)) = outcome {
-            let frame = CloseFrame {
-                code,
-                reason: reason.as_ref().into(),
-            };
-            let _ = self.socket.send(Message::Close(Some(frame))).await;
+        match outcome {
+            // A client that reads nothing would not read a close frame either.
+            Some(Close(DROPPED, _)) | None => {}
+            Some(Close(code, reason)) => {
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.as_ref().into(),
+                };
+                let send = self.socket.send(Message::Close(Some(frame)));
+                let _ = tokio::time::timeout(self.state.ws.keepalive, send).await;
+            }
         }
     }
 
+    /// Sends one message, waiting at most a keep-alive interval for the client to take
+    /// it: a client that stops reading is dropped, rather than holding the connection
+    /// (and its token's expiry, and its subscriptions) in a send that never ends.
     async fn send(&mut self, message: Value) -> Result<(), Close> {
-        self.socket
-            .send(Message::text(message.to_string()))
-            .await
+        let send = self.socket.send(Message::text(message.to_string()));
+        match tokio::time::timeout(self.state.ws.keepalive, send).await {
+            Ok(Ok(())) => Ok(()),
             // The peer is gone: nothing more to say to it.
-            .map_err(|_| close(1000, ""))
+            Ok(Err(_)) => Err(close(1000, "")),
+            Err(_) => {
+                tracing::info!("a WebSocket client stopped reading; dropped");
+                Err(close(DROPPED, "the client stopped reading"))
+            }
+        }
     }
 
     async fn keepalive(&mut self) -> Result<(), Close> {

@@ -21,6 +21,21 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// truncated file is never mistaken for a whole one.
 pub type ExportChunks = mpsc::Receiver<Result<Vec<u8>, AppError>>;
 
+/// What a download link from `invoiceExportUrl` is for: its filter and delimiter, in one
+/// canonical text. The link's token carries it, and opens that export alone: a link for
+/// one account's open invoices cannot be edited into every invoice of every account.
+pub fn export_link_binding(filter: &InvoiceFilter, delimiter: u8) -> String {
+    serde_json::json!([
+        filter.status.map(|status| status.as_str()),
+        filter.order_id,
+        filter.account_id,
+        filter.due_from.map(|date| date.to_string()),
+        filter.due_to.map(|date| date.to_string()),
+        char::from(delimiter).to_string(),
+    ])
+    .to_string()
+}
+
 impl Gateway {
     /// Starts exporting the invoices `filter` covers (admins only). `delimiter` is the
     /// CSV delimiter (`,` by default; `;` suits spreadsheets in comma-decimal locales).

@@ -22,6 +22,7 @@ pub use changes::ChangeResult;
 pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
+pub use exports::export_link_binding;
 pub use imports::{BATCH_ROWS as IMPORT_BATCH_ROWS, ImportOptions, ImportReport};
 pub use reads::InvoicePage;
 pub use seed::SeedScale;

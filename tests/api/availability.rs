@@ -174,3 +174,48 @@ fn idle_sockets_cannot_starve_the_server_of_descriptors() {
         "/healthz was not answered; the gateway logged:\n{stderr}"
     );
 }
+
+/// A subscriber that stops reading once held its connection, its subscriptions and its
+/// expired token forever: the gateway waited on `send` with no bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_client_that_stops_reading_is_dropped() {
+    use crate::subscriptions::{cursor_now, invoices};
+    use crate::ws_client::WsClient;
+
+    let app = TestApp::spawn_configured(Backend::Sqlite, false, |config| {
+        config.ws_keepalive = 1;
+        config.throttle_capacity = 0;
+    })
+    .await
+    .unwrap();
+    let admin = app.admin();
+    let after = cursor_now(&app, &admin).await;
+    invoices(&app, 1_000).await;
+    // Each change carries a page of 100 invoices: 2,000 changes are far more than the
+    // socket buffers hold.
+    let heavy = "subscription($after: String) { invoiceStatusChanged(after: $after) { \
+        cursor invoice { account { invoices(first: 100) { nodes { id value dueDate status } } } } } }";
+    let mut client = WsClient::connect(&app).await;
+    client.init(&admin).await;
+    client
+        .subscribe("heavy", heavy, serde_json::json!({ "after": after }))
+        .await;
+    let events = app.running.gateway.events().clone();
+    let mut subscribed = false;
+    let dropped = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let live = events.subscribers();
+            subscribed |= live > 0;
+            if subscribed && live == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(
+        dropped.is_ok(),
+        "the subscription of a client that reads nothing is still running (subscribed: {subscribed})"
+    );
+    drop(client);
+}

@@ -93,6 +93,25 @@ fn aimed_at(type_name: &str) -> Vec<Value> {
             json!("eyJ!!!"),
             json!("https://pay.example.com/\u{0}"),
             json!("javascript:alert(1)"),
+            // Payment links that read one way and go another.
+            json!("https://evil.example\\@pay.bank.com/"),
+            json!("https://pay.bank.com@evil.example/"),
+            json!("https://pay.bank.com/\u{202e}fdp.exe"),
+            // Cursors: sealed-looking but forged, unsealed, and a long made-up list.
+            json!("ZjF8MToyOg.AAAA"),
+            json!(b64("f1|1:5000:1,2,3")),
+            json!(format!(
+                "{}.x",
+                b64(&format!(
+                    "f1|1:90000:{}",
+                    (1..9000)
+                        .map(|i| i.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ))
+            )),
+            // Cells after a delimiter that a spreadsheet would run.
+            json!("Pago;=1+2"),
         ],
         "Int" => vec![
             json!(2_147_483_647),

@@ -205,6 +205,10 @@ async fn post(app: &TestApp, token: Option<&str>, body: Value) -> (u16, Value) {
 async fn get(app: &TestApp, token: &str, params: &[(&str, String)]) -> (u16, Value) {
     let url = reqwest::Url::parse_with_params(&format!("{}/graphql", app.base), params).unwrap();
     let response = app.client.get(url).bearer_auth(token).send().await.unwrap();
+    // Answers depend on the token: never kept by a shared cache, keyed by it in a private
+    // one.
+    assert_eq!(response.headers()["cache-control"], "private");
+    assert_eq!(response.headers()["vary"], "Authorization");
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
@@ -237,8 +241,17 @@ async fn persisted_queries_run_by_hash_over_get_and_post(app: TestApp) {
 
     let (_, registered) = post(&app, Some(&admin), with_query).await;
     assert_eq!(registered["data"]["invoice"]["value"], "10.00");
-    let (status, body) = post(&app, Some(&admin), by_hash).await;
+    let (status, body) = post(&app, Some(&admin), by_hash.clone()).await;
     assert_eq!((status, &body["data"]), (200, &registered["data"]));
+    // A stranger cannot tell a registered hash from an unknown one.
+    let unknown = json!({ "extensions": persisted(&sha256_hex("{ nothing }")) });
+    let (_, registered_answer) = post(&app, None, by_hash.clone()).await;
+    let (_, unknown_answer) = post(&app, None, unknown).await;
+    assert_eq!(
+        error_codes(&registered_answer),
+        vec!["PERSISTED_QUERY_NOT_FOUND"]
+    );
+    assert_eq!(registered_answer, unknown_answer);
     let (status, body) = get(
         &app,
         &admin,

@@ -771,6 +771,28 @@ async fn exports_follow_the_filters_and_only_admins_export_or_import(app: TestAp
     let token = url.rsplit_once("token=").unwrap().1;
     let misuse = app.gql(Some(token), "{ today }", json!({})).await;
     assert_eq!(error_codes(&misuse), vec!["UNAUTHENTICATED"]);
+    // The token opens its own filter only: not every invoice of every account, not
+    // another account, another status or the other delimiter.
+    for edited in [
+        format!("/export/invoices.csv?token={token}"),
+        format!("/export/invoices.csv?accountId=ACC-2&status=OPEN&token={token}"),
+        format!("/export/invoices.csv?accountId=ACC-1&token={token}"),
+        format!("/export/invoices.csv?status=OPEN&accountId=ACC-1&dueTo=2999-01-01&token={token}"),
+        format!(
+            "/export/invoices.csv?status=OPEN&accountId=ACC-1&delimiter=semicolon&token={token}"
+        ),
+    ] {
+        let refused = app.get(&edited).await;
+        assert_eq!(refused.status(), 403, "{edited}");
+        let body: Value = refused.json().await.unwrap();
+        assert_eq!(error_codes(&body), vec!["FORBIDDEN"], "{edited}");
+    }
+    let reordered = format!("/export/invoices.csv?accountId=ACC-1&status=open&token={token}");
+    assert_eq!(
+        app.get(&reordered).await.status(),
+        200,
+        "the same filter, spelled otherwise"
+    );
     let link_for_customer = app
         .gql(Some(&customer), "{ invoiceExportUrl }", json!({}))
         .await;
@@ -959,6 +981,30 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_codes(&body), ["TOO_MANY_FILES"], "{body:#}");
+    assert_eq!(history().await, imports_before, "nothing imported");
+
+    // A map that points the one file at many variables (async-graphql opens the file
+    // once per variable: 19,950 of them held 19,986 descriptors), or names more files
+    // than the upload carries, is refused before the file is read.
+    let many = vec!["variables.input.file"; 19_950];
+    for map in [
+        json!({ "0": many }),
+        json!({ "0": ["variables.input.file", "variables.input.file"] }),
+        json!({ "0": ["variables.input.file"], "1": ["variables.input.file"] }),
+    ] {
+        let form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", map.to_string())
+            .part(
+                "0",
+                reqwest::multipart::Part::bytes(b"Invoice ID,Status\nINV-1,Paid\n".to_vec())
+                    .file_name("f.csv"),
+            );
+        let response = app.post_multipart(Some(&admin), form).await;
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_codes(&body), ["INVALID_UPLOAD_MAP"], "{body:#}");
+    }
     assert_eq!(history().await, imports_before, "nothing imported");
 
     // Uploads without an admin token are answered before the body is read.
