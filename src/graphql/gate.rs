@@ -143,6 +143,7 @@ impl Extension for RequestGate {
     ) -> ServerResult<Request> {
         self.persisted.resolve(&mut request)?;
         self.limits.check_text(&request.query)?;
+        QueryLimits::check_uploads(&request)?;
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_default_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
         let selected = selected_operation(&document, request.operation_name.as_deref());

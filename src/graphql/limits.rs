@@ -88,6 +88,9 @@ pub(super) fn price_unsized_pages_at(items: u64) {
     );
 }
 
+/// How async-graphql marks, in the variables, where an uploaded file goes.
+const UPLOAD_MARKER: &str = "#__graphql_file__:";
+
 /// A count over a whole filter (`totalCount`, `invoiceStatusTotals`) reads every
 /// matching row: it is priced as reading a page of this many invoices' fields.
 pub(super) const COUNT_PRICE: usize = 50;
@@ -133,6 +136,39 @@ impl QueryLimits {
             ));
         }
         Ok(())
+    }
+
+    /// Every upload marker in the variables names a file this request carries. async-graphql
+    /// writes `#__graphql_file__:<n>` where a multipart request's `map` puts file `n`, and
+    /// reads it back with an `unwrap` on `n` (a panic on `#__graphql_file__:x`); a
+    /// client may write such a string itself, in any request. Refused before it is read.
+    pub(super) fn check_uploads(request: &async_graphql::Request) -> ServerResult<()> {
+        fn check(value: &async_graphql::Value, files: usize) -> bool {
+            use async_graphql::Value;
+            match value {
+                Value::String(text) => text
+                    .strip_prefix(UPLOAD_MARKER)
+                    .is_none_or(|n| n.parse::<usize>().is_ok_and(|n| n < files)),
+                Value::List(items) => items.iter().all(|item| check(item, files)),
+                Value::Object(fields) => fields.values().all(|field| check(field, files)),
+                _ => true,
+            }
+        }
+        let files = request.uploads.len();
+        match request
+            .variables
+            .iter()
+            .find(|(_, value)| !check(value, files))
+        {
+            Some((name, _)) => Err(refuse(
+                "BAD_REQUEST",
+                format!(
+                    "variable `{name}` holds a `{UPLOAD_MARKER}` value that names no file of \
+                     this request: files are sent as a multipart upload"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The parsed document's size once its fragments are spread (before async-graphql

@@ -144,7 +144,16 @@ fn aimed_at(type_name: &str) -> Vec<Value> {
             json!(1.5),
             json!(-79228162514264337593543950335_f64),
         ],
-        "Upload" => vec![json!("x"), json!("0"), json!({ "filename": "a.csv" })],
+        "Upload" => vec![
+            json!("x"),
+            json!("0"),
+            json!({ "filename": "a.csv" }),
+            // async-graphql's own marker, which it reads back with an `unwrap`.
+            json!("#__graphql_file__:x"),
+            json!("#__graphql_file__:-1"),
+            json!("#__graphql_file__:99999999999999999999"),
+            json!("#__graphql_file__:0"),
+        ],
         "Boolean" => vec![json!("true"), json!(1)],
         _ => vec![json!("NOPE"), json!("paid"), json!(1)],
     }
@@ -258,6 +267,13 @@ impl Schema {
         let mut values = anything();
         values.extend(aimed_at(named));
         if let Some(fields) = self.inputs.get(named) {
+            // Each field alone with each value aimed at its type: a value that only a
+            // field's own parser sees (an `Upload` marker, say) reaches it.
+            for (name, ty) in fields {
+                for value in aimed_at(ty) {
+                    values.push(json!({ name.as_str(): value }));
+                }
+            }
             for _ in 0..12 {
                 let mut object = serde_json::Map::new();
                 for (name, ty) in fields {
