@@ -7,6 +7,7 @@ mod edge;
 mod export;
 mod hygiene;
 mod listener;
+mod media;
 mod multipart;
 mod rest;
 mod upload;
@@ -173,34 +174,7 @@ async fn execute(
     };
     let request = graphql::prepare(request, &state.gateway, caller);
     let response = state.schema.execute(request).await;
-    let refusal = response.errors.first().and_then(|error| {
-        let extensions = error.extensions.as_ref()?;
-        match extensions.get("code")? {
-            async_graphql::Value::String(code) => {
-                Some((code.clone(), extensions.get("retryAfterSeconds").cloned()))
-            }
-            _ => None,
-        }
-    });
-    let mut http = async_graphql_axum::GraphQLResponse::from(response).into_response();
-    // Two refusals are HTTP's business too: clients and proxies act on their status.
-    match refusal {
-        Some((code, retry_after)) if code == "THROTTLED" => {
-            *http.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            if let Some(async_graphql::Value::Number(seconds)) = retry_after
-                && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
-            {
-                http.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-        }
-        Some((code, _)) if code == "METHOD_NOT_ALLOWED" => {
-            *http.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-            http.headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        }
-        _ => {}
-    }
-    http
+    media::render(response, media::Media::negotiate(arrival.headers))
 }
 
 /// The peer's address (axum's `ConnectInfo`, absent when the router is served without it).

@@ -16,6 +16,7 @@ on_both_backends!(
     browsers_of_configured_origins_only_may_call_across_origins,
     oversized_queries_and_too_many_aliases_are_refused_before_any_sql,
     introspection_and_suggestions_can_be_turned_off_for_production,
+    answers_follow_graphql_over_http_by_the_accept_header,
 );
 
 async fn health_and_readiness_answer(app: TestApp) {
@@ -510,4 +511,71 @@ async fn introspection_and_suggestions_can_be_turned_off_for_production(app: Tes
     let silent = closed.gql(Some(&admin), typo, json!({})).await;
     assert_eq!(error_codes(&silent), vec!["GRAPHQL_VALIDATION_FAILED"]);
     assert!(!silent.to_string().contains("Did you mean"), "{silent}");
+}
+
+/// GraphQL over HTTP: `application/json` for clients that ask for it (or for anything,
+/// or nothing), with 200 for every well-formed request; `application/graphql-response+json`
+/// for clients that prefer it, with 400 and no `data` for a request that never ran.
+async fn answers_follow_graphql_over_http_by_the_accept_header(app: TestApp) {
+    let admin = app.admin();
+    let post = |accept: Option<&'static str>, query: &'static str| {
+        let mut request = app
+            .client
+            .post(format!("{}/graphql", app.base))
+            .bearer_auth(&admin)
+            .json(&json!({ "query": query }));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let body: Value = response.json().await.unwrap();
+            (status, content_type, body)
+        }
+    };
+    let graphql = "application/graphql-response+json";
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let (status, content_type, body) = post(accept, "{ invoices { totalCount } }").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/json"),
+            "{accept:?}"
+        );
+        assert_eq!(body["data"]["invoices"]["totalCount"], 0);
+        let (status, content_type, body) = post(accept, "{ invoices {").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (200, "application/json"),
+            "{accept:?}"
+        );
+        assert_eq!(error_codes(&body), ["GRAPHQL_PARSE_FAILED"]);
+    }
+    let apollo = Some("application/graphql-response+json,application/json;q=0.9");
+    let (status, content_type, body) = post(apollo, "{ invoices { totalCount } }").await;
+    assert_eq!((status, content_type.as_str()), (200, graphql));
+    assert_eq!(body["data"]["invoices"]["totalCount"], 0);
+    for (query, code) in [
+        ("{ invoices {", "GRAPHQL_PARSE_FAILED"),
+        ("{ invoicez { totalCount } }", "GRAPHQL_VALIDATION_FAILED"),
+        (
+            "{ invoices(first: 100) { nodes { account { invoices(first: 100) { nodes { id } } } } } }",
+            "QUERY_TOO_COMPLEX",
+        ),
+    ] {
+        let (status, content_type, body) = post(apollo, query).await;
+        assert_eq!((status, content_type.as_str()), (400, graphql), "{query}");
+        assert_eq!(error_codes(&body), [code], "{query}");
+        assert!(
+            body.get("data").is_none(),
+            "no data for a request that never ran: {body}"
+        );
+    }
+    // A request that ran keeps 200, errors and all: a field refused is a field result.
+    let (status, _, body) = post(apollo, "{ invoice(id: \"NOPE\") { id } today }").await;
+    assert_eq!(status, 200, "{body}");
 }
