@@ -3,19 +3,19 @@
 //! request through its span; panics caught and answered as a 500 `INTERNAL` error that
 //! names the id, logged once; refusals that axum writes as plain text (a path that is
 //! not UTF-8, a WebSocket route without an upgrade, a method a route does not take)
-//! rewritten as JSON `{"errors": [...]}` with a code; a deadline on the request's body
-//! (a client sending it a byte at a time is answered 408 and its connection closed); an
-//! access log line; and the HTTP metrics.
+//! rewritten as JSON `{"errors": [...]}` with a code; the request's body read within its
+//! deadline and drained after an early answer (`body`; a client sending it a byte at a
+//! time is answered 408 and its connection closed); an access log line; and the HTTP
+//! metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -55,7 +55,7 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         path = request.uri().path(),
     );
     let started = Instant::now();
-    let (request, late) = body_deadline(request, state.body_timeout);
+    let (request, late) = super::body::guard(request, state.body_timeout);
     let served = telemetry::serve_request(id.clone(), next.run(request))
         .instrument(span.clone())
         .await;
@@ -119,48 +119,6 @@ async fn as_json_error(response: Response) -> Response {
         HeaderValue::from_static("application/json"),
     );
     Response::from_parts(parts, axum::body::Body::from(body.to_string()))
-}
-
-/// The request with a body that fails once `timeout` has passed, and the flag that says
-/// it did. Uploads (multipart bodies) are left alone: they are read only for admins, and
-/// cut off after 30 seconds without data instead (`upload`), for a large file may take
-/// minutes. An empty body costs nothing.
-fn body_deadline(request: Request, timeout: Duration) -> (Request, Arc<AtomicBool>) {
-    use axum::body::{Body, HttpBody};
-    let late = Arc::new(AtomicBool::new(false));
-    let upload = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("multipart/")
-        });
-    if upload || request.body().is_end_stream() {
-        return (request, late);
-    }
-    let deadline = tokio::time::Instant::now() + timeout;
-    let flag = late.clone();
-    let request = request.map(|body| {
-        let chunks = futures_util::stream::unfold(Some(body.into_data_stream()), move |data| {
-            let flag = flag.clone();
-            async move {
-                let mut data = data?;
-                match tokio::time::timeout_at(deadline, data.next()).await {
-                    Ok(Some(chunk)) => Some((chunk, Some(data))),
-                    Ok(None) => None,
-                    Err(_) => {
-                        flag.store(true, Ordering::Relaxed);
-                        Some((Err(axum::Error::new("request body timed out")), None))
-                    }
-                }
-            }
-        });
-        Body::from_stream(chunks)
-    });
-    (request, late)
 }
 
 /// 408, and the connection closed: the rest of its body is not worth waiting for.

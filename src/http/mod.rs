@@ -3,6 +3,7 @@
 //! checks. The only module that knows axum; it hands GraphQL requests to the schema and
 //! nothing else.
 
+mod body;
 mod edge;
 mod export;
 mod hygiene;

@@ -219,3 +219,79 @@ async fn a_websocket_client_that_stops_reading_is_dropped() {
     );
     drop(client);
 }
+
+/// Sends a whole request, as Python's `http.client` does (no `Expect: 100-continue`: the
+/// body follows the headers at once), then reads the answer. A server that answers
+/// early and closes under the client makes the sending fail: a broken pipe instead of an
+/// answer.
+async fn send_whole(app: &TestApp, head: &str, body: &[u8]) -> Result<String, std::io::Error> {
+    let mut socket = TcpStream::connect(address(app)).await?;
+    socket.write_all(head.as_bytes()).await?;
+    socket.write_all(body).await?;
+    let mut answer = Vec::new();
+    socket.read_to_end(&mut answer).await?;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_an_oversized_body_reads_the_answer_not_a_broken_pipe() {
+    let app = TestApp::spawn_configured(Backend::Sqlite, false, |config| {
+        config.import_max_bytes = 10 * 1024 * 1024;
+    })
+    .await
+    .unwrap();
+    // A 12 MiB JSON request, over the 2 MiB limit.
+    let json = format!(
+        r#"{{"query": "{{ today }}", "variables": {{"x": "{}"}}}}"#,
+        "a".repeat(12 << 20)
+    );
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: gateway\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n",
+        json.len()
+    );
+    let answer = send_whole(&app, &head, json.as_bytes())
+        .await
+        .expect("the answer, not a broken pipe");
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "{}",
+        &answer[..answer.len().min(300)]
+    );
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+
+    // A 30 MiB CSV upload over the 10 MiB import limit, as a browser's form sends it; and
+    // the same without a token, refused before its body is read.
+    let boundary = "----browser";
+    let operations = r#"{"query": "mutation($f: Upload!) { importInvoicesCsv(input: {file: $f}) { import { id } } }", "variables": {"f": null}}"#;
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{operations}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{{\"0\": [\"variables.f\"]}}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"0\"; filename=\"big.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nInvoice ID,Status\r\n"
+    )
+    .into_bytes();
+    form.extend(std::iter::repeat_n(b'x', 30 << 20));
+    form.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    for (token, status, code) in [
+        (Some(app.admin()), "413", "FILE_TOO_LARGE"),
+        (None, "401", "UNAUTHENTICATED"),
+    ] {
+        let authorization =
+            token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+        let head = format!(
+            "POST /graphql HTTP/1.1\r\nHost: gateway\r\n{authorization}apollo-require-preflight: true\r\n\
+             content-type: multipart/form-data; boundary={boundary}\r\ncontent-length: {}\r\n\r\n",
+            form.len()
+        );
+        let answer = send_whole(&app, &head, &form)
+            .await
+            .unwrap_or_else(|e| panic!("{status}: the answer, not {e}"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{}",
+            &answer[..answer.len().min(300)]
+        );
+        assert!(answer.contains(code), "{answer}");
+    }
+}
