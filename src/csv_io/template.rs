@@ -91,9 +91,11 @@ pub fn status_label(status: InvoiceStatus) -> &'static str {
 const CELL_BREAKS: [char; 5] = [',', ';', '\t', '\r', '\n'];
 
 /// Whether a spreadsheet would run text starting here as a formula: a formula character,
-/// after any apostrophes and spaces (some spreadsheets trim spaces first).
+/// after any apostrophes, spaces (some spreadsheets trim spaces first) and double quotes
+/// (a reader splitting on the other delimiter may take one for the start of a quoted
+/// cell).
 fn is_formula_start(text: &str) -> bool {
-    text.trim_start_matches(['\'', ' '])
+    text.trim_start_matches(['\'', ' ', '"'])
         .starts_with(['=', '+', '-', '@', '\t', '\r'])
 }
 
@@ -186,6 +188,7 @@ mod tests {
             ("a;\t=1", "a;'\t'=1"),
             ("=a;;+b,'=c", "'=a;;'+b,''=c"),
             ("já;=ç", "já;'=ç"),
+            ("a;\"=1+2", "a;'\"=1+2"),
         ] {
             assert_eq!(neutralise(text), cell, "{text:?}");
             assert_eq!(restore(cell), text, "{cell:?}");

@@ -146,6 +146,7 @@ impl Extension for RequestGate {
         QueryLimits::check_uploads(&request)?;
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_default_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+        QueryLimits::check_upload_literals(&document)?;
         let selected = selected_operation(&document, request.operation_name.as_deref());
         let caller = request
             .data
@@ -203,7 +204,8 @@ impl Extension for RequestGate {
         Ok(result)
     }
 
-    /// Each change delivered is paid for as if it had been queried; an error is free.
+    /// Each change delivered is paid for as if it had been queried, errors and all (a
+    /// field that fails does not stop its siblings from resolving).
     fn subscribe<'s>(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -216,7 +218,7 @@ impl Extension for RequestGate {
                 let (throttle, seen) = (throttle.clone(), seen.clone());
                 async move {
                     let price = lock(&seen).price.clone();
-                    if let Some((caller, cost)) = price.filter(|_| response.errors.is_empty()) {
+                    if let Some((caller, cost)) = price {
                         pay(&throttle, &caller, cost).await;
                     }
                     response

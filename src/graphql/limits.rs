@@ -171,6 +171,81 @@ impl QueryLimits {
         }
     }
 
+    /// No upload marker written into the document itself (an argument, a variable's
+    /// default, a directive): files only ever arrive through variables, and async-graphql
+    /// would read such a literal's number with an `unwrap` too.
+    pub(super) fn check_upload_literals(document: &ExecutableDocument) -> ServerResult<()> {
+        use async_graphql::Positioned;
+        use async_graphql::parser::types::Directive;
+        use async_graphql_value::{ConstValue, Value};
+
+        fn marked(value: &Value) -> bool {
+            match value {
+                Value::String(text) => text.starts_with(UPLOAD_MARKER),
+                Value::List(items) => items.iter().any(marked),
+                Value::Object(fields) => fields.values().any(marked),
+                _ => false,
+            }
+        }
+        fn marked_const(value: &ConstValue) -> bool {
+            match value {
+                ConstValue::String(text) => text.starts_with(UPLOAD_MARKER),
+                ConstValue::List(items) => items.iter().any(marked_const),
+                ConstValue::Object(fields) => fields.values().any(marked_const),
+                _ => false,
+            }
+        }
+        fn in_directives(directives: &[Positioned<Directive>]) -> bool {
+            directives
+                .iter()
+                .any(|d| d.node.arguments.iter().any(|(_, v)| marked(&v.node)))
+        }
+        fn in_selections(set: &SelectionSet) -> bool {
+            set.items.iter().any(|selection| match &selection.node {
+                Selection::Field(field) => {
+                    let field = &field.node;
+                    field.arguments.iter().any(|(_, v)| marked(&v.node))
+                        || in_directives(&field.directives)
+                        || in_selections(&field.selection_set.node)
+                }
+                Selection::FragmentSpread(spread) => in_directives(&spread.node.directives),
+                Selection::InlineFragment(inline) => {
+                    in_directives(&inline.node.directives)
+                        || in_selections(&inline.node.selection_set.node)
+                }
+            })
+        }
+        let in_operation = |operation: &OperationDefinition| {
+            operation.variable_definitions.iter().any(|definition| {
+                let definition = &definition.node;
+                definition
+                    .default_value
+                    .as_ref()
+                    .is_some_and(|v| marked_const(&v.node))
+                    || in_directives(&definition.directives)
+            }) || in_directives(&operation.directives)
+                || in_selections(&operation.selection_set.node)
+        };
+        let found = document
+            .operations
+            .iter()
+            .any(|(_, operation)| in_operation(&operation.node))
+            || document.fragments.values().any(|fragment| {
+                in_directives(&fragment.node.directives)
+                    || in_selections(&fragment.node.selection_set.node)
+            });
+        if found {
+            return Err(refuse(
+                "BAD_REQUEST",
+                format!(
+                    "the document holds a `{UPLOAD_MARKER}` value: files are sent as a \
+                     multipart upload, through variables"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The parsed document's size once its fragments are spread (before async-graphql
     /// walks it: a few fragments that each spread the next several times would expand to
     /// millions of fields), its aliases, and no mutation `over_get`.

@@ -55,18 +55,24 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         path = request.uri().path(),
     );
     let started = Instant::now();
-    let (request, late) = super::body::guard(request, state.body_timeout);
+    let (request, body) = super::body::guard(request, state.body_timeout);
     let served = telemetry::serve_request(id.clone(), next.run(request))
         .instrument(span.clone())
         .await;
     let mut response = match served {
-        _ if late.load(Ordering::Relaxed) => too_slow(state.body_timeout),
+        _ if body.late.load(Ordering::Relaxed) => too_slow(state.body_timeout),
         Ok(response) => as_json_error(response).await,
         Err(panic) => {
             tracing::error!(parent: &span, panic = %panic, "the request panicked; answered 500 INTERNAL");
             internal_error(&id)
         }
     };
+    if body.abandoned.load(Ordering::Relaxed) {
+        // The rest of the body is being drained; the connection is not worth keeping.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let elapsed = started.elapsed();
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);

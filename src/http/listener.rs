@@ -13,7 +13,7 @@
 //! - an accept error (out of descriptors, say) is logged and retried after a pause that
 //!   doubles up to a second, instead of a spin.
 //!
-//! Request bodies have their own deadline, in the edge (`edge::body_deadline`): it
+//! Request bodies have their own deadline and lingering drain (`body`), in the edge: it
 //! answers, so it needs a request.
 
 use std::io;
@@ -35,6 +35,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+/// How long a stop waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
 /// Bounds on the connections the server holds.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionLimits {
@@ -46,7 +49,8 @@ pub struct ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and
-/// waits for the requests in flight (upgraded WebSockets are not waited for).
+/// waits for the requests in flight, up to [`SHUTDOWN_GRACE`] (upgraded WebSockets are
+/// not waited for).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -116,7 +120,9 @@ pub async fn serve(
     }
     drop(listener);
     let _ = stop_tx.send(());
-    stop_tx.closed().await;
+    // Requests in flight get a grace period; a stream (an export, a subscription over
+    // HTTP) may run for as long as its client reads, so it does not hold the stop up.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, stop_tx.closed()).await;
     Ok(())
 }
 

@@ -348,7 +348,11 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             // the token.
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
-            headers.insert(header::VARY, HeaderValue::from_static("Authorization"));
+            // The media type follows `Accept`, too.
+            headers.append(
+                header::VARY,
+                HeaderValue::from_static("Authorization, Accept"),
+            );
             response
         }
         Err(_) => error_response(

@@ -57,8 +57,8 @@ pub(super) async fn receive(
         CUT_BAD_MAP => Err(error_response(
             StatusCode::BAD_REQUEST,
             "INVALID_UPLOAD_MAP",
-            "the `map` part must name one file for one variable, as \
-             {\"0\": [\"variables.input.file\"]}",
+            "the parts must come as `operations`, then `map`, then the file, and the map \
+             must name one file for one variable, as {\"0\": [\"variables.input.file\"]}",
         )),
         _ => Ok(parsed),
     }
@@ -138,15 +138,14 @@ impl PartCounter {
         if start.len() > MAX_BODY_BYTES && self.delimiters < 3 {
             return Some(true);
         }
-        let map = split(&start, &self.delimiter)
-            .skip(1)
-            .take(2)
-            .find_map(|part| {
-                let (headers, body) = split_once(part, b"\r\n\r\n")?;
-                is_named(headers, "map").then_some(body)
-            });
-        // No map among the first parts: async-graphql refuses the request itself.
-        let Some(map) = map else { return Some(false) };
+        // The spec's order: `operations`, `map`, then the files. async-graphql takes any
+        // order (it applies the map once it has every part), so a map after the file
+        // would escape this check: it is refused instead.
+        let map = split(&start, &self.delimiter).nth(2).and_then(|part| {
+            let (headers, body) = split_once(part, b"\r\n\r\n")?;
+            is_named(headers, "map").then_some(body)
+        });
+        let Some(map) = map else { return Some(true) };
         let files: std::collections::HashMap<String, Vec<serde_json::Value>> =
             match serde_json::from_slice(map) {
                 Ok(files) => files,
@@ -310,5 +309,12 @@ mod tests {
             let two_files = r#"{"0": ["variables.f"], "1": ["variables.g"]}"#;
             assert_eq!(verdict(two_files, size), Some(true), "{size}");
         }
+        // The map after the file: out of the spec's order, refused.
+        let late_map = "--b\r\nContent-Disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"0\"; filename=\"a.csv\"\r\n\r\nId\r\n\
+             --b\r\nContent-Disposition: form-data; name=\"map\"\r\n\r\n{\"0\": [\"variables.f\"]}\r\n--b--\r\n";
+        let mut counter = PartCounter::new("b".into());
+        counter.feed(late_map.as_bytes());
+        assert_eq!(counter.map_is_bad(), Some(true));
     }
 }

@@ -70,7 +70,7 @@ impl Gateway {
     pub fn new(store: Store, settings: Settings) -> Gateway {
         Gateway {
             subscription_slots: subscriptions::SubscriptionSlots::new(
-                settings.max_subscriptions_per_caller,
+                settings.max_subscriptions_per_caller.max(1),
             ),
             events: EventHub::new(store.clone()),
             store,

@@ -67,9 +67,11 @@ impl Gateway {
         let slot = self.subscription_slots.take(who)?;
         let subscription = self.events.subscribe(filter, after).await?;
         let gateway = self.clone();
+        // The slot first: dropped first, it is free by the time the feed counts one
+        // subscriber less.
         Ok(futures_util::stream::unfold(
-            (subscription, gateway, slot),
-            |(mut subscription, gateway, slot)| async move {
+            (slot, subscription, gateway),
+            |(slot, mut subscription, gateway)| async move {
                 let item = match subscription.next().await? {
                     Ok((change, position)) => {
                         let mut invoice = change.invoice.clone();
@@ -82,7 +84,7 @@ impl Gateway {
                     }
                     Err(e) => Err(AppError::from(e)),
                 };
-                Some((item, (subscription, gateway, slot)))
+                Some((item, (slot, subscription, gateway)))
             },
         )
         .boxed())

@@ -208,7 +208,7 @@ async fn get(app: &TestApp, token: &str, params: &[(&str, String)]) -> (u16, Val
     // Answers depend on the token: never kept by a shared cache, keyed by it in a private
     // one.
     assert_eq!(response.headers()["cache-control"], "private");
-    assert_eq!(response.headers()["vary"], "Authorization");
+    assert_eq!(response.headers()["vary"], "Authorization, Accept");
     (response.status().as_u16(), response.json().await.unwrap())
 }
 

@@ -630,7 +630,7 @@ async fn no_export_runs_a_formula_whichever_delimiter_the_spreadsheet_splits_on(
     let Some(soffice) = soffice() else { return };
     let due = app.today() + Duration::days(3);
     let mut hidden = invoice("INV-1", "ACC-1", "X;=cmd|'/Ccalc'!A0", "10.00", due);
-    hidden.observation = Some("Pago;=1+2 ok,=3+4\tx\t@SUM(A1)".into());
+    hidden.observation = Some("Pago;=1+2 ok,=3+4\tx\t@SUM(A1) b;\"=5+6".into());
     hidden.payment_link = Some("https://pay.example.com/a;=1+2".into());
     app.insert(
         &[account("ACC-1")],
@@ -936,6 +936,15 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
         assert_eq!(error_codes(&body), ["BAD_REQUEST"], "{marker}: {body:#}");
         assert_eq!(body["data"], Value::Null, "{marker}");
     }
+    // The marker written into the document: an argument, a variable's default.
+    for document in [
+        r##"mutation { importInvoicesCsv(input: {file: "#__graphql_file__:x"}) { import { id } } }"##,
+        r##"mutation($f: Upload = "#__graphql_file__:x") { importInvoicesCsv(input: {file: $f}) { import { id } } }"##,
+        r##"mutation { importInvoicesCsv(input: {file: "\u0023__graphql_file__:-1"}) { import { id } } }"##,
+    ] {
+        let body = app.gql(Some(&admin), document, json!({})).await;
+        assert_eq!(error_codes(&body), ["BAD_REQUEST"], "{document}: {body:#}");
+    }
 
     // One upload given to two imports in one request: the second is refused.
     let query = "mutation($f: Upload!) { \
@@ -993,7 +1002,7 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
     // than the upload carries, is refused before the file is read.
     let many = vec!["variables.input.file"; 19_950];
     for map in [
-        json!({ "0": many }),
+        json!({ "0": many.clone() }),
         json!({ "0": ["variables.input.file", "variables.input.file"] }),
         json!({ "0": ["variables.input.file"], "1": ["variables.input.file"] }),
     ] {
@@ -1010,6 +1019,19 @@ async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
         let body: Value = response.json().await.unwrap();
         assert_eq!(error_codes(&body), ["INVALID_UPLOAD_MAP"], "{body:#}");
     }
+    // The same bomb with the map sent after the file, which async-graphql would accept.
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(b"Invoice ID,Status\nINV-1,Paid\n".to_vec())
+                .file_name("f.csv"),
+        )
+        .text("map", json!({ "0": many }).to_string());
+    let response = app.post_multipart(Some(&admin), form).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["INVALID_UPLOAD_MAP"], "{body:#}");
     assert_eq!(history().await, imports_before, "nothing imported");
 
     // Uploads without an admin token are answered before the body is read.

@@ -768,10 +768,8 @@ async fn a_caller_holds_a_bounded_number_of_subscriptions_across_sockets(app: Te
         first.status_changes(id, json!({})).await;
     }
     second.status_changes("c", json!({})).await;
-    // Each subscription has started once a ping sent after it is answered.
-    for client in [&mut first, &mut second] {
-        answered_ping(client).await;
-    }
+    // A subscription holds its place from the moment it listens to the feed.
+    live_subscriptions_reach(&app, 3).await;
     second.status_changes("d", json!({})).await;
     let refused = second.recv_message().await;
     assert_eq!(refused["type"], "error", "{refused}");
@@ -781,33 +779,31 @@ async fn a_caller_holds_a_bounded_number_of_subscriptions_across_sockets(app: Te
         "{refused}"
     );
     // Another caller is not affected; completing one makes room for this one.
-    let mut admin = subscribed(&app, &app.admin(), json!({})).await;
-    answered_ping(&mut admin).await;
+    let _admin = subscribed(&app, &app.admin(), json!({})).await;
+    live_subscriptions_reach(&app, 4).await;
     first.send(json!({ "type": "complete", "id": "a" })).await;
-    answered_ping(&mut first).await;
+    live_subscriptions_reach(&app, 3).await;
     second.status_changes("e", json!({})).await;
+    live_subscriptions_reach(&app, 4).await;
     invoices(&app, 1).await;
     let (id, change) = second.next_change_of_any().await;
     assert!(["c", "e"].contains(&id.as_str()), "{id}");
     assert_eq!(change["invoice"]["accountId"], "ACC");
 }
 
-/// Sends a ping and waits for its pong: everything sent before it has been handled.
-async fn answered_ping(client: &mut WsClient) {
-    client.send(json!({ "type": "ping" })).await;
-    let answered = tokio::time::timeout(ARRIVES_WITHIN, async {
-        loop {
-            match client.recv().await {
-                crate::ws_client::Incoming::Text(message) if message["type"] == "pong" => break,
-                crate::ws_client::Incoming::Text(message) => {
-                    assert!(message["type"] == "ping", "unexpected {message}");
-                }
-                crate::ws_client::Incoming::Close(code, reason) => {
-                    panic!("closed with {code} ({reason})")
-                }
-            }
+/// Waits until this many subscriptions listen to the feed: a subscription takes its
+/// place (and gives it back) in the same step as it starts (and stops) listening.
+async fn live_subscriptions_reach(app: &TestApp, count: usize) {
+    let events = app.running.gateway.events();
+    let reached = tokio::time::timeout(ARRIVES_WITHIN, async {
+        while events.subscribers() != count {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     })
     .await;
-    assert!(answered.is_ok(), "no pong");
+    assert!(
+        reached.is_ok(),
+        "{} live, not {count}",
+        events.subscribers()
+    );
 }
