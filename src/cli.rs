@@ -420,8 +420,11 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
     let running = crate::app::start(config, bind, demo).await?;
     // Ctrl-C is listened for before the gateway says it is up, so that a signal right
     // after the announcement stops it cleanly rather than abruptly.
+    // SIGTERM too: what Docker, Kubernetes and systemd send to stop a service.
     #[cfg(unix)]
     let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    #[cfg(unix)]
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let url = format!("http://{}", running.addr);
     say!(
         "credit-gateway listening on {url} ({})",
@@ -442,7 +445,12 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
         );
     }
     #[cfg(unix)]
-    let stop = interrupt.recv();
+    let stop = async {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    };
     #[cfg(not(unix))]
     let stop = tokio::signal::ctrl_c();
     tokio::select! {

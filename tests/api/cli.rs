@@ -177,3 +177,26 @@ fn json_logs_carry_the_request_id() {
     assert_eq!(served["span"]["path"], "/graphql");
     assert_eq!(served["level"], "INFO");
 }
+
+/// Docker, Kubernetes and systemd stop a service with SIGTERM: `serve` exits cleanly on
+/// it, as on Ctrl-C (it died with status 143 before).
+#[test]
+fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = binary()
+        .current_dir(dir.path())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("CREDIT_GATEWAY_SWEEPER", "false")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    announced_url(child.stdout.take().unwrap());
+    let terminated = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
