@@ -146,7 +146,6 @@ impl Extension for RequestGate {
         QueryLimits::check_uploads(&request)?;
         let document = async_graphql::parser::parse_query(&request.query)
             .map_err(|e| with_default_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
-        QueryLimits::check_upload_literals(&document)?;
         let selected = selected_operation(&document, request.operation_name.as_deref());
         let caller = request
             .data

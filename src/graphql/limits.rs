@@ -171,84 +171,10 @@ impl QueryLimits {
         }
     }
 
-    /// No upload marker written into the document itself (an argument, a variable's
-    /// default, a directive): files only ever arrive through variables, and async-graphql
-    /// would read such a literal's number with an `unwrap` too.
-    pub(super) fn check_upload_literals(document: &ExecutableDocument) -> ServerResult<()> {
-        use async_graphql::Positioned;
-        use async_graphql::parser::types::Directive;
-        use async_graphql_value::{ConstValue, Value};
-
-        fn marked(value: &Value) -> bool {
-            match value {
-                Value::String(text) => text.starts_with(UPLOAD_MARKER),
-                Value::List(items) => items.iter().any(marked),
-                Value::Object(fields) => fields.values().any(marked),
-                _ => false,
-            }
-        }
-        fn marked_const(value: &ConstValue) -> bool {
-            match value {
-                ConstValue::String(text) => text.starts_with(UPLOAD_MARKER),
-                ConstValue::List(items) => items.iter().any(marked_const),
-                ConstValue::Object(fields) => fields.values().any(marked_const),
-                _ => false,
-            }
-        }
-        fn in_directives(directives: &[Positioned<Directive>]) -> bool {
-            directives
-                .iter()
-                .any(|d| d.node.arguments.iter().any(|(_, v)| marked(&v.node)))
-        }
-        fn in_selections(set: &SelectionSet) -> bool {
-            set.items.iter().any(|selection| match &selection.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    field.arguments.iter().any(|(_, v)| marked(&v.node))
-                        || in_directives(&field.directives)
-                        || in_selections(&field.selection_set.node)
-                }
-                Selection::FragmentSpread(spread) => in_directives(&spread.node.directives),
-                Selection::InlineFragment(inline) => {
-                    in_directives(&inline.node.directives)
-                        || in_selections(&inline.node.selection_set.node)
-                }
-            })
-        }
-        let in_operation = |operation: &OperationDefinition| {
-            operation.variable_definitions.iter().any(|definition| {
-                let definition = &definition.node;
-                definition
-                    .default_value
-                    .as_ref()
-                    .is_some_and(|v| marked_const(&v.node))
-                    || in_directives(&definition.directives)
-            }) || in_directives(&operation.directives)
-                || in_selections(&operation.selection_set.node)
-        };
-        let found = document
-            .operations
-            .iter()
-            .any(|(_, operation)| in_operation(&operation.node))
-            || document.fragments.values().any(|fragment| {
-                in_directives(&fragment.node.directives)
-                    || in_selections(&fragment.node.selection_set.node)
-            });
-        if found {
-            return Err(refuse(
-                "BAD_REQUEST",
-                format!(
-                    "the document holds a `{UPLOAD_MARKER}` value: files are sent as a \
-                     multipart upload, through variables"
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// The parsed document's size once its fragments are spread (before async-graphql
     /// walks it: a few fragments that each spread the next several times would expand to
-    /// millions of fields), its aliases, and no mutation `over_get`.
+    /// millions of fields), its aliases, no upload marker written into it, and no
+    /// mutation `over_get`.
     pub(super) fn check_document(
         &self,
         document: &ExecutableDocument,
@@ -271,6 +197,15 @@ impl QueryLimits {
                 format!(
                     "the query uses more than {} aliases; split it",
                     self.max_aliases
+                ),
+            ));
+        }
+        if expansion.upload_literals > 0 {
+            return Err(refuse(
+                "BAD_REQUEST",
+                format!(
+                    "the document holds a `{UPLOAD_MARKER}` value: files are sent as a \
+                     multipart upload, through variables"
                 ),
             ));
         }
@@ -348,13 +283,45 @@ impl QueryLimits {
 struct Expansion {
     fields: usize,
     aliases: usize,
+    /// Upload markers written into the document (arguments, directives, variable
+    /// defaults): files only ever arrive through variables, and async-graphql would read
+    /// such a literal's number with an `unwrap`.
+    upload_literals: usize,
 }
 
 impl std::ops::AddAssign for Expansion {
     fn add_assign(&mut self, other: Expansion) {
         self.fields = self.fields.saturating_add(other.fields);
         self.aliases = self.aliases.saturating_add(other.aliases);
+        self.upload_literals = self.upload_literals.saturating_add(other.upload_literals);
     }
+}
+
+/// Whether a value of the document holds an upload marker.
+fn marked(value: &async_graphql_value::Value) -> bool {
+    use async_graphql_value::Value;
+    match value {
+        Value::String(text) => text.starts_with(UPLOAD_MARKER),
+        Value::List(items) => items.iter().any(marked),
+        Value::Object(fields) => fields.values().any(marked),
+        _ => false,
+    }
+}
+
+/// The upload markers among these arguments and directives.
+fn marks<'a>(
+    arguments: impl IntoIterator<Item = &'a async_graphql_value::Value>,
+    directives: &'a [async_graphql::Positioned<async_graphql::parser::types::Directive>],
+) -> usize {
+    let in_directives = directives
+        .iter()
+        .flat_map(|directive| &directive.node.arguments)
+        .map(|(_, value)| &value.node);
+    arguments
+        .into_iter()
+        .chain(in_directives)
+        .filter(|value| marked(value))
+        .count()
 }
 
 /// Fields and aliases of every operation, each fragment counted as often as it is spread.
@@ -363,14 +330,24 @@ impl std::ops::AddAssign for Expansion {
 fn expand(document: &ExecutableDocument) -> Expansion {
     let mut expanded = HashMap::new();
     let mut total = Expansion::default();
-    let operations: Vec<&SelectionSet> = match &document.operations {
-        DocumentOperations::Single(op) => vec![&op.node.selection_set.node],
-        DocumentOperations::Multiple(ops) => {
-            ops.values().map(|op| &op.node.selection_set.node).collect()
-        }
-    };
-    for set in operations {
-        total += expand_set(document, set, &mut expanded);
+    for (_, operation) in document.operations.iter() {
+        let operation = &operation.node;
+        let defaults: Vec<async_graphql_value::Value> = operation
+            .variable_definitions
+            .iter()
+            .filter_map(|definition| definition.node.default_value.as_ref())
+            .map(|default| default.node.clone().into_value())
+            .collect();
+        let in_variables = operation
+            .variable_definitions
+            .iter()
+            .map(|definition| marks([], &definition.node.directives))
+            .sum::<usize>();
+        total += Expansion {
+            upload_literals: marks(&defaults, &operation.directives) + in_variables,
+            ..Expansion::default()
+        };
+        total += expand_set(document, &operation.selection_set.node, &mut expanded);
     }
     total
 }
@@ -386,16 +363,29 @@ fn expand_set<'a>(
     for item in &set.items {
         match &item.node {
             Selection::Field(field) => {
+                let field = &field.node;
                 total += Expansion {
                     fields: 1,
-                    aliases: usize::from(field.node.alias.is_some()),
+                    aliases: usize::from(field.alias.is_some()),
+                    upload_literals: marks(
+                        field.arguments.iter().map(|(_, value)| &value.node),
+                        &field.directives,
+                    ),
                 };
-                total += expand_set(document, &field.node.selection_set.node, expanded);
+                total += expand_set(document, &field.selection_set.node, expanded);
             }
             Selection::InlineFragment(inline) => {
+                total += Expansion {
+                    upload_literals: marks([], &inline.node.directives),
+                    ..Expansion::default()
+                };
                 total += expand_set(document, &inline.node.selection_set.node, expanded);
             }
             Selection::FragmentSpread(spread) => {
+                total += Expansion {
+                    upload_literals: marks([], &spread.node.directives),
+                    ..Expansion::default()
+                };
                 let name = spread.node.fragment_name.node.as_str();
                 if let Some(known) = expanded.get(name) {
                     total += *known;

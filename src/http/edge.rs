@@ -129,11 +129,14 @@ async fn as_json_error(response: Response) -> Response {
 
 /// 408, and the connection closed: the rest of its body is not worth waiting for.
 fn too_slow(timeout: Duration) -> Response {
-    let body = json!({ "errors": [{
-        "message": format!("the request body did not arrive within {} seconds", timeout.as_secs()),
-        "extensions": { "code": "REQUEST_TIMEOUT" },
-    }] });
-    let mut response = (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response();
+    let mut response = super::error_response(
+        StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        &format!(
+            "the request body did not arrive within {} seconds",
+            timeout.as_secs()
+        ),
+    );
     response
         .headers_mut()
         .insert(header::CONNECTION, HeaderValue::from_static("close"));
