@@ -165,8 +165,9 @@ pub struct Config {
     )]
     pub throttle_per_second: u64,
 
-    /// Memory for Apollo's automatic persisted queries, in bytes of query text (least
-    /// recently used first out). 0 turns persisted queries off.
+    /// Memory for Apollo's automatic persisted queries, in bytes: each query's text plus
+    /// about 192 bytes of bookkeeping (least recently used first out). 0 turns persisted
+    /// queries off.
     #[arg(
         long,
         env = "CREDIT_GATEWAY_PERSISTED_QUERIES_BYTES",

@@ -10,10 +10,11 @@
 use std::collections::HashMap;
 
 use entity::{invoice, invoice_event};
+use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, RuntimeErr, Statement, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult,
+    QueryFilter, RuntimeErr, Statement, Value,
 };
 
 use super::convert::{self, ByPosition};
@@ -117,84 +118,11 @@ impl Store {
         limit: u64,
     ) -> StoreResult<Vec<FeedEvent>> {
         let backend = self.db.get_database_backend();
-        let postgres = backend == DbBackend::Postgres;
-        // On SQLite a snapshot is a high-water mark of `seq` (see `domain::feed`).
-        let txid = if postgres { "e.txid" } else { "e.seq" };
-        let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        // Two statements at most, however many transactions finished: one for those that
-        // finished out of order (the in-progress list of `from`) and one for the range of
-        // newer ones. Each reads an ordered scan of the `(txid, seq)` index: a single
-        // statement with an `OR` would sort every remaining event of a large import on
-        // every page.
-        let diff = from.diff(to);
-        let mut segments: Vec<Segment> = Vec::new();
-        if !diff.finished.is_empty() {
-            segments.push(Segment::Finished(list(&diff.finished)));
-        }
-        if diff.from < diff.to {
-            // No lower bound on `seq` here beyond `after_seq`: a transaction at or above
-            // `from` may have been running when `from` was taken (PostgreSQL's `xmax` is
-            // one past the latest *completed* id) and hold events below any `seq` seen.
-            let mut range = format!("{txid} >= {} AND {txid} < {}", diff.from, diff.to);
-            if !diff.still_running.is_empty() {
-                range += &format!(" AND {txid} NOT IN ({})", list(&diff.still_running));
-            }
-            segments.push(Segment::Range(range));
-        }
-        // Every number in the statements comes from a checked snapshot or our own code;
-        // the one text value, the account id, is bound.
-        let mut wanted = String::from(
-            " AND e.status_to IS NOT NULL \
-             AND (e.status_from IS NULL OR e.status_from <> e.status_to)",
-        );
-        let mut values = Vec::new();
-        if let Some(account) = &filter.account_id {
-            let placeholder = if postgres { "$1" } else { "?" };
-            wanted += &format!(
-                " AND e.invoice_id IN (SELECT id FROM invoices WHERE account_id = {placeholder})"
-            );
-            values.push(Value::from(account.clone()));
-        }
-        if !filter.statuses.is_empty() {
-            let statuses: Vec<String> = filter
-                .statuses
-                .iter()
-                .map(|s| format!("'{}'", s.as_str()))
-                .collect();
-            wanted += &format!(" AND e.status_to IN ({})", statuses.join(","));
-        }
-        let columns = if postgres {
-            "e.*"
-        } else {
-            "e.*, e.seq AS txid"
-        };
         let mut events = Vec::new();
-        for segment in segments {
-            let sql = match segment {
-                // Each finished transaction's events in `seq` order, stopped at a page
-                // (LATERAL): an index probe per transaction, merged by the outer sort.
-                Segment::Finished(ids) if postgres => format!(
-                    "SELECT e.* FROM unnest(ARRAY[{ids}]::bigint[]) AS f(txid) \
-                     CROSS JOIN LATERAL (SELECT * FROM invoice_events e \
-                     WHERE e.txid = f.txid AND e.seq > {after_seq}{wanted} \
-                     ORDER BY e.seq LIMIT {limit}) e \
-                     ORDER BY e.seq LIMIT {limit}"
-                ),
-                // SQLite's transactions are their events' `seq`: a key lookup each.
-                Segment::Finished(ids) => format!(
-                    "SELECT {columns} FROM invoice_events e \
-                     WHERE e.seq IN ({ids}) AND e.seq > {after_seq}{wanted} \
-                     ORDER BY e.seq LIMIT {limit}"
-                ),
-                Segment::Range(range) => format!(
-                    "SELECT {columns} FROM invoice_events e \
-                     WHERE {range} AND e.seq > {after_seq}{wanted} \
-                     ORDER BY e.seq LIMIT {limit}"
-                ),
-            };
+        for (sql, values) in feed_statements(backend, from, to, after_seq, filter, limit) {
             let rows = self
                 .db
-                .query_all_raw(Statement::from_sql_and_values(backend, sql, values.clone()))
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
                 .await?;
             for row in &rows {
                 let txid: i64 = row.try_get("", "txid")?;
@@ -204,17 +132,29 @@ impl Store {
         }
         events.sort_unstable_by_key(|(_, e)| e.seq);
         events.truncate(limit as usize);
-        let mut ids: Vec<&str> = events.iter().map(|(_, e)| e.invoice_id.as_str()).collect();
+        let mut ids: Vec<String> = events.iter().map(|(_, e)| e.invoice_id.clone()).collect();
         ids.sort_unstable();
         ids.dedup();
         let mut invoices = HashMap::new();
-        for ByPosition(row) in invoice::Entity::find()
-            .filter(invoice::Column::Id.is_in(ids))
-            .into_model::<ByPosition<invoice::Model>>()
-            .all(&self.db)
-            .await?
-        {
-            invoices.insert(row.id.clone(), convert::invoice(row)?);
+        if !ids.is_empty() {
+            // The ids as one list, for the reason `feed_statements` gives (`is_in` writes a
+            // placeholder per id: a statement for every count of invoices on a page).
+            // SeaORM numbers the condition's placeholder from its backend's own form.
+            let placeholder = if backend == DbBackend::Postgres {
+                "$1"
+            } else {
+                "?"
+            };
+            let in_ids =
+                Expr::cust_with_values(one_of(backend, "id", placeholder), [list(backend, ids)]);
+            for ByPosition(row) in invoice::Entity::find()
+                .filter(in_ids)
+                .into_model::<ByPosition<invoice::Model>>()
+                .all(&self.db)
+                .await?
+            {
+                invoices.insert(row.id.clone(), convert::invoice(row)?);
+            }
         }
         events
             .into_iter()
@@ -232,10 +172,211 @@ impl Store {
     }
 }
 
-/// A part of the feed read by one statement.
-enum Segment {
-    /// The events of these transactions (a comma-separated list of ids).
-    Finished(String),
-    /// The events of the transactions this condition selects.
-    Range(String),
+/// The statements that read a page of the feed (see [`Store::read_feed`]), with their
+/// values. Two at most, however many transactions finished: one for those that finished
+/// out of order (the in-progress list of `from`) and one for the range of newer ones.
+/// Each reads an ordered scan of the `(txid, seq)` index: a single statement with an `OR`
+/// would sort every remaining event of a large import on every page.
+///
+/// Every value is bound, none is written into the text, so the text depends only on
+/// which parts a read has: a handful of forms, each prepared once per connection. With
+/// the values written in, every read was a statement of its own, which sqlx kept in each
+/// connection's cache (and PostgreSQL in the server process) until a hundred newer ones
+/// pushed it out. Only `limit` is written: it is the reader's page size, a constant, and
+/// the planner should see it.
+fn feed_statements(
+    backend: DbBackend,
+    from: &Snapshot,
+    to: &Snapshot,
+    after_seq: i64,
+    filter: &FeedFilter,
+    limit: u64,
+) -> Vec<(String, Vec<Value>)> {
+    let postgres = backend == DbBackend::Postgres;
+    // On SQLite a snapshot is a high-water mark of `seq` (see `domain::feed`).
+    let txid = if postgres { "e.txid" } else { "e.seq" };
+    let columns = if postgres {
+        "e.*"
+    } else {
+        "e.*, e.seq AS txid"
+    };
+    // How each statement ends: the page after `after_seq` of the events `filter` wants.
+    let page = |params: &mut Params| {
+        let mut sql = format!(
+            "e.seq > {} AND e.status_to IS NOT NULL \
+             AND (e.status_from IS NULL OR e.status_from <> e.status_to)",
+            params.bind(after_seq)
+        );
+        if let Some(account) = &filter.account_id {
+            sql += &format!(
+                " AND e.invoice_id IN (SELECT id FROM invoices WHERE account_id = {})",
+                params.bind(account.clone())
+            );
+        }
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<String> = filter
+                .statuses
+                .iter()
+                .map(|s| s.as_str().to_owned())
+                .collect();
+            sql += " AND ";
+            sql += &params.one_of("e.status_to", statuses);
+        }
+        sql + &format!(" ORDER BY e.seq LIMIT {limit}")
+    };
+    let diff = from.diff(to);
+    let mut statements = Vec::new();
+    if !diff.finished.is_empty() {
+        let mut params = Params::new(backend);
+        let sql = if postgres {
+            // Each finished transaction's events in `seq` order, stopped at a page
+            // (LATERAL): an index probe per transaction, merged by the outer sort.
+            let finished = params.bind(diff.finished);
+            format!(
+                "SELECT e.* FROM unnest({finished}::bigint[]) AS f(txid) \
+                 CROSS JOIN LATERAL (SELECT * FROM invoice_events e \
+                 WHERE e.txid = f.txid AND {}) e \
+                 ORDER BY e.seq LIMIT {limit}",
+                page(&mut params)
+            )
+        } else {
+            // SQLite's transactions are their events' `seq`: a key lookup each.
+            let finished = params.one_of("e.seq", diff.finished);
+            format!(
+                "SELECT {columns} FROM invoice_events e WHERE {finished} AND {}",
+                page(&mut params)
+            )
+        };
+        statements.push((sql, params.values));
+    }
+    if diff.from < diff.to {
+        // No lower bound on `seq` here beyond `after_seq`: a transaction at or above
+        // `from` may have been running when `from` was taken (PostgreSQL's `xmax` is one
+        // past the latest *completed* id) and hold events below any `seq` seen.
+        let mut params = Params::new(backend);
+        let mut range = format!(
+            "{txid} >= {} AND {txid} < {}",
+            params.bind(diff.from),
+            params.bind(diff.to)
+        );
+        if !diff.still_running.is_empty() {
+            range += &format!(" AND NOT {}", params.one_of(txid, diff.still_running));
+        }
+        let sql = format!(
+            "SELECT {columns} FROM invoice_events e WHERE {range} AND {}",
+            page(&mut params)
+        );
+        statements.push((sql, params.values));
+    }
+    statements
+}
+
+/// A statement's values, and their placeholders numbered as they are added: `$1`, `$2`, …
+/// on PostgreSQL and `?1`, `?2`, … on SQLite, so that a value can be bound before the
+/// text that comes ahead of it is written.
+struct Params {
+    backend: DbBackend,
+    values: Vec<Value>,
+}
+
+impl Params {
+    fn new(backend: DbBackend) -> Params {
+        Params {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds `value`; answers its placeholder.
+    fn bind(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        let n = self.values.len();
+        match self.backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => format!("?{n}"),
+        }
+    }
+
+    /// Adds `items` as one list; answers the condition that `expr` is one of them.
+    fn one_of<T>(&mut self, expr: &str, items: Vec<T>) -> String
+    where
+        Vec<T>: Into<Value>,
+        T: Into<serde_json::Value>,
+    {
+        let placeholder = self.bind(list(self.backend, items));
+        one_of(self.backend, expr, &placeholder)
+    }
+}
+
+/// `items` as one value, whatever their number: an array on PostgreSQL; on SQLite, which
+/// has no arrays, a JSON array (see [`one_of`]).
+fn list<T>(backend: DbBackend, items: Vec<T>) -> Value
+where
+    Vec<T>: Into<Value>,
+    T: Into<serde_json::Value>,
+{
+    match backend {
+        DbBackend::Postgres => items.into(),
+        _ => serde_json::Value::from(items).to_string().into(),
+    }
+}
+
+/// The condition that `expr` is one of the items of the [`list`] bound at `placeholder`
+/// (in parentheses, so that it can be negated).
+fn one_of(backend: DbBackend, expr: &str, placeholder: &str) -> String {
+    match backend {
+        DbBackend::Postgres => format!("({expr} = ANY({placeholder}))"),
+        _ => format!("({expr} IN (SELECT value FROM json_each({placeholder})))"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::InvoiceStatus;
+
+    fn snapshot(xmin: i64, xmax: i64, in_progress: &[i64]) -> Snapshot {
+        Snapshot {
+            xmin,
+            xmax,
+            in_progress: in_progress.to_vec(),
+        }
+    }
+
+    #[test]
+    fn feed_statements_have_one_text_whatever_the_positions_and_lists() {
+        for backend in [DbBackend::Postgres, DbBackend::Sqlite] {
+            let first = feed_statements(
+                backend,
+                &snapshot(900_001, 900_010, &[900_002, 900_005]),
+                &snapshot(900_020, 900_030, &[900_025]),
+                900_003,
+                &FeedFilter {
+                    account_id: Some("ACC-1".into()),
+                    statuses: vec![InvoiceStatus::Paid],
+                },
+                500,
+            );
+            let second = feed_statements(
+                backend,
+                &snapshot(700_001, 700_100, &[700_002, 700_005, 700_007]),
+                &snapshot(700_200, 700_300, &[700_250, 700_260]),
+                700_004,
+                &FeedFilter {
+                    account_id: Some("ACC-2".into()),
+                    statuses: vec![InvoiceStatus::Paid, InvoiceStatus::Overdue],
+                },
+                500,
+            );
+            assert_eq!(first.len(), 2, "{backend:?}: finished, then the range");
+            let texts = |statements: &[(String, Vec<Value>)]| -> Vec<String> {
+                statements.iter().map(|(sql, _)| sql.clone()).collect()
+            };
+            assert_eq!(texts(&first), texts(&second), "{backend:?}");
+            for (sql, values) in &first {
+                assert!(!sql.contains("900") && !sql.contains("PAID"), "{sql}");
+                assert!(!values.is_empty());
+            }
+        }
+    }
 }

@@ -98,6 +98,12 @@ impl Store {
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
+            // A connection holds what it has accumulated (its buffers, its cache of
+            // prepared statements, and on PostgreSQL the server process's own caches)
+            // for as long as it lives: these bound that, and let a burst's extra
+            // connections go once it has passed. (sqlx's defaults are 10 and 30 minutes.)
+            .idle_timeout(Duration::from_secs(2 * 60))
+            .max_lifetime(Duration::from_secs(15 * 60))
             .sqlx_logging(false);
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));

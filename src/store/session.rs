@@ -52,12 +52,31 @@ impl PgTxn {
             &Statement::from_string(DbBackend::Postgres, sql.as_str()),
         );
         let mut txn = self.txn.lock().await;
-        let mut copy = txn.copy_in_raw(&sql).await.map_err(failed)?;
-        if let Err(e) = copy.send(rows.0.as_slice()).await {
-            // The connection is unusable until the copy ends; the transaction is lost
-            // either way, so only the first error matters.
-            let _ = copy.abort(e.to_string()).await;
-            return Err(failed(e).into());
+        let copied = Self::copy_chunks(&mut txn, &sql, rows).await;
+        // sqlx keeps a connection's buffers at the largest size they ever grew to, and
+        // the connection goes back to the pool with them: give back the chunk-sized
+        // one now (to sqlx's 8 KiB default), success or not. Once per `COPY`, so cheap.
+        sqlx::Connection::shrink_buffers(&mut **txn);
+        copied
+    }
+
+    /// Sends `rows` in chunks of [`COPY_CHUNK`] bytes, then ends the copy.
+    async fn copy_chunks(
+        txn: &mut sqlx::Transaction<'static, Postgres>,
+        sql: &str,
+        rows: &CopyRows,
+    ) -> StoreResult<u64> {
+        let mut copy = txn.copy_in_raw(sql).await.map_err(failed)?;
+        for chunk in rows.chunks() {
+            // Each `send` is written whole into the connection's write buffer, then
+            // flushed: a whole batch in one `send` grew that buffer to the batch's size
+            // (MiBs), and every pooled connection that ever copied one kept it.
+            if let Err(e) = copy.send(chunk).await {
+                // The connection is unusable until the copy ends; the transaction is lost
+                // either way, so only the first error matters.
+                let _ = copy.abort(e.to_string()).await;
+                return Err(failed(e).into());
+            }
         }
         Ok(copy.finish().await.map_err(failed)?)
     }
@@ -122,7 +141,16 @@ impl ConnectionTrait for PgTxn {
 #[derive(Default)]
 pub(super) struct CopyRows(Vec<u8>);
 
+/// Most bytes of rows sent in one `CopyData` message (see [`PgTxn::copy_in`]). The server
+/// does not care where messages split the data, even inside a row.
+const COPY_CHUNK: usize = 64 * 1024;
+
 impl CopyRows {
+    /// The rows in pieces of at most [`COPY_CHUNK`] bytes.
+    fn chunks(&self) -> std::slice::Chunks<'_, u8> {
+        self.0.chunks(COPY_CHUNK)
+    }
+
     /// Appends a row of values (strings, numbers, dates and times, any of them NULL).
     pub(super) fn push(&mut self, values: impl IntoIterator<Item = Value>) -> Result<(), DbErr> {
         for (i, value) in values.into_iter().enumerate() {
@@ -195,6 +223,23 @@ mod tests {
             text(vec![day.into(), at.into()]),
             "2026-11-24\t2026-11-24T09:05:07.000120Z\n"
         );
+    }
+
+    #[test]
+    fn copy_rows_go_in_bounded_chunks_that_add_up_to_the_rows() {
+        let mut rows = CopyRows::default();
+        for n in 0..20_000 {
+            rows.push([format!("INV-{n:08}").into(), i64::from(n).into()])
+                .unwrap();
+        }
+        assert!(rows.0.len() > 3 * COPY_CHUNK, "a batch of several chunks");
+        let chunks: Vec<&[u8]> = rows.chunks().collect();
+        assert!(
+            chunks
+                .iter()
+                .all(|c| !c.is_empty() && c.len() <= COPY_CHUNK)
+        );
+        assert_eq!(chunks.concat(), rows.0);
     }
 
     #[test]
