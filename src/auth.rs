@@ -15,13 +15,22 @@ pub enum Principal {
     Admin { subject: String },
     /// A customer: sees its own account's invoices only.
     Customer { subject: String, account_id: String },
+    /// An integration with a read-only API key: sees every invoice, changes none.
+    Reader { subject: String },
 }
 
 impl Principal {
     pub fn subject(&self) -> &str {
         match self {
-            Principal::Admin { subject } | Principal::Customer { subject, .. } => subject,
+            Principal::Admin { subject }
+            | Principal::Customer { subject, .. }
+            | Principal::Reader { subject } => subject,
         }
+    }
+
+    /// Whether this caller may write: change, create, import (administrators only).
+    pub fn may_write(&self) -> bool {
+        matches!(self, Principal::Admin { .. })
     }
 
     /// One text per principal, for what is counted per caller (budgets, subscriptions):
@@ -29,6 +38,7 @@ impl Principal {
     pub fn key(&self) -> String {
         match self {
             Principal::Admin { subject } => format!("admin:{subject}"),
+            Principal::Reader { subject } => format!("reader:{subject}"),
             Principal::Customer {
                 subject,
                 account_id,
@@ -39,7 +49,7 @@ impl Principal {
     /// The one account a customer may see; `None` for admins, who see all.
     pub fn account_scope(&self) -> Option<&str> {
         match self {
-            Principal::Admin { .. } => None,
+            Principal::Admin { .. } | Principal::Reader { .. } => None,
             Principal::Customer { account_id, .. } => Some(account_id),
         }
     }
@@ -50,6 +60,8 @@ impl Principal {
 enum Role {
     Admin,
     Customer,
+    /// Read-only: download links minted for a read-only API key.
+    Reader,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -139,6 +151,7 @@ impl TokenKeys {
             role: match principal {
                 Principal::Admin { .. } => Role::Admin,
                 Principal::Customer { .. } => Role::Customer,
+                Principal::Reader { .. } => Role::Reader,
             },
             account_id: principal.account_scope().map(str::to_owned),
             exp: now + ttl.num_seconds(),
@@ -198,6 +211,7 @@ impl TokenKeys {
         let expires = chrono::DateTime::from_timestamp(exp, 0).ok_or(TokenError::Invalid)?;
         let principal = match (role, account_id) {
             (Role::Admin, _) => Principal::Admin { subject: sub },
+            (Role::Reader, _) => Principal::Reader { subject: sub },
             (Role::Customer, Some(account_id)) if !account_id.is_empty() => Principal::Customer {
                 subject: sub,
                 account_id,
@@ -206,6 +220,32 @@ impl TokenKeys {
         };
         Ok((principal, expires, opens))
     }
+}
+
+/// A new API key pair: the public `appKey` and the secret `appToken` (256 random bits).
+pub fn new_key_pair() -> (String, String) {
+    use rand::distr::Alphanumeric;
+    let random = |n| -> String {
+        rand::rng()
+            .sample_iter(&Alphanumeric)
+            .take(n)
+            .map(char::from)
+            .collect()
+    };
+    (format!("cgk-{}", random(24)), random(64))
+}
+
+/// What is stored of an API token: its SHA-256 digest in hex. The token is 64 random
+/// characters, so a fast digest is enough: there is nothing to guess.
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// Whether two digests are the same, in time that does not depend on where they differ.
+pub fn same_digest(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// 32 random bytes, hex-encoded: a secret for development.

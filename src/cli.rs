@@ -100,6 +100,37 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL).
     Schema,
+    /// Create or revoke an integration's key pair for `X-VTEX-API-AppKey` and
+    /// `X-VTEX-API-AppToken`.
+    #[command(name = "api-key", subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ApiKeyCommand {
+    /// Create a key pair; print its appKey, then its appToken, one per line (the token is
+    /// shown this once).
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// What the key may do.
+        #[arg(long, value_enum)]
+        role: KeyRole,
+    },
+    /// Revoke a key by its id: its pair is refused from the next request on.
+    Revoke {
+        /// The key's id (as `apiKeys` lists it).
+        id: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KeyRole {
+    /// Reads and changes every invoice.
+    Admin,
+    /// Reads every invoice, changes none.
+    ReadOnly,
 }
 
 pub fn run() -> ExitCode {
@@ -163,6 +194,7 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::ApiKey(command) => api_key(&config, command).await,
         Command::Seed {
             accounts,
             orders,
@@ -214,11 +246,41 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
                 account_id,
                 due_from: date(due_from)?,
                 due_to: date(due_to)?,
+                ..Default::default()
             };
             let delimiter = if semicolon { b';' } else { b',' };
             export(&config, filter, delimiter, output).await
         }
     }
+}
+
+async fn api_key(config: &Config, command: ApiKeyCommand) -> Result<(), crate::app::StartError> {
+    let gateway = open_gateway(config).await?;
+    let refused = |refusal: crate::domain::Refusal| refusal.message;
+    match command {
+        ApiKeyCommand::Create { name, role } => {
+            let role = match role {
+                KeyRole::Admin => crate::domain::ApiKeyRole::Admin,
+                KeyRole::ReadOnly => crate::domain::ApiKeyRole::ReadOnly,
+            };
+            let new = gateway
+                .create_api_key(&operator(), &name, role)
+                .await
+                .map_err(|e| e.public_message())?
+                .map_err(refused)?;
+            eprintln!("created API key {} ({})", new.key.id, new.key.name);
+            println!("{}\n{}", new.key.app_key, new.app_token);
+        }
+        ApiKeyCommand::Revoke { id } => {
+            let key = gateway
+                .revoke_api_key(&operator(), &id)
+                .await
+                .map_err(|e| e.public_message())?
+                .map_err(refused)?;
+            eprintln!("revoked API key {} ({})", key.id, key.name);
+        }
+    }
+    Ok(())
 }
 
 /// The administrator a command runs as: `cli:` and the system user.

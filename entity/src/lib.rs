@@ -5,6 +5,7 @@
 //! backends. The `store` module converts them to and from `rust_decimal::Decimal`.
 
 pub mod account;
+pub mod api_key;
 pub mod import;
 pub mod import_error;
 pub mod invoice;

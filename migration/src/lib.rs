@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_initial;
 mod m20261124_000002_imports;
 mod m20261124_000003_event_txids;
+mod m20261203_000004_api_keys;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261124_000002_imports::Migration),
             Box::new(m20261124_000003_event_txids::Migration),
+            Box::new(m20261203_000004_api_keys::Migration),
         ]
     }
 }

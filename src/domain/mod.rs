@@ -2,6 +2,7 @@
 //! cursors. Nothing here knows HTTP, GraphQL or the database; every function can be
 //! tested on plain values.
 
+mod api_key;
 mod change;
 mod draft;
 mod error;
@@ -35,6 +36,7 @@ pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
     (shaped && is_storable_date(date)).then_some(date)
 }
 
+pub use api_key::{ApiKey, ApiKeyRole, MAX_KEY_NAME};
 pub use change::{
     ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
     check_no_control, decide, parse_payment_link,

@@ -92,6 +92,23 @@ pub struct InvoiceFilter {
     pub account_id: Option<String>,
     pub due_from: Option<NaiveDate>,
     pub due_to: Option<NaiveDate>,
+    /// Only invoices still to be paid, open or overdue (the Customer Credit API's
+    /// `Opened`, which knows no overdue).
+    pub unpaid: bool,
+    /// Created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created at or before this instant.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Exactly this value.
+    pub value: Option<Money>,
+    pub friendly_id: Option<String>,
+    /// Exactly this observation.
+    pub observation: Option<String>,
+    /// The criteria above joined by OR (the Customer Credit API's `op=or`) rather than AND.
+    pub any: bool,
+    /// The one account the listing is confined to (a customer's own, set by the
+    /// service; or the account a REST path names): joined by AND, whatever `any` says.
+    pub confined_to: Option<String>,
 }
 
 impl InvoiceFilter {
@@ -100,7 +117,16 @@ impl InvoiceFilter {
             (Some(from), Some(to)) if from > to => Err(super::DomainError::InvalidFilter(format!(
                 "dueFrom ({from}) is after dueTo ({to})"
             ))),
-            _ => Ok(()),
+            _ => match (self.created_from, self.created_to) {
+                (Some(from), Some(to)) if from > to => {
+                    Err(super::DomainError::InvalidFilter(format!(
+                        "createdDateFrom ({}) is after createdDateTo ({})",
+                        from.to_rfc3339(),
+                        to.to_rfc3339()
+                    )))
+                }
+                _ => Ok(()),
+            },
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, loaders and the error boundary. The only module
 //! that knows async-graphql; it calls the service and never the store.
 
+mod api_keys;
 mod error;
 mod gate;
 mod imports;
@@ -34,12 +35,20 @@ pub use throttle::Budget;
 /// needs a bearer token.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(query::InvoiceQuery, imports::ImportQuery);
+pub struct QueryRoot(
+    query::InvoiceQuery,
+    imports::ImportQuery,
+    api_keys::ApiKeyQuery,
+);
 
 /// Changes to invoices, accounts, and CSV imports. Administrators only.
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(mutation::InvoiceMutation, imports::ImportMutation);
+pub struct MutationRoot(
+    mutation::InvoiceMutation,
+    imports::ImportMutation,
+    api_keys::ApiKeyMutation,
+);
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -52,6 +52,7 @@ pub(super) fn invoice_filter(
         account_id: account_id.map(|id| id.0),
         due_from: due_from.map(|d| d.0),
         due_to: due_to.map(|d| d.0),
+        ..Default::default()
     };
     filter.check()?;
     Ok(filter)

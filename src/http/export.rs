@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::{AppState, error_response, principal, status_of};
+use super::{AppState, caller, error_response, status_of};
 use crate::auth::Principal;
 use crate::domain::{InvoiceFilter, InvoiceStatus, check_id, parse_date};
 use crate::service::{AppError, export_link_binding};
@@ -69,6 +69,7 @@ impl ExportParams {
             account_id: id(&self.account_id)?,
             due_from: date("dueFrom", &self.due_from)?,
             due_to: date("dueTo", &self.due_to)?,
+            ..Default::default()
         })
     }
 
@@ -99,7 +100,7 @@ impl ExportParams {
                 .keys
                 .verify_download(token)
                 .map(|(who, opens)| Some((who, Some(opens)))),
-            None => principal(headers, &state.keys).map(|who| who.map(|who| (who, None))),
+            None => caller(headers, &state.keys).map(|who| who.map(|(who, _)| (who, None))),
         };
         match who {
             Ok(Some(who)) => Ok(who),

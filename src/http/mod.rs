@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::graphql::{self, GatewaySchema};
-use crate::service::Gateway;
+use crate::service::{AppError, Gateway};
 use crate::telemetry::{Gauges, Metrics};
 
 pub use listener::{ConnectionLimits, fit_connections, serve};
@@ -101,6 +101,8 @@ fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
                 header::CONTENT_TYPE,
                 HeaderName::from_static("apollo-require-preflight"),
                 HeaderName::from_static("x-apollo-operation-name"),
+                HeaderName::from_static(APP_KEY),
+                HeaderName::from_static(APP_TOKEN),
             ])
             .expose_headers([header::CONTENT_DISPOSITION])
             .max_age(std::time::Duration::from_secs(600)),
@@ -148,8 +150,33 @@ fn caller(
         .map(Some)
 }
 
-fn principal(headers: &HeaderMap, keys: &TokenKeys) -> Result<Option<Principal>, TokenError> {
-    Ok(caller(headers, keys)?.map(|(principal, _)| principal))
+/// The caller a request's credentials name: an API key pair (VTEX's
+/// `X-VTEX-API-AppKey` and `X-VTEX-API-AppToken` headers) or else a bearer token; none
+/// without either. Refused credentials are `Unauthenticated`, whichever kind they are.
+async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Principal>, AppError> {
+    let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
+    match (text(APP_KEY), text(APP_TOKEN)) {
+        (None, None) => caller(headers, &state.keys)
+            .map(|found| found.map(|(principal, _)| principal))
+            .map_err(|e| AppError::Unauthenticated(e.message().into())),
+        (Some(app_key), Some(app_token)) => state
+            .gateway
+            .authenticate_api_key(app_key, app_token)
+            .await
+            .map(Some),
+        _ => Err(AppError::Unauthenticated(format!(
+            "send both {APP_KEY} and {APP_TOKEN}"
+        ))),
+    }
+}
+
+/// VTEX's API key headers.
+const APP_KEY: &str = "x-vtex-api-appkey";
+const APP_TOKEN: &str = "x-vtex-api-apptoken";
+
+/// The answer to refused credentials, or to a store that could not check them.
+fn refused(error: &AppError) -> Response {
+    error_response(status_of(error), error.code(), &error.public_message())
 }
 
 /// How a GraphQL request arrived.
@@ -164,9 +191,9 @@ async fn execute(
     arrival: Arrival<'_>,
     request: async_graphql::Request,
 ) -> Response {
-    let principal = match principal(arrival.headers, &state.keys) {
+    let principal = match principal(state, arrival.headers).await {
         Ok(who) => who,
-        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message()),
+        Err(e) => return refused(&e),
     };
     let caller = graphql::Caller {
         principal,
@@ -217,8 +244,8 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     let parsed = if multipart {
         // Uploads are imports, for admins only: anyone else is answered before a byte
         // of the body is read.
-        match principal(&parts.headers, &state.keys) {
-            Ok(Some(who)) if who.account_scope().is_none() => {}
+        match principal(&state, &parts.headers).await {
+            Ok(Some(who)) if who.may_write() => {}
             Ok(Some(_)) => {
                 return error_response(
                     StatusCode::FORBIDDEN,
@@ -233,9 +260,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
                     "a bearer token is required to upload a file",
                 );
             }
-            Err(e) => {
-                return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message());
-            }
+            Err(e) => return refused(&e),
         }
         let max_file = state.gateway.settings().import_limits.max_bytes;
         match upload::receive(content_type, body, max_file).await {

@@ -29,7 +29,7 @@ impl Gateway {
         request: ChangeRequest,
         source: ChangeSource,
     ) -> ChangeResult {
-        if who.account_scope().is_some() {
+        if !who.may_write() {
             return Err(AppError::Forbidden(
                 "only administrators change invoices".into(),
             ));

@@ -28,11 +28,12 @@ pub struct AccountDraft {
 }
 
 fn admin_only(who: &Principal) -> Result<(), AppError> {
-    match who.account_scope() {
-        Some(_) => Err(AppError::Forbidden(
+    if who.may_write() {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
             "only administrators write invoices and accounts".into(),
-        )),
-        None => Ok(()),
+        ))
     }
 }
 

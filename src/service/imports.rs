@@ -147,7 +147,7 @@ impl Gateway {
         options: ImportOptions,
         wait: Option<Duration>,
     ) -> Result<ImportReport, AppError> {
-        if who.account_scope().is_some() {
+        if !who.may_write() {
             return Err(AppError::Forbidden(
                 "only administrators import invoices".into(),
             ));

@@ -2,6 +2,7 @@
 //! service checks rights and scopes, computes "today" in the store's time zone, and calls
 //! the store; it knows neither HTTP nor GraphQL.
 
+mod api_keys;
 mod changes;
 mod creation;
 mod demo;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 
+pub use api_keys::NewApiKey;
 pub use changes::ChangeResult;
 pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};

@@ -31,10 +31,15 @@ impl InvoicePage {
 fn scoped(who: &Principal, filter: &InvoiceFilter) -> Option<InvoiceFilter> {
     let mut filter = filter.clone();
     if let Some(own) = who.account_scope() {
-        match &filter.account_id {
-            Some(asked) if asked != own => return None,
-            _ => filter.account_id = Some(own.to_owned()),
+        if !filter.any
+            && filter
+                .account_id
+                .as_deref()
+                .is_some_and(|asked| asked != own)
+        {
+            return None;
         }
+        filter.confined_to = Some(own.to_owned());
     }
     Some(filter)
 }
@@ -103,6 +108,26 @@ impl Gateway {
                 }
             }
         })
+    }
+
+    /// The invoices at positions `offset + 1 ..= offset + limit` of the filter's listing
+    /// in creation order, oldest first (the Customer Credit API's `from` and `to`).
+    pub async fn invoices_at(
+        &self,
+        who: &Principal,
+        filter: &InvoiceFilter,
+        offset: u64,
+        limit: u64,
+        today: NaiveDate,
+    ) -> Result<Vec<Invoice>, AppError> {
+        filter.check()?;
+        match scoped(who, filter) {
+            Some(filter) => Ok(self
+                .store
+                .invoice_slice(&filter, today, offset, limit)
+                .await?),
+            None => Ok(vec![]),
+        }
     }
 
     pub async fn count_invoices(
@@ -177,7 +202,7 @@ mod tests {
             account_id: "A".into(),
         };
         let mine = scoped(&customer, &InvoiceFilter::default()).unwrap();
-        assert_eq!(mine.account_id.as_deref(), Some("A"));
+        assert_eq!(mine.confined_to.as_deref(), Some("A"));
         let theirs = InvoiceFilter {
             account_id: Some("B".into()),
             ..Default::default()

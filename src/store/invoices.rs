@@ -54,21 +54,53 @@ fn effective_status(today: NaiveDate) -> SimpleExpr {
 
 /// Every invoice the filter covers.
 fn filtered(filter: &InvoiceFilter, today: NaiveDate) -> Select<invoice::Entity> {
-    let mut query = invoice::Entity::find();
+    let mut criteria = if filter.any {
+        Condition::any()
+    } else {
+        Condition::all()
+    };
     if let Some(status) = filter.status {
-        query = query.filter(status_condition(status, today));
+        criteria = criteria.add(status_condition(status, today));
     }
-    if let Some(order_id) = &filter.order_id {
-        query = query.filter(C::OrderId.eq(order_id.as_str()));
+    if filter.unpaid {
+        criteria = criteria.add(C::Status.is_in([
+            InvoiceStatus::Open.as_str(),
+            InvoiceStatus::Overdue.as_str(),
+        ]));
     }
-    if let Some(account_id) = &filter.account_id {
-        query = query.filter(C::AccountId.eq(account_id.as_str()));
+    let exactly = [
+        (C::OrderId, &filter.order_id),
+        (C::AccountId, &filter.account_id),
+        (C::FriendlyId, &filter.friendly_id),
+        (C::Observation, &filter.observation),
+    ];
+    for (column, wanted) in exactly {
+        if let Some(wanted) = wanted {
+            criteria = criteria.add(column.eq(wanted.as_str()));
+        }
+    }
+    if let Some(value) = filter.value {
+        criteria = criteria.add(C::ValueUnits.eq(value.units()));
     }
     if let Some(from) = filter.due_from {
-        query = query.filter(C::DueDate.gte(from));
+        criteria = criteria.add(C::DueDate.gte(from));
     }
     if let Some(to) = filter.due_to {
-        query = query.filter(C::DueDate.lte(to));
+        criteria = criteria.add(C::DueDate.lte(to));
+    }
+    if let Some(from) = filter.created_from {
+        criteria = criteria.add(C::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.created_to {
+        criteria = criteria.add(C::CreatedAt.lte(to));
+    }
+    let mut query = invoice::Entity::find();
+    // An empty `any` would match nothing; no criterion means every invoice.
+    if !criteria.is_empty() {
+        query = query.filter(criteria);
+    }
+    if let Some(own) = &filter.confined_to {
+        query = query.filter(C::AccountId.eq(own.as_str()));
     }
     query
 }
@@ -181,6 +213,28 @@ impl Store {
             .all(&self.db)
             .await?;
         rows.into_iter()
+            .map(|ByPosition(row)| convert::invoice(row))
+            .collect()
+    }
+
+    /// The invoices at `offset + 1 ..= offset + limit` of the filter's rows in creation
+    /// order (then id): positions that invoices created later never shift.
+    pub async fn invoice_slice(
+        &self,
+        filter: &InvoiceFilter,
+        today: NaiveDate,
+        offset: u64,
+        limit: u64,
+    ) -> StoreResult<Vec<Invoice>> {
+        filtered(filter, today)
+            .order_by_asc(C::CreatedAt)
+            .order_by_asc(C::Id)
+            .offset(offset)
+            .limit(limit)
+            .into_model::<ByPosition<invoice::Model>>()
+            .all(&self.db)
+            .await?
+            .into_iter()
             .map(|ByPosition(row)| convert::invoice(row))
             .collect()
     }

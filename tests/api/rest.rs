@@ -1,8 +1,9 @@
 //! The Customer Credit compatible REST API: same tokens, rules and events as GraphQL
 //! (source `REST`), JSON errors with proper statuses.
 
-use chrono::Duration;
+use chrono::{Duration, SubsecRound, Utc};
 use credit_gateway::domain::InvoiceStatus;
+use credit_gateway::store::NewInvoice;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -15,8 +16,14 @@ on_both_backends!(
     rest_search_filters_and_pages,
 );
 
+/// Four invoices, created a day apart in id order (`INV-01` first): two of account
+/// `ACC` open (one overdue), one paid, and one of account `OTHER`.
 async fn store(app: &TestApp) {
     let today = app.today();
+    let created = |mut new: NewInvoice, days_ago: i64| {
+        new.created_at = Utc::now().trunc_subsecs(6) - Duration::days(days_ago);
+        new
+    };
     app.insert(
         &[account("ACC"), account("OTHER")],
         &[
@@ -24,18 +31,30 @@ async fn store(app: &TestApp) {
             order("ORD-2", "OTHER", "5.00"),
         ],
         &[
-            invoice("INV-01", "ACC", "ORD", "10.00", today + Duration::days(5)),
-            invoice("INV-02", "ACC", "ORD", "10.00", today - Duration::days(2)),
-            with_status(
-                invoice("INV-03", "ACC", "ORD", "10.00", today + Duration::days(9)),
-                InvoiceStatus::Paid,
+            created(
+                invoice("INV-01", "ACC", "ORD", "10.00", today + Duration::days(5)),
+                3,
             ),
-            invoice(
-                "INV-04",
-                "OTHER",
-                "ORD-2",
-                "5.00",
-                today + Duration::days(1),
+            created(
+                invoice("INV-02", "ACC", "ORD", "10.00", today - Duration::days(2)),
+                2,
+            ),
+            created(
+                with_status(
+                    invoice("INV-03", "ACC", "ORD", "10.00", today + Duration::days(9)),
+                    InvoiceStatus::Paid,
+                ),
+                1,
+            ),
+            created(
+                invoice(
+                    "INV-04",
+                    "OTHER",
+                    "ORD-2",
+                    "5.00",
+                    today + Duration::days(1),
+                ),
+                0,
             ),
         ],
     )
@@ -73,10 +92,28 @@ async fn rest_reads_changes_pays_postpones_and_cancels_through_the_same_rules(ap
     let (status, invoice) = call(&app, Method::GET, INV_01, admin, None).await;
     assert_eq!(status, 200);
     assert_eq!(
-        (invoice["status"].as_str(), invoice["value"].as_str()),
-        (Some("Opened"), Some("10.00"))
+        (
+            &invoice["status"],
+            &invoice["value"],
+            &invoice["creditValue"]
+        ),
+        (&json!("Opened"), &json!(10), &json!(0)),
+        "money is a JSON number"
     );
-    assert_eq!(invoice["creditAccountId"], "ACC");
+    assert_eq!(
+        (
+            &invoice["creditAccountId"],
+            &invoice["accountId"],
+            &invoice["transactionId"],
+            &invoice["friendlyId"],
+        ),
+        (
+            &json!("ACC"),
+            &json!("ACC"),
+            &json!("INV"),
+            &json!("FINV01")
+        )
+    );
 
     let body = json!({ "status": "Open", "observation": "called", "paymentLink": "https://pay.example.com/1" });
     let (status, changed) = call(&app, Method::PUT, INV_01, admin, Some(body)).await;
@@ -316,80 +353,266 @@ async fn rest_failures_are_json_with_a_code_and_change_nothing(app: TestApp) {
     assert_eq!(before, after, "no refused call changed anything");
 }
 
+/// The ids of a search's `data`.
+fn ids(answer: &Value) -> Vec<&str> {
+    answer["data"]
+        .as_array()
+        .expect("data is a list")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect()
+}
+
 async fn rest_search_filters_and_pages(app: TestApp) {
     store(&app).await;
     let admin = app.admin();
-    let (status, page) = call(&app, Method::GET, "/invoices?perPage=2", Some(&admin), None).await;
-    assert_eq!(status, 200);
-    assert_eq!(page["paging"]["total"], 4);
-    assert_eq!(page["data"].as_array().unwrap().len(), 2);
-    let cursor = page["paging"]["nextCursor"].as_str().unwrap().to_owned();
-    let (_, rest) = call(
-        &app,
-        Method::GET,
-        &format!("/invoices?perPage=2&cursor={cursor}"),
-        Some(&admin),
-        None,
-    )
-    .await;
-    assert_eq!(rest["data"].as_array().unwrap().len(), 2);
-    assert_eq!(rest["paging"]["nextCursor"], Value::Null);
+    let admin = Some(admin.as_str());
+    let search = |query: String| {
+        let app = &app;
+        async move { call(app, Method::GET, &format!("/invoices{query}"), admin, None).await }
+    };
 
-    let (_, overdue) = call(
-        &app,
-        Method::GET,
-        "/invoices?status=Overdue",
-        Some(&admin),
-        None,
-    )
-    .await;
-    let ids: Vec<&str> = overdue["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["INV-02"]);
-    let from = app.today();
-    let to = app.today() + Duration::days(5);
-    let (_, range) = call(
-        &app,
-        Method::GET,
-        &format!("/invoices?from={from}&to={to}"),
-        Some(&admin),
-        None,
-    )
-    .await;
-    let ids: Vec<&str> = range["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["INV-04", "INV-01"]);
+    // Positions are 1-based and inclusive, in creation order; the summary covers the
+    // whole filter, not the page.
+    let (status, page) = search("?from=2&to=3".into()).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), ["INV-02", "INV-03"]);
+    assert_eq!(
+        page["summary"],
+        json!({ "total": 35, "count": 4, "totalPaid": 10, "totalCancelled": 0 })
+    );
+    let (_, far) = search("?from=9223372036854775807".into()).await;
+    assert_eq!(ids(&far), Vec::<&str>::new(), "{far}");
+    let (_, past_the_end) = search("?from=5&to=300".into()).await;
+    assert_eq!(ids(&past_the_end), Vec::<&str>::new());
+    assert_eq!(past_the_end["summary"]["count"], 4);
 
+    let today = app.today();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        // `Opened` is every invoice still to be paid, overdue ones included.
+        ("?status=Opened".into(), vec!["INV-01", "INV-02", "INV-04"]),
+        ("?status=Overdue".into(), vec!["INV-02"]),
+        ("?status=Paid".into(), vec!["INV-03"]),
+        ("?creditAccountId=OTHER".into(), vec!["INV-04"]),
+        ("?value=5".into(), vec!["INV-04"]),
+        ("?value=10.0000".into(), vec!["INV-01", "INV-02", "INV-03"]),
+        ("?friendlyId=FINV03".into(), vec!["INV-03"]),
+        (
+            format!(
+                "?dueDateFrom={}&dueDateTo={}",
+                today,
+                today + Duration::days(5)
+            ),
+            vec!["INV-01", "INV-04"],
+        ),
+        (
+            format!(
+                "?createdDateFrom={}&createdDateTo={}",
+                today - Duration::days(2),
+                today - Duration::days(1)
+            ),
+            vec!["INV-02", "INV-03"],
+        ),
+        // The description's spelling too.
+        (
+            format!("?createDateTo={}", today - Duration::days(3)),
+            vec!["INV-01"],
+        ),
+        ("?value=5&status=Paid".into(), vec![]),
+        (
+            "?value=5&status=Paid&op=or".into(),
+            vec!["INV-03", "INV-04"],
+        ),
+        (
+            "?status=Paid&creditAccountId=OTHER&op=OR".into(),
+            vec!["INV-03", "INV-04"],
+        ),
+    ];
+    for (query, expected) in cases {
+        let (status, answer) = search(query.clone()).await;
+        assert_eq!(status, 200, "{query}: {answer}");
+        assert_eq!(ids(&answer), expected, "{query}");
+        assert_eq!(
+            answer["summary"]["count"],
+            expected.len(),
+            "{query}: the summary counts what the filter covers"
+        );
+    }
+
+    // A customer's `op=or` widens nothing beyond its own account.
     let (_, mine) = call(
         &app,
         Method::GET,
-        "/invoices",
+        "/invoices?creditAccountId=ACC&status=Opened&op=or",
         Some(&app.customer("OTHER")),
         None,
     )
     .await;
     assert_eq!(
-        mine["paging"]["total"], 1,
+        ids(&mine),
+        ["INV-04"],
         "a customer searches its own account only"
     );
+    assert_eq!(mine["summary"]["count"], 1);
+
     for bad in [
-        "/invoices?status=Late",
-        "/invoices?from=yesterday",
-        "/invoices?perPage=1000",
-        "/invoices?cursor=%%",
+        "?status=Late",
+        "?from=0",
+        "?from=yesterday",
+        "?from=3&to=2",
+        "?to=-1",
+        "?from=9223372036854775808",
+        "?perPage=10",
+        "?cursor=abc",
+        "?dueDateFrom=tomorrow",
+        "?createdDateTo=2026-13-01",
+        "?value=ten",
+        "?value=1.00001",
+        "?op=xor",
+        "?status=Paid&status=Opened",
+        "?creditAccountId=",
+        &format!(
+            "?dueDateFrom={}&dueDateTo={}",
+            today,
+            today - Duration::days(1)
+        ),
     ] {
-        let (status, answer) = call(&app, Method::GET, bad, Some(&admin), None).await;
+        let (status, answer) = search(bad.to_owned()).await;
         assert_eq!(status, 400, "{bad}: {answer}");
-        assert!(answer["error"]["code"].is_string());
+        assert_eq!(answer["error"]["code"], "BAD_REQUEST", "{bad}");
     }
+    let (_, unknown) = search("?dueDate=2026-01-01".into()).await;
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`dueDate`")),
+        "the refusal names the unknown parameter: {unknown}"
+    );
+}
+
+on_both_backends!(
+    rest_pages_default_and_cap,
+    rest_lists_an_accounts_invoices,
+    rest_money_reaches_the_wire_digit_for_digit,
+);
+
+async fn rest_pages_default_and_cap(app: TestApp) {
+    let today = app.today();
+    let invoices: Vec<NewInvoice> = (0..120)
+        .map(|n| {
+            invoice(
+                &format!("BULK-{n:03}"),
+                "ACC",
+                "ORD",
+                "1.00",
+                today + Duration::days(1),
+            )
+        })
+        .collect();
+    app.insert(
+        &[account("ACC")],
+        &[order("ORD", "ACC", "120.00")],
+        &invoices,
+    )
+    .await;
+    let admin = app.admin();
+    let settings = app.running.gateway.settings();
+    let (default, max) = (settings.default_page_size, settings.max_page_size);
+    let (_, page) = call(&app, Method::GET, "/invoices", Some(&admin), None).await;
+    assert_eq!(page["data"].as_array().unwrap().len() as u64, default);
+    assert_eq!(page["summary"]["count"], 120);
+    let (_, wide) = call(
+        &app,
+        Method::GET,
+        "/invoices?from=1&to=100000",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(wide["data"].as_array().unwrap().len() as u64, max.min(120));
+    let (_, tail) = call(&app, Method::GET, "/invoices?from=111", Some(&admin), None).await;
+    assert_eq!(ids(&tail).first(), Some(&"BULK-110"));
+    assert_eq!(ids(&tail).len(), 10);
+}
+
+async fn rest_lists_an_accounts_invoices(app: TestApp) {
+    store(&app).await;
+    let admin = app.admin();
+    let (status, listed) = call(
+        &app,
+        Method::GET,
+        "/accounts/ACC/invoices",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(ids(&listed), ["INV-01", "INV-02", "INV-03"]);
+    assert_eq!(
+        listed["summary"],
+        json!({ "total": 30, "count": 3, "totalPaid": 10, "totalCancelled": 0 })
+    );
+    let (_, paid) = call(
+        &app,
+        Method::GET,
+        "/accounts/ACC/invoices?status=Paid&value=5&op=or",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(
+        ids(&paid),
+        ["INV-03"],
+        "the path's account holds under op=or"
+    );
+    let customer = app.customer("ACC");
+    let (status, own) = call(
+        &app,
+        Method::GET,
+        "/accounts/ACC/invoices?from=3",
+        Some(&customer),
+        None,
+    )
+    .await;
+    assert_eq!((status, ids(&own)), (200, vec!["INV-03"]));
+    for (path, token, status) in [
+        ("/accounts/OTHER/invoices", &customer, 404),
+        ("/accounts/NOPE/invoices", &admin, 404),
+        ("/accounts/ACC/invoices?creditAccountId=OTHER", &admin, 400),
+    ] {
+        let (got, answer) = call(&app, Method::GET, path, Some(token), None).await;
+        assert_eq!(got, status, "{path}: {answer}");
+    }
+}
+
+async fn rest_money_reaches_the_wire_digit_for_digit(app: TestApp) {
+    let today = app.today();
+    // Past 2^53: a float would print 100000000000000 for the first.
+    let values = ["99999999999999.9999", "0.0001", "1234567.8900"];
+    let invoices: Vec<NewInvoice> = values
+        .iter()
+        .enumerate()
+        .map(|(n, value)| invoice(&format!("BIG-{n}"), "ACC", "ORD", value, today))
+        .collect();
+    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
+        .await;
+    let admin = app.admin();
+    let text = |path: &'static str| {
+        let request = app
+            .client
+            .get(format!("{}/api/creditcontrol{path}", app.base))
+            .bearer_auth(&admin);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let body = text("/invoices?value=99999999999999.9999&op=or&friendlyId=FBIG1").await;
+    assert!(body.contains(r#""value":99999999999999.9999,"#), "{body}");
+    assert!(body.contains(r#""value":0.0001,"#), "{body}");
+    assert!(
+        body.contains(r#""summary":{"total":100000000000000,"count":2,"#),
+        "{body}"
+    );
+    let one = text("/accounts/ACC/invoices/BIG-2").await;
+    assert!(one.contains(r#""value":1234567.89,"#), "{one}");
 }
 
 on_both_backends!(rest_answers_json_for_unknown_calls_methods_and_dates);
@@ -424,7 +647,7 @@ async fn rest_answers_json_for_unknown_calls_methods_and_dates(app: TestApp) {
         let (status, _) = call(
             &app,
             Method::GET,
-            &format!("/invoices?from={date}"),
+            &format!("/invoices?dueDateFrom={date}"),
             Some(&admin),
             None,
         )
