@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::on_both_backends;
 
-on_both_backends!(hostile_variables_and_queries_never_break_the_gateway);
+on_both_backends!(
+    hostile_variables_and_queries_never_break_the_gateway,
+    hostile_upload_maps_never_break_the_gateway,
+);
 
 /// SplitMix64: a small, seeded, reproducible generator.
 struct Rng(u64);
@@ -505,4 +508,90 @@ async fn hostile_variables_and_queries_never_break_the_gateway(app: TestApp) {
         .gql(Some(&app.admin()), "{ invoices { totalCount } }", json!({}))
         .await;
     assert_eq!(alive["data"]["invoices"]["totalCount"], 1, "{alive}");
+}
+
+/// Upload requests (GraphQL multipart) whose `operations` and `map` parts are hostile:
+/// paths into nothing, into the query, through lists and huge indexes, maps of the wrong
+/// shape, files named twice or never sent. Every answer is safe, and the gateway is up.
+async fn hostile_upload_maps_never_break_the_gateway(app: TestApp) {
+    let admin = app.admin();
+    let import = "mutation($input: ImportInvoicesCsvInput!) { importInvoicesCsv(input: $input) { import { id } userErrors { code } } }";
+    let operations = [
+        json!({ "query": import, "variables": { "input": { "file": null } } }),
+        json!({ "query": import, "variables": { "input": { "file": [null, null] } } }),
+        json!({ "query": import, "variables": { "input": null } }),
+        json!({ "query": import, "variables": { "input": { "file": { "a": null } } } }),
+        json!({ "query": import, "variables": null }),
+        json!({ "query": import }),
+        json!([{ "query": import, "variables": { "file": null } }]),
+        json!({ "query": 1 }),
+        json!("operations"),
+    ];
+    let paths = [
+        "variables.input.file",
+        "variables.input.file.0",
+        "variables.input.file.1",
+        "variables.input.file.99999999999999999999",
+        "variables.input.file.-1",
+        "variables.input.file.a.b.c.d",
+        "variables.input",
+        "variables.input.dryRun",
+        "variables",
+        "variables.",
+        "query",
+        "operationName",
+        "0.variables.file",
+        "99.variables.file",
+        "",
+        ".",
+        "variables.__proto__",
+        "variables.input.__proto__.x",
+        "#__graphql_file__:0",
+    ];
+    let mut rng = Rng(0xF11E_5EED);
+    let mut maps: Vec<Value> = vec![
+        json!({}),
+        json!([]),
+        json!(null),
+        json!("0"),
+        json!({ "0": "variables.input.file" }),
+        json!({ "0": [] }),
+        json!({ "0": [1] }),
+        json!({ "0": [null] }),
+        json!({ "x": ["variables.input.file"] }),
+        json!({ "-1": ["variables.input.file"] }),
+        json!({ "0": ["variables.input.file"], "1": ["variables.input.file"] }),
+        json!({ "0": vec!["variables.input.file"; 5000] }),
+    ];
+    for _ in 0..60 {
+        let files = 1 + rng.below(3);
+        let mut map = serde_json::Map::new();
+        for n in 0..files {
+            let targets: Vec<&str> = (0..1 + rng.below(3)).map(|_| *rng.pick(&paths)).collect();
+            map.insert(n.to_string(), json!(targets));
+        }
+        maps.push(Value::Object(map));
+    }
+    for (n, map) in maps.iter().enumerate() {
+        let operations = &operations[n % operations.len()];
+        let mut form = reqwest::multipart::Form::new()
+            .text("operations", operations.to_string())
+            .text("map", map.to_string());
+        // Send fewer, as many, or more files than the map names.
+        for part in 0..rng.below(3) {
+            form = form.part(
+                part.to_string(),
+                reqwest::multipart::Part::bytes(b"Invoice ID,Status\nINV-1,Paid\n".to_vec())
+                    .file_name("f.csv"),
+            );
+        }
+        let response = app.post_multipart(Some(&admin), form).await;
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_safe(status, &text, &format!("operations {operations} map {map}"));
+    }
+    let alive = app
+        .gql(Some(&admin), "{ invoices { totalCount } }", json!({}))
+        .await;
+    assert_eq!(alive["data"]["invoices"]["totalCount"], 0, "{alive}");
 }
