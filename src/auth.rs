@@ -28,9 +28,16 @@ impl Principal {
         }
     }
 
-    /// Whether this caller may write: change, create, import (administrators only).
-    pub fn may_write(&self) -> bool {
+    /// An administrator: changes, creates and imports invoices, and sees the back
+    /// office's own records (imports).
+    pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin { .. })
+    }
+
+    /// An administrator in person, not an integration's API key: only they manage keys,
+    /// so that a leaked key cannot mint itself a successor.
+    pub fn manages_api_keys(&self) -> bool {
+        self.is_admin() && !self.subject().starts_with(API_KEY_SUBJECT)
     }
 
     /// One text per principal, for what is counted per caller (budgets, subscriptions):
@@ -221,6 +228,9 @@ impl TokenKeys {
         Ok((principal, expires, opens))
     }
 }
+
+/// The subject of a principal authenticated by an API key: this, then the key's id.
+pub const API_KEY_SUBJECT: &str = "api-key:";
 
 /// A new API key pair: the public `appKey` and the secret `appToken` (256 random bits).
 pub fn new_key_pair() -> (String, String) {

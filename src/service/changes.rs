@@ -29,7 +29,7 @@ impl Gateway {
         request: ChangeRequest,
         source: ChangeSource,
     ) -> ChangeResult {
-        if !who.may_write() {
+        if !who.is_admin() {
             return Err(AppError::Forbidden(
                 "only administrators change invoices".into(),
             ));

@@ -28,7 +28,7 @@ pub struct AccountDraft {
 }
 
 fn admin_only(who: &Principal) -> Result<(), AppError> {
-    if who.may_write() {
+    if who.is_admin() {
         Ok(())
     } else {
         Err(AppError::Forbidden(

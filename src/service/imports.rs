@@ -147,7 +147,7 @@ impl Gateway {
         options: ImportOptions,
         wait: Option<Duration>,
     ) -> Result<ImportReport, AppError> {
-        if !who.may_write() {
+        if !who.is_admin() {
             return Err(AppError::Forbidden(
                 "only administrators import invoices".into(),
             ));
@@ -209,7 +209,7 @@ impl Gateway {
         who: &Principal,
         id: &str,
     ) -> Result<Option<InvoiceImport>, AppError> {
-        if who.account_scope().is_some() {
+        if !who.is_admin() {
             return Ok(None);
         }
         check_id(id)?;
@@ -227,7 +227,7 @@ impl Gateway {
         after: Option<&str>,
         limit: u64,
     ) -> Result<Vec<InvoiceImport>, AppError> {
-        if who.account_scope().is_some() {
+        if !who.is_admin() {
             return Ok(vec![]);
         }
         let after = match after {

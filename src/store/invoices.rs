@@ -82,17 +82,25 @@ fn filtered(filter: &InvoiceFilter, today: NaiveDate) -> Select<invoice::Entity>
     if let Some(value) = filter.value {
         criteria = criteria.add(C::ValueUnits.eq(value.units()));
     }
+    // A range is one criterion, its bounds joined by AND even under `any`.
+    let mut due = Condition::all();
     if let Some(from) = filter.due_from {
-        criteria = criteria.add(C::DueDate.gte(from));
+        due = due.add(C::DueDate.gte(from));
     }
     if let Some(to) = filter.due_to {
-        criteria = criteria.add(C::DueDate.lte(to));
+        due = due.add(C::DueDate.lte(to));
     }
+    let mut created = Condition::all();
     if let Some(from) = filter.created_from {
-        criteria = criteria.add(C::CreatedAt.gte(from));
+        created = created.add(C::CreatedAt.gte(from));
     }
     if let Some(to) = filter.created_to {
-        criteria = criteria.add(C::CreatedAt.lte(to));
+        created = created.add(C::CreatedAt.lte(to));
+    }
+    for range in [due, created] {
+        if !range.is_empty() {
+            criteria = criteria.add(range);
+        }
     }
     let mut query = invoice::Entity::find();
     // An empty `any` would match nothing; no criterion means every invoice.

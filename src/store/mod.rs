@@ -105,6 +105,11 @@ impl Store {
             // connections go once it has passed. (sqlx's defaults are 10 and 30 minutes.)
             .idle_timeout(Duration::from_secs(2 * 60))
             .max_lifetime(Duration::from_secs(15 * 60))
+            // Statements bind their values (one text, one cached statement); PostgreSQL
+            // would switch a statement run five times to a generic plan blind to those
+            // values, which on a skewed `invoice_events` (one import's huge transaction)
+            // picked a plan a thousand times slower. Plan each execution for its values.
+            .map_sqlx_postgres_opts(|pg| pg.options([("plan_cache_mode", "force_custom_plan")]))
             .sqlx_logging(false);
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
