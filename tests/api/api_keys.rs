@@ -58,6 +58,18 @@ async fn rest(
     (status, response.json().await.expect("every answer is JSON"))
 }
 
+/// A GraphQL request with these credentials, and its answer.
+async fn graphql(app: &TestApp, who: &Credential, body: Value) -> Value {
+    who.apply(app.client.post(format!("{}/graphql", app.base)))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The text of a GET answer, where money is read digit for digit (no float).
 async fn text(app: &TestApp, who: &Credential, path: &str) -> String {
     who.apply(
@@ -143,15 +155,12 @@ async fn a_key_pair_reads_and_changes_until_revoked(app: TestApp) {
     );
 
     // Keys do not manage keys: a leaked one cannot mint itself a successor.
-    let minted = pair
-        .apply(app.client.post(format!("{}/graphql", app.base)))
-        .json(&json!({ "query": CREATE, "variables": { "name": "successor", "role": "ADMIN" } }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let minted = graphql(
+        &app,
+        &pair,
+        json!({ "query": CREATE, "variables": { "name": "successor", "role": "ADMIN" } }),
+    )
+    .await;
     assert_eq!(error_codes(&minted), ["FORBIDDEN"], "{minted}");
 
     // The key is the actor of the change, and works on GraphQL too.
@@ -167,17 +176,13 @@ async fn a_key_pair_reads_and_changes_until_revoked(app: TestApp) {
         format!("api-key:{id}"),
         "{history}"
     );
-    let graphql = pair
-        .apply(app.client.post(format!("{}/graphql", app.base)))
-        .json(&json!({ "query": "{ invoices(first: 1) { totalCount } }" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(graphql.status(), 200);
-    assert_eq!(
-        graphql.json::<Value>().await.unwrap()["data"]["invoices"]["totalCount"],
-        3
-    );
+    let counted = graphql(
+        &app,
+        &pair,
+        json!({ "query": "{ invoices(first: 1) { totalCount } }" }),
+    )
+    .await;
+    assert_eq!(counted["data"]["invoices"]["totalCount"], 3, "{counted}");
 
     // Listed with its last use, never with its token.
     let listed = app
@@ -253,31 +258,25 @@ async fn a_read_only_key_reads_everything_and_changes_nothing(app: TestApp) {
             "{method} {path}"
         );
     }
-    let graphql = reader
-        .apply(app.client.post(format!("{}/graphql", app.base)))
-        .json(&json!({ "query": CREATE, "variables": { "name": "escalate", "role": "ADMIN" } }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    assert_eq!(error_codes(&graphql), ["FORBIDDEN"], "{graphql}");
+    let escalated = graphql(
+        &app,
+        &reader,
+        json!({ "query": CREATE, "variables": { "name": "escalate", "role": "ADMIN" } }),
+    )
+    .await;
+    assert_eq!(error_codes(&escalated), ["FORBIDDEN"], "{escalated}");
     // The back office's own records stay the administrators'.
     app.import_csv(
         b"Invoice ID,Status\nA424887D0F2D45028FE5C96E9B0E1A2D-01,Open\n".to_vec(),
         json!({}),
     )
     .await;
-    let imports = reader
-        .apply(app.client.post(format!("{}/graphql", app.base)))
-        .json(&json!({ "query": "{ invoiceImports { id } }" }))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
+    let imports = graphql(
+        &app,
+        &reader,
+        json!({ "query": "{ invoiceImports { id } }" }),
+    )
+    .await;
     assert_eq!(imports["data"]["invoiceImports"], json!([]), "{imports}");
     let unchanged = app
         .admin_data("{ invoices { nodes { version } } }", json!({}))

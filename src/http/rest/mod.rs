@@ -32,8 +32,18 @@ use crate::service::AppError;
 pub fn routes() -> Router<AppState> {
     let invoice = "/api/creditcontrol/accounts/{account_id}/invoices/{invoice_id}";
     Router::new()
-        .route(invoice, get(read).put(change).delete(cancel))
-        .route(&format!("{invoice}/payments"), post(pay))
+        .route(
+            invoice,
+            get(read).put(change).delete(|state, headers, ids, query| {
+                settle(state, headers, ids, query, InvoiceStatus::Cancelled)
+            }),
+        )
+        .route(
+            &format!("{invoice}/payments"),
+            post(|state, headers, ids, query| {
+                settle(state, headers, ids, query, InvoiceStatus::Paid)
+            }),
+        )
         .route(&format!("{invoice}/postponement"), put(postpone))
         .route("/api/creditcontrol/invoices", get(search))
         .route(
@@ -287,33 +297,21 @@ async fn change(
     apply(&state, who, ids, friendly_id, request).await
 }
 
-fn to(status: InvoiceStatus) -> ChangeRequest {
-    ChangeRequest {
+/// `DELETE` (cancel) and `POST .../payments` (mark paid): the invoice to `status`.
+async fn settle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ids: InvoicePath,
+    RawQuery(query): RawQuery,
+    status: InvoiceStatus,
+) -> Result<Response, Failure> {
+    parameters(query.as_deref(), &[])?;
+    let who = caller(&state, &headers).await?;
+    let request = ChangeRequest {
         status: Some(status),
         ..Default::default()
-    }
-}
-
-async fn cancel(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ids: InvoicePath,
-    RawQuery(query): RawQuery,
-) -> Result<Response, Failure> {
-    parameters(query.as_deref(), &[])?;
-    let who = caller(&state, &headers).await?;
-    apply(&state, who, ids, None, to(InvoiceStatus::Cancelled)).await
-}
-
-async fn pay(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ids: InvoicePath,
-    RawQuery(query): RawQuery,
-) -> Result<Response, Failure> {
-    parameters(query.as_deref(), &[])?;
-    let who = caller(&state, &headers).await?;
-    apply(&state, who, ids, None, to(InvoiceStatus::Paid)).await
+    };
+    apply(&state, who, ids, None, request).await
 }
 
 #[derive(Deserialize)]
