@@ -489,6 +489,8 @@ async fn rest_search_filters_and_pages(app: TestApp) {
         "?op=xor",
         "?status=Paid&status=Opened",
         "?creditAccountId=",
+        "?observation=a%00b",
+        "?friendlyId=a%00b",
         &format!(
             "?dueDateFrom={}&dueDateTo={}",
             today,

@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use super::json::{InvoiceJson, number, to_json};
 use super::{AccountPath, Failure, bad_request, caller};
 use crate::auth::Principal;
-use crate::domain::{InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_id};
+use crate::domain::{InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_id, check_no_control};
 use crate::http::AppState;
 
 /// A query's parameters, each one of `known` and named once: a misspelt filter is
@@ -173,7 +173,13 @@ impl Search {
                     }
                 },
                 "friendlyId" => filter.friendly_id = Some(id_parameter(name, value)?),
-                "observation" => filter.observation = Some(value),
+                "observation" => {
+                    // What no stored observation holds (PostgreSQL cannot even compare a
+                    // NUL) is refused as it is when written.
+                    check_no_control(&value, "observation")
+                        .map_err(|refusal| bad_request(refusal.message, Some("observation")))?;
+                    filter.observation = Some(value);
+                }
                 "creditAccountId" => filter.account_id = Some(id_parameter(name, value)?),
                 "orderId" => filter.order_id = Some(id_parameter(name, value)?),
                 "op" => {
