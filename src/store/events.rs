@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use entity::{invoice, invoice_event};
-use sea_orm::sea_query::Expr;
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
     ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult,
@@ -18,6 +17,7 @@ use sea_orm::{
 };
 
 use super::convert::{self, ByPosition};
+use super::lists::{is_one_of, list, one_of};
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{FeedEvent, FeedFilter, Snapshot};
 
@@ -137,18 +137,8 @@ impl Store {
         ids.dedup();
         let mut invoices = HashMap::new();
         if !ids.is_empty() {
-            // The ids as one list, for the reason `feed_statements` gives (`is_in` writes a
-            // placeholder per id: a statement for every count of invoices on a page).
-            // SeaORM numbers the condition's placeholder from its backend's own form.
-            let placeholder = if backend == DbBackend::Postgres {
-                "$1"
-            } else {
-                "?"
-            };
-            let in_ids =
-                Expr::cust_with_values(one_of(backend, "id", placeholder), [list(backend, ids)]);
             for ByPosition(row) in invoice::Entity::find()
-                .filter(in_ids)
+                .filter(is_one_of(backend, "id", ids))
                 .into_model::<ByPosition<invoice::Model>>()
                 .all(&self.db)
                 .await?
@@ -305,28 +295,6 @@ impl Params {
     {
         let placeholder = self.bind(list(self.backend, items));
         one_of(self.backend, expr, &placeholder)
-    }
-}
-
-/// `items` as one value, whatever their number: an array on PostgreSQL; on SQLite, which
-/// has no arrays, a JSON array (see [`one_of`]).
-fn list<T>(backend: DbBackend, items: Vec<T>) -> Value
-where
-    Vec<T>: Into<Value>,
-    T: Into<serde_json::Value>,
-{
-    match backend {
-        DbBackend::Postgres => items.into(),
-        _ => serde_json::Value::from(items).to_string().into(),
-    }
-}
-
-/// The condition that `expr` is one of the items of the [`list`] bound at `placeholder`
-/// (in parentheses, so that it can be negated).
-fn one_of(backend: DbBackend, expr: &str, placeholder: &str) -> String {
-    match backend {
-        DbBackend::Postgres => format!("({expr} = ANY({placeholder}))"),
-        _ => format!("({expr} IN (SELECT value FROM json_each({placeholder})))"),
     }
 }
 

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use super::convert::{self, ByPosition};
+use super::lists::is_one_of;
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{
     Account, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, InvoiceStatus, Order,
@@ -289,7 +290,7 @@ impl Store {
 
     pub async fn accounts(&self, ids: &[String]) -> StoreResult<Vec<Account>> {
         account::Entity::find()
-            .filter(account::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .filter(is_one_of(self.backend(), "id", ids.to_vec()))
             .into_model::<ByPosition<account::Model>>()
             .all(&self.db)
             .await?
@@ -309,7 +310,7 @@ impl Store {
 
     pub async fn orders(&self, ids: &[String]) -> StoreResult<Vec<Order>> {
         Ok(order::Entity::find()
-            .filter(order::Column::Id.is_in(ids.iter().map(String::as_str)))
+            .filter(is_one_of(self.backend(), "id", ids.to_vec()))
             .into_model::<ByPosition<order::Model>>()
             .all(&self.db)
             .await?
@@ -333,7 +334,11 @@ impl Store {
             .column(C::AccountId)
             .expr_as(Expr::cust(SUM_HIGH), "units_high")
             .expr_as(Expr::cust(SUM_LOW), "units_low")
-            .filter(C::AccountId.is_in(account_ids.iter().map(String::as_str)))
+            .filter(is_one_of(
+                self.backend(),
+                "account_id",
+                account_ids.to_vec(),
+            ))
             .filter(C::Status.is_in(unpaid))
             .group_by(C::AccountId)
             .into_tuple()
@@ -347,7 +352,11 @@ impl Store {
     /// The events of these invoices, oldest first.
     pub async fn events_of(&self, invoice_ids: &[String]) -> StoreResult<Vec<InvoiceEvent>> {
         invoice_event::Entity::find()
-            .filter(invoice_event::Column::InvoiceId.is_in(invoice_ids.iter().map(String::as_str)))
+            .filter(is_one_of(
+                self.backend(),
+                "invoice_id",
+                invoice_ids.to_vec(),
+            ))
             .order_by_asc(invoice_event::Column::Seq)
             .all(&self.db)
             .await?
