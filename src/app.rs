@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::domain::Seal;
 use crate::graphql;
 use crate::http::{self, AppState};
-use crate::service::{Gateway, Settings, seed_demo};
+use crate::service::{Settings, UseCases, seed_demo};
 use crate::store::Store;
 use crate::telemetry::{self, Metrics};
 
@@ -23,7 +23,10 @@ pub type StartError = Box<dyn std::error::Error + Send + Sync>;
 /// A server running in the background.
 pub struct Running {
     pub addr: SocketAddr,
-    pub gateway: Gateway,
+    pub gateway: UseCases,
+    /// The database the gateway's use cases run on, for what wires around them (tests
+    /// write fixtures through it).
+    pub store: Store,
     pub keys: TokenKeys,
     /// The tokens printed in `--demo` mode.
     pub demo_tokens: Option<DemoTokens>,
@@ -74,8 +77,8 @@ pub async fn open_store(config: &Config) -> Result<Store, StartError> {
 
 /// The use cases over `store`; `secret` (the token secret) also seals the cursors they
 /// hand out.
-pub fn gateway(store: Store, config: &Config, secret: &str) -> Gateway {
-    Gateway::new(
+pub fn gateway(store: Store, config: &Config, secret: &str) -> UseCases {
+    UseCases::new(
         store,
         Settings {
             time_zone: config.time_zone,
@@ -118,7 +121,8 @@ pub async fn start_extended(
         .into());
     }
     let secret = config.resolve_secret()?;
-    let gateway = gateway(open_store(config).await?, config, &secret);
+    let store = open_store(config).await?;
+    let gateway = gateway(store.clone(), config, &secret);
     let keys = TokenKeys::new(&secret);
     let demo_tokens = if demo {
         if seed_demo(&gateway)
@@ -208,10 +212,11 @@ pub async fn start_extended(
         let _ = rx.await;
     }));
     let sweeper = config.sweeper.then(|| gateway.spawn_sweeper());
-    tracing::info!(http.addr = %addr, db.backend = gateway.store().backend_name(), "listening");
+    tracing::info!(http.addr = %addr, db.backend = store.backend_name(), "listening");
     Ok(Running {
         addr,
         gateway,
+        store,
         keys,
         demo_tokens,
         shutdown: Some(tx),

@@ -34,6 +34,25 @@ impl Principal {
         matches!(self, Principal::Admin { .. })
     }
 
+    /// Ok for an administrator; else why not, for `FORBIDDEN`: "only administrators
+    /// {what}".
+    pub fn require_admin(&self, what: &str) -> Result<(), Forbidden> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(Forbidden(format!("only administrators {what}")))
+        }
+    }
+
+    /// Ok for a caller who sees every account (an administrator or a read-only key);
+    /// else why not.
+    pub fn require_every_account(&self, what: &str) -> Result<(), Forbidden> {
+        match self.account_scope() {
+            None => Ok(()),
+            Some(_) => Err(Forbidden(format!("only administrators {what}"))),
+        }
+    }
+
     /// An administrator in person, not an integration's API key: only they manage keys,
     /// so that a leaked key cannot mint itself a successor.
     pub fn manages_api_keys(&self) -> bool {
@@ -61,6 +80,10 @@ impl Principal {
         }
     }
 }
+
+/// A right the caller lacks: the message says which.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forbidden(pub String);
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::auth::{Principal, TokenKeys};
 use crate::config::Config;
-use crate::domain::{ImportState, InvoiceFilter, InvoiceStatus};
-use crate::service::{Gateway, ImportOptions, SeedScale};
+use crate::domain::{FilterText, ImportState, InvoiceFilter};
+use crate::service::{ImportOptions, SeedScale, UseCases};
 
 /// A GraphQL gateway for customer-credit invoices.
 #[derive(Debug, Parser)]
@@ -234,20 +234,14 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             semicolon,
             output,
         } => {
-            let date = |text: Option<String>| match text {
-                None => Ok(None),
-                Some(text) => crate::domain::parse_date(&text)
-                    .map(Some)
-                    .ok_or_else(|| format!("`{text}` is not a date (YYYY-MM-DD)")),
-            };
-            let filter = InvoiceFilter {
-                status: status.map(|s| InvoiceStatus::parse_loose(&s)).transpose()?,
+            let filter = FilterText {
+                status,
                 order_id,
                 account_id,
-                due_from: date(due_from)?,
-                due_to: date(due_to)?,
-                ..Default::default()
-            };
+                due_from,
+                due_to,
+            }
+            .read()?;
             let delimiter = if semicolon { b';' } else { b',' };
             export(&config, filter, delimiter, output).await
         }
@@ -291,7 +285,7 @@ fn operator() -> Principal {
     }
 }
 
-async fn open_gateway(config: &Config) -> Result<Gateway, crate::app::StartError> {
+async fn open_gateway(config: &Config) -> Result<UseCases, crate::app::StartError> {
     let store = crate::app::open_store(config).await?;
     // The command line hands out no cursors: any secret seals them.
     Ok(crate::app::gateway(

@@ -42,6 +42,14 @@ pub struct LinkPolicy {
     pub allow_http: bool,
 }
 
+/// An invoice after a change, and whether anything was written (a repeat of what is
+/// already so writes nothing).
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub invoice: super::Invoice,
+    pub changed: bool,
+}
+
 /// Why a change was refused: the caller's fault, with a stable code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {

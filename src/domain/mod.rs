@@ -38,15 +38,15 @@ pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
 
 pub use api_key::{ApiKey, ApiKeyRole, MAX_KEY_NAME};
 pub use change::{
-    ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal, RefusalCode,
-    check_no_control, decide, parse_payment_link,
+    Applied, ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal,
+    RefusalCode, check_no_control, decide, parse_payment_link,
 };
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
 pub use feed::{FeedEvent, FeedFilter, FeedPosition, Snapshot, SnapshotDiff};
 pub use import::{ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, check_not_stale};
 pub use model::{
-    Account, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
+    Account, FilterText, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
 };
 pub use money::{Money, sum_from_units};
 pub use page::{

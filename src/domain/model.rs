@@ -111,7 +111,84 @@ pub struct InvoiceFilter {
     pub confined_to: Option<String>,
 }
 
+/// The listing filter as text, as an edge receives it: a query string (an export link)
+/// or the command line. Its field names are the query parameters' names, so that the
+/// link written by one edge is read by another with the same words.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterText {
+    /// `OPEN`, `PAID`, `CANCELLED` or `OVERDUE`, in any case (and their usual translations).
+    pub status: Option<String>,
+    pub order_id: Option<String>,
+    pub account_id: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub due_from: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub due_to: Option<String>,
+}
+
+impl FilterText {
+    /// The text of a filter, to be read back by [`FilterText::read`].
+    pub fn of(filter: &InvoiceFilter) -> FilterText {
+        FilterText {
+            status: filter.status.map(|s| s.as_str().to_owned()),
+            order_id: filter.order_id.clone(),
+            account_id: filter.account_id.clone(),
+            due_from: filter.due_from.map(|d| d.to_string()),
+            due_to: filter.due_to.map(|d| d.to_string()),
+        }
+    }
+
+    /// The filter this text names, every part checked.
+    pub fn read(&self) -> Result<InvoiceFilter, super::DomainError> {
+        use super::DomainError;
+        let date = |name: &str, text: &Option<String>| {
+            text.as_deref()
+                .map(|t| {
+                    super::parse_date(t).ok_or_else(|| {
+                        DomainError::InvalidFilter(format!("`{name}` must be a date, YYYY-MM-DD"))
+                    })
+                })
+                .transpose()
+        };
+        InvoiceFilter::listing(
+            self.status
+                .as_deref()
+                .map(InvoiceStatus::parse_loose)
+                .transpose()?,
+            self.order_id.clone(),
+            self.account_id.clone(),
+            date("dueFrom", &self.due_from)?,
+            date("dueTo", &self.due_to)?,
+        )
+    }
+}
+
 impl InvoiceFilter {
+    /// The filter of a listing (the `invoices` query, an export), its ids and range
+    /// checked: the one door from an edge's parameters to a filter.
+    pub fn listing(
+        status: Option<InvoiceStatus>,
+        order_id: Option<String>,
+        account_id: Option<String>,
+        due_from: Option<NaiveDate>,
+        due_to: Option<NaiveDate>,
+    ) -> Result<InvoiceFilter, super::DomainError> {
+        for id in [&order_id, &account_id].into_iter().flatten() {
+            super::check_id(id)?;
+        }
+        let filter = InvoiceFilter {
+            status,
+            order_id,
+            account_id,
+            due_from,
+            due_to,
+            ..Default::default()
+        };
+        filter.check()?;
+        Ok(filter)
+    }
+
     pub fn check(&self) -> Result<(), super::DomainError> {
         match (self.due_from, self.due_to) {
             (Some(from), Some(to)) if from > to => Err(super::DomainError::InvalidFilter(format!(

@@ -8,7 +8,7 @@ use super::error::GqlResult;
 use super::mutation::UserError;
 use super::principal;
 use crate::domain;
-use crate::service::Gateway;
+use crate::service::UseCases;
 
 /// What a key may do.
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
@@ -75,7 +75,7 @@ impl ApiKeyQuery {
     /// The live API keys, oldest first, without their tokens (administrators only).
     async fn api_keys(&self, ctx: &Context<'_>) -> GqlResult<Vec<ApiKey>> {
         let keys = ctx
-            .data_unchecked::<Gateway>()
+            .data_unchecked::<UseCases>()
             .api_keys(principal(ctx)?)
             .await?;
         Ok(keys.into_iter().map(ApiKey).collect())
@@ -134,7 +134,7 @@ impl ApiKeyMutation {
         #[graphql(desc = "The new key.")] input: CreateApiKeyInput,
     ) -> GqlResult<CreateApiKeyPayload> {
         let created = ctx
-            .data_unchecked::<Gateway>()
+            .data_unchecked::<UseCases>()
             .create_api_key(principal(ctx)?, &input.name, input.role.into())
             .await?;
         Ok(match created {
@@ -161,7 +161,7 @@ impl ApiKeyMutation {
         #[graphql(desc = "The key to revoke.")] input: RevokeApiKeyInput,
     ) -> GqlResult<RevokeApiKeyPayload> {
         let revoked = ctx
-            .data_unchecked::<Gateway>()
+            .data_unchecked::<UseCases>()
             .revoke_api_key(principal(ctx)?, &input.id)
             .await?;
         Ok(match revoked {

@@ -14,7 +14,7 @@ use super::scalars::Date;
 use super::types::InvoiceStatus;
 use crate::auth::TokenKeys;
 use crate::domain::{self, Refusal, RowError};
-use crate::service::{AppError, Gateway, ImportOptions, export_link_binding};
+use crate::service::{AppError, ExportQuery, ImportOptions, UseCases, export_link_binding};
 
 /// The uploads of one request that an import has taken.
 #[derive(Default)]
@@ -123,7 +123,7 @@ impl InvoiceImport {
                           problem at line 0 included).")]
         after_line: Option<i32>,
     ) -> GqlResult<Vec<ImportRowError>> {
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let limit = first.clamp(0, MAX_ERRORS_PAGE) as u64;
         // A negative line means "from the start", like no line at all.
         let after = after_line.and_then(|line| u64::try_from(line).ok());
@@ -198,7 +198,7 @@ impl ImportMutation {
         #[graphql(desc = "The file and how to apply it.")] input: ImportInvoicesCsvInput,
     ) -> GqlResult<ImportInvoicesCsvPayload> {
         let who = principal(ctx)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let refused = |message: &str| {
             Ok(ImportInvoicesCsvPayload {
                 import: None,
@@ -270,7 +270,7 @@ impl ImportQuery {
         #[graphql(desc = "The import's id.")] id: ID,
     ) -> GqlResult<Option<InvoiceImport>> {
         let who = principal(ctx)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         Ok(gateway.invoice_import(who, &id).await?.map(InvoiceImport))
     }
 
@@ -284,7 +284,7 @@ impl ImportQuery {
         #[graphql(desc = "Only imports older than the import with this id.")] after: Option<ID>,
     ) -> GqlResult<Vec<InvoiceImport>> {
         let who = principal(ctx)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let limit = first.clamp(0, 100) as u64;
         let imports = gateway
             .invoice_imports(who, after.as_ref().map(|id| id.as_str()), limit)
@@ -307,11 +307,8 @@ impl ImportQuery {
     ) -> GqlResult<String> {
         let who = principal(ctx)?;
         let filter = invoice_filter(status, order_id, account_id, due_from, due_to)?;
-        if who.account_scope().is_some() {
-            return Err(AppError::Forbidden(
-                "only administrators export invoices".into(),
-            ));
-        }
+        who.require_every_account("export invoices")
+            .map_err(AppError::from)?;
         let delimiter_byte = match delimiter {
             CsvDelimiter::Comma => b',',
             CsvDelimiter::Semicolon => b';',
@@ -321,34 +318,6 @@ impl ImportQuery {
             DOWNLOAD_LINK_TTL,
             &export_link_binding(&filter, delimiter_byte),
         );
-        let mut query = vec![];
-        let mut param = |name: &str, value: Option<String>| {
-            if let Some(value) = value {
-                query.push(format!("{name}={}", percent_encode(&value)));
-            }
-        };
-        param("status", filter.status.map(|s| s.as_str().to_owned()));
-        param("orderId", filter.order_id);
-        param("accountId", filter.account_id);
-        param("dueFrom", filter.due_from.map(|d| d.to_string()));
-        param("dueTo", filter.due_to.map(|d| d.to_string()));
-        if delimiter == CsvDelimiter::Semicolon {
-            param("delimiter", Some("semicolon".into()));
-        }
-        param("token", Some(token));
-        Ok(format!("/export/invoices.csv?{}", query.join("&")))
+        Ok(ExportQuery::link(&filter, delimiter_byte, token))
     }
-}
-
-/// Percent-encodes everything but unreserved characters (RFC 3986).
-fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

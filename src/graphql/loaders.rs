@@ -16,19 +16,15 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use rust_decimal::Decimal;
 
 use crate::domain::{Account, InvoiceEvent, Order};
-use crate::service::{AppError, Gateway};
+use crate::service::{AppError, UseCases};
 
 /// Loads through the gateway's batched lookups.
-pub struct GatewayLoader(pub Gateway);
+pub struct BatchLoader(pub UseCases);
 
-pub type Loaders = DataLoader<GatewayLoader, HashMapCache>;
+pub type Loaders = DataLoader<BatchLoader, HashMapCache>;
 
-pub fn new_loaders(gateway: Gateway) -> Loaders {
-    DataLoader::with_cache(
-        GatewayLoader(gateway),
-        tokio::spawn,
-        HashMapCache::default(),
-    )
+pub fn new_loaders(gateway: UseCases) -> Loaders {
+    DataLoader::with_cache(BatchLoader(gateway), tokio::spawn, HashMapCache::default())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -47,7 +43,7 @@ fn ids<K>(keys: &[K], id: impl Fn(&K) -> &String) -> Vec<String> {
     keys.iter().map(|k| id(k).clone()).collect()
 }
 
-impl Loader<AccountKey> for GatewayLoader {
+impl Loader<AccountKey> for BatchLoader {
     type Value = Arc<Account>;
     type Error = AppError;
 
@@ -63,7 +59,7 @@ impl Loader<AccountKey> for GatewayLoader {
     }
 }
 
-impl Loader<OrderKey> for GatewayLoader {
+impl Loader<OrderKey> for BatchLoader {
     type Value = Arc<Order>;
     type Error = AppError;
 
@@ -76,7 +72,7 @@ impl Loader<OrderKey> for GatewayLoader {
     }
 }
 
-impl Loader<OpenBalanceKey> for GatewayLoader {
+impl Loader<OpenBalanceKey> for BatchLoader {
     type Value = Decimal;
     type Error = AppError;
 
@@ -92,7 +88,7 @@ impl Loader<OpenBalanceKey> for GatewayLoader {
     }
 }
 
-impl Loader<HistoryKey> for GatewayLoader {
+impl Loader<HistoryKey> for BatchLoader {
     type Value = Vec<InvoiceEvent>;
     type Error = AppError;
 

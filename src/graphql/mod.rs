@@ -23,7 +23,7 @@ use async_graphql::{Context, MergedObject, Schema};
 use chrono::NaiveDate;
 
 use crate::auth::{Principal, TokenKeys};
-use crate::service::{AppError, Gateway};
+use crate::service::{AppError, UseCases};
 use crate::telemetry::Metrics;
 
 pub use imports::DOWNLOAD_LINK_TTL;
@@ -85,7 +85,7 @@ pub struct Caller {
 /// The schema with its limits, persisted queries and metrics; `extra` is one more
 /// extension around every request, for an embedding program (tests inject faults with it).
 pub fn build_schema(
-    gateway: Gateway,
+    gateway: UseCases,
     keys: TokenKeys,
     limits: QueryLimits,
     metrics: Arc<Metrics>,
@@ -138,7 +138,7 @@ pub fn sdl() -> String {
 /// Attaches a request's principal, date and loaders.
 pub fn prepare(
     request: async_graphql::Request,
-    gateway: &Gateway,
+    gateway: &UseCases,
     caller: Caller,
 ) -> async_graphql::Request {
     request
@@ -156,7 +156,7 @@ pub fn prepare(
 /// hours, so its loaders batch but never cache: each change reads fresh relations.
 pub fn prepare_subscription(
     request: async_graphql::Request,
-    gateway: &Gateway,
+    gateway: &UseCases,
     principal: Principal,
 ) -> async_graphql::Request {
     let loaders = loaders::new_loaders(gateway.clone());

@@ -8,9 +8,10 @@ use super::error::GqlResult;
 use super::principal;
 use super::scalars::{Date, Decimal};
 use super::types::{Account, AccountStatus, DocumentType, Invoice, InvoiceStatus};
-use crate::domain::{ChangeRequest, ChangeSource, InvoiceDraft, Money, Refusal, RefusalCode};
-use crate::service::{AccountDraft, Gateway};
-use crate::store::Applied;
+use crate::domain::{
+    Applied, ChangeRequest, ChangeSource, InvoiceDraft, Money, Refusal, RefusalCode,
+};
+use crate::service::{AccountDraft, UseCases};
 
 #[derive(Default)]
 pub struct InvoiceMutation;
@@ -263,7 +264,7 @@ async fn change(
     request: ChangeRequest,
 ) -> GqlResult<Result<Applied, Refusal>> {
     let who = principal(ctx)?;
-    ctx.data_unchecked::<Gateway>()
+    ctx.data_unchecked::<UseCases>()
         .change_invoice(who, id, request, ChangeSource::Graphql)
         .await
 }
@@ -344,7 +345,7 @@ impl InvoiceMutation {
         })();
         let result = match draft {
             Ok(draft) => {
-                ctx.data_unchecked::<Gateway>()
+                ctx.data_unchecked::<UseCases>()
                     .create_invoice(who, draft, ChangeSource::Graphql)
                     .await?
             }
@@ -385,7 +386,7 @@ impl InvoiceMutation {
         })();
         let result = match draft {
             Ok(draft) => {
-                ctx.data_unchecked::<Gateway>()
+                ctx.data_unchecked::<UseCases>()
                     .upsert_account(who, draft)
                     .await?
             }

@@ -13,7 +13,7 @@ use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceOrder, InvoiceStatus};
 use super::{RequestContext, principal};
 use crate::domain::{self, InvoiceFilter, check_id};
-use crate::service::{AppError, Gateway, InvoicePage};
+use crate::service::{AppError, InvoicePage, UseCases};
 
 #[derive(Default)]
 pub struct InvoiceQuery;
@@ -40,28 +40,19 @@ pub(super) fn invoice_filter(
     due_from: Option<Date>,
     due_to: Option<Date>,
 ) -> GqlResult<InvoiceFilter> {
-    if let Some(id) = &order_id {
-        check_id(id)?;
-    }
-    if let Some(id) = &account_id {
-        check_id(id)?;
-    }
-    let filter = InvoiceFilter {
-        status: status.map(Into::into),
+    Ok(InvoiceFilter::listing(
+        status.map(Into::into),
         order_id,
-        account_id: account_id.map(|id| id.0),
-        due_from: due_from.map(|d| d.0),
-        due_to: due_to.map(|d| d.0),
-        ..Default::default()
-    };
-    filter.check()?;
-    Ok(filter)
+        account_id.map(|id| id.0),
+        due_from.map(|d| d.0),
+        due_to.map(|d| d.0),
+    )?)
 }
 
 impl InvoiceArgs {
     pub(super) async fn run(self, ctx: &Context<'_>) -> GqlResult<InvoiceConnection> {
         let who = principal(ctx)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let filter = invoice_filter(
             self.status,
             self.order_id,
@@ -132,7 +123,7 @@ async fn with_relations(
     invoices: Vec<domain::Invoice>,
     wanted: Wanted,
 ) -> GqlResult<Vec<Invoice>> {
-    let gateway = ctx.data_unchecked::<Gateway>();
+    let gateway = ctx.data_unchecked::<UseCases>();
     let loaders = ctx.data_unchecked::<Loaders>();
     let accounts = async {
         if !wanted.account {
@@ -249,7 +240,7 @@ impl InvoiceConnection {
     /// How many invoices match the filter in all (not just this page).
     #[graphql(complexity = "COUNT_PRICE")]
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let today = ctx.data_unchecked::<RequestContext>().today;
         gateway
             .count_invoices(principal(ctx)?, &self.filter, today)
@@ -327,7 +318,7 @@ impl InvoiceQuery {
     ) -> GqlResult<Option<Invoice>> {
         let who = principal(ctx)?;
         check_id(&id)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         Ok(gateway.invoice(who, &id).await?.map(Invoice::new))
     }
 
@@ -339,7 +330,7 @@ impl InvoiceQuery {
     ) -> GqlResult<Option<Account>> {
         let who = principal(ctx)?;
         check_id(&id)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         Ok(gateway.account(who, &id).await?.map(|a| Account(a.into())))
     }
 
@@ -358,7 +349,7 @@ impl InvoiceQuery {
         let who = principal(ctx)?;
         let filter = invoice_filter(None, order_id, account_id, due_from, due_to)?;
         let totals = ctx
-            .data_unchecked::<Gateway>()
+            .data_unchecked::<UseCases>()
             .status_totals(who, &filter, ctx.data_unchecked::<RequestContext>().today)
             .await?;
         Ok(domain::InvoiceStatus::ALL
@@ -391,7 +382,7 @@ impl InvoiceQuery {
     async fn status_change_cursor(&self, ctx: &Context<'_>) -> GqlResult<String> {
         let who = principal(ctx)?;
         Ok(ctx
-            .data_unchecked::<Gateway>()
+            .data_unchecked::<UseCases>()
             .status_change_cursor(who)
             .await?)
     }

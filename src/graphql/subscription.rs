@@ -7,7 +7,7 @@ use futures_util::{Stream, StreamExt};
 use super::error::GqlResult;
 use super::principal;
 use super::types::{ChangeSource, Invoice, InvoiceStatus};
-use crate::service::{AppError, Gateway, StatusChange};
+use crate::service::{AppError, StatusChange, UseCases};
 
 pub struct SubscriptionRoot;
 
@@ -78,7 +78,7 @@ impl SubscriptionRoot {
         #[graphql(desc = "Resume after this change's `cursor`.")] after: Option<String>,
     ) -> Result<impl Stream<Item = GqlResult<InvoiceStatusChange>> + use<>, AppError> {
         let who = principal(ctx)?;
-        let gateway = ctx.data_unchecked::<Gateway>();
+        let gateway = ctx.data_unchecked::<UseCases>();
         let statuses = statuses
             .unwrap_or_default()
             .into_iter()

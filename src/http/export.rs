@@ -9,25 +9,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::{AppState, caller, error_response, status_of};
 use crate::auth::Principal;
-use crate::domain::{InvoiceFilter, InvoiceStatus, check_id, parse_date};
-use crate::service::{AppError, export_link_binding};
-
-/// The query parameters: the `invoices` filters, the delimiter and the link's token.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct ExportParams {
-    status: Option<String>,
-    order_id: Option<String>,
-    account_id: Option<String>,
-    due_from: Option<String>,
-    due_to: Option<String>,
-    delimiter: Option<String>,
-    token: Option<String>,
-}
+use crate::service::{AppError, ExportQuery, export_link_binding};
 
 /// A refused export: status, code and message, answered as a JSON error body.
 struct Refused(StatusCode, &'static str, String);
@@ -42,92 +27,51 @@ fn bad_request(message: &str) -> Refused {
     Refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.to_owned())
 }
 
-impl ExportParams {
-    fn filter(&self) -> Result<InvoiceFilter, Refused> {
-        let date = |name: &str, text: &Option<String>| match text {
-            None => Ok(None),
-            Some(text) => parse_date(text)
-                .map(Some)
-                .ok_or_else(|| bad_request(&format!("`{name}` must be a date, YYYY-MM-DD"))),
-        };
-        let id = |text: &Option<String>| match text {
-            None => Ok(None),
-            Some(id) => check_id(id)
-                .map(|id| Some(id.to_owned()))
-                .map_err(|e| bad_request(&e.to_string())),
-        };
-        let status =
-            match &self.status {
-                None => None,
-                Some(text) => Some(InvoiceStatus::parse_loose(text).map_err(|_| {
-                    bad_request("`status` must be OPEN, PAID, CANCELLED or OVERDUE")
-                })?),
-            };
-        Ok(InvoiceFilter {
-            status,
-            order_id: id(&self.order_id)?,
-            account_id: id(&self.account_id)?,
-            due_from: date("dueFrom", &self.due_from)?,
-            due_to: date("dueTo", &self.due_to)?,
-            ..Default::default()
-        })
-    }
-
-    fn delimiter(&self) -> Result<u8, Refused> {
-        match self.delimiter.as_deref() {
-            None | Some("comma") => Ok(b','),
-            Some("semicolon") => Ok(b';'),
-            Some(_) => Err(bad_request("`delimiter` must be comma or semicolon")),
-        }
-    }
-
-    /// Who asks: the link's token (and the export it opens), or the bearer token.
-    fn caller(
-        &self,
-        state: &AppState,
-        headers: &HeaderMap,
-    ) -> Result<(Principal, Option<String>), Refused> {
-        let unauthenticated = |message: &str| {
-            Refused(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                message.to_owned(),
-            )
-        };
-        // An empty `token=` is no token: the `Authorization` header decides.
-        let who = match self.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(token) => state
-                .keys
-                .verify_download(token)
-                .map(|(who, opens)| Some((who, Some(opens)))),
-            None => caller(headers, &state.keys).map(|who| who.map(|(who, _)| (who, None))),
-        };
-        match who {
-            Ok(Some(who)) => Ok(who),
-            Ok(None) => Err(unauthenticated(
-                "a bearer token or a download link's token is required",
-            )),
-            Err(e) => Err(unauthenticated(e.message())),
-        }
+/// Who asks: the link's token (and the export it opens), or the bearer token.
+fn caller_of(
+    query: &ExportQuery,
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Principal, Option<String>), Refused> {
+    let unauthenticated = |message: &str| {
+        Refused(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            message.to_owned(),
+        )
+    };
+    // An empty `token=` is no token: the `Authorization` header decides.
+    let who = match query.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => state
+            .keys
+            .verify_download(token)
+            .map(|(who, opens)| Some((who, Some(opens)))),
+        None => caller(headers, &state.keys).map(|who| who.map(|(who, _)| (who, None))),
+    };
+    match who {
+        Ok(Some(who)) => Ok(who),
+        Ok(None) => Err(unauthenticated(
+            "a bearer token or a download link's token is required",
+        )),
+        Err(e) => Err(unauthenticated(e.message())),
     }
 }
 
 pub(super) async fn export_invoices(
     State(state): State<AppState>,
     headers: HeaderMap,
-    params: Result<Query<ExportParams>, QueryRejection>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Response {
-    let Query(params) = match params {
-        Ok(params) => params,
+    let Query(query) = match query {
+        Ok(query) => query,
         Err(e) => {
             return bad_request(&format!("bad query parameters: {}", e.body_text()))
                 .into_response();
         }
     };
     let started = (|| {
-        let (who, opens) = params.caller(&state, &headers)?;
-        let filter = params.filter()?;
-        let delimiter = params.delimiter()?;
+        let (who, opens) = caller_of(&query, &state, &headers)?;
+        let (filter, delimiter) = query.read().map_err(|e| bad_request(&e))?;
         if opens.is_some_and(|opens| opens != export_link_binding(&filter, delimiter)) {
             return Err(Refused(
                 StatusCode::FORBIDDEN,

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::graphql::{self, GatewaySchema};
-use crate::service::{AppError, Gateway};
+use crate::service::{AppError, UseCases};
 use crate::telemetry::{Gauges, Metrics};
 
 pub use listener::{ConnectionLimits, fit_connections, serve};
@@ -40,7 +40,7 @@ const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    pub gateway: Gateway,
+    pub gateway: UseCases,
     pub schema: GatewaySchema,
     pub keys: TokenKeys,
     /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
@@ -62,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql_asset))
-        .route("/export/invoices.csv", get(export::export_invoices))
+        .route(crate::service::EXPORT_PATH, get(export::export_invoices))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(rest::routes());
@@ -432,7 +432,7 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
 /// Prometheus metrics (text exposition format).
 async fn metrics(State(state): State<AppState>) -> Response {
     let gateway = &state.gateway;
-    let pool = gateway.store().pool_status();
+    let pool = gateway.pool_status();
     let gauges = Gauges {
         pool_connections: pool.connections,
         pool_idle: pool.idle,
@@ -451,10 +451,10 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.gateway.store().ping().await {
+    match state.gateway.ping().await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({ "ready": true }))).into_response(),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = ?e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(json!({ "ready": false })),

@@ -4,7 +4,7 @@
 
 use chrono::{SubsecRound, Utc};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::{API_KEY_SUBJECT, Principal, new_key_pair, same_digest, token_digest};
 use crate::domain::{ApiKey, ApiKeyRole, MAX_KEY_NAME, Refusal, RefusalCode, check_id};
 
@@ -39,7 +39,7 @@ fn refused(code: RefusalCode, field: &'static str, message: String) -> Refusal {
     }
 }
 
-impl Gateway {
+impl UseCases {
     pub async fn create_api_key(
         &self,
         who: &Principal,

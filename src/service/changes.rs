@@ -4,17 +4,16 @@
 
 use chrono::{SubsecRound, Utc};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{
-    ChangeRequest, ChangeSource, Invoice, LinkPolicy, Origin, Refusal, check_id, decide,
+    Applied, ChangeRequest, ChangeSource, Invoice, LinkPolicy, Origin, Refusal, check_id, decide,
 };
-use crate::store::Applied;
 
 /// The invoice after the change (unchanged when there was nothing to do), or why not.
 pub type ChangeResult = Result<Result<Applied, Refusal>, AppError>;
 
-impl Gateway {
+impl UseCases {
     pub(super) fn link_policy(&self) -> LinkPolicy {
         LinkPolicy {
             allow_http: self.settings().allow_http_links,
@@ -29,11 +28,7 @@ impl Gateway {
         request: ChangeRequest,
         source: ChangeSource,
     ) -> ChangeResult {
-        if !who.is_admin() {
-            return Err(AppError::Forbidden(
-                "only administrators change invoices".into(),
-            ));
-        }
+        who.require_admin("change invoices")?;
         if let Err(e) = check_id(id) {
             return Ok(Err(Refusal::invalid_id(e)));
         }
@@ -55,7 +50,7 @@ impl Gateway {
         let (today, links) = (self.today(), self.link_policy());
         let decide = |invoice: &Invoice| decide(invoice, request, today, origin.source, links);
         let now = Utc::now().trunc_subsecs(6);
-        let result = self.store().change_invoice(id, decide, origin, now).await?;
+        let result = self.store.change_invoice(id, decide, origin, now).await?;
         if let Ok(Applied {
             invoice,
             changed: true,

@@ -3,7 +3,7 @@
 
 use chrono::{SubsecRound, Utc};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{
     Account, AccountStatus, ChangeSource, DocumentType, Invoice, InvoiceDraft, Money, Order,
@@ -28,16 +28,10 @@ pub struct AccountDraft {
 }
 
 fn admin_only(who: &Principal) -> Result<(), AppError> {
-    if who.is_admin() {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "only administrators write invoices and accounts".into(),
-        ))
-    }
+    Ok(who.require_admin("write invoices and accounts")?)
 }
 
-impl Gateway {
+impl UseCases {
     pub async fn create_invoice(
         &self,
         who: &Principal,
@@ -75,7 +69,7 @@ impl Gateway {
             later_statuses: vec![],
         };
         Ok(self
-            .store()
+            .store
             .create_invoice(&new, order.as_ref(), who.subject(), source)
             .await?)
     }
@@ -105,7 +99,7 @@ impl Gateway {
             return Ok(Err(refusal));
         }
         Ok(self
-            .store()
+            .store
             .upsert_account(&account, draft.expected_version)
             .await?)
     }

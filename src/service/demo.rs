@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, NaiveDate, SubsecRound, Utc};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::domain::{
     Account, AccountStatus, ChangeSource, DocumentType, InvoiceStatus, Money, Order,
     new_friendly_id,
@@ -66,8 +66,8 @@ enum Fate {
 /// Seeds the demo store into an empty database. Returns `false`, changing nothing, when
 /// the database already holds the demo store; refuses a database with other data, so that
 /// `--demo` never hands out tokens over a real store.
-pub async fn seed_demo(gateway: &Gateway) -> Result<bool, AppError> {
-    let store = gateway.store();
+pub async fn seed_demo(gateway: &UseCases) -> Result<bool, AppError> {
+    let store = &gateway.store;
     if store.has_accounts().await? {
         return match store.account(DEMO_CUSTOMER_ACCOUNT).await? {
             Some(_) => Ok(false),

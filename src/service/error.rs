@@ -4,6 +4,7 @@
 //! message, which would leak internals. The GraphQL boundary converts this type
 //! explicitly (see `graphql::error`).
 
+use crate::auth::Forbidden;
 use crate::domain::DomainError;
 use crate::store::StoreError;
 
@@ -77,6 +78,12 @@ impl From<StoreError> for AppError {
         } else {
             AppError::Internal(e.to_string())
         }
+    }
+}
+
+impl From<Forbidden> for AppError {
+    fn from(Forbidden(message): Forbidden) -> AppError {
+        AppError::Forbidden(message)
     }
 }
 

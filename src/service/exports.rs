@@ -5,10 +5,10 @@
 
 use tokio::sync::mpsc;
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::csv_io::InvoiceCsvWriter;
-use crate::domain::InvoiceFilter;
+use crate::domain::{FilterText, InvoiceFilter};
 
 /// How long an export waits for a client that takes no data before giving up.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
@@ -20,6 +20,57 @@ const CHUNK_BYTES: usize = 64 * 1024;
 /// (the database failed mid-way): the transport must abort the response, so that a
 /// truncated file is never mistaken for a whole one.
 pub type ExportChunks = mpsc::Receiver<Result<Vec<u8>, AppError>>;
+
+/// The query string of `/export/invoices.csv`: the listing filter's text, the CSV
+/// delimiter and a download link's token. `invoiceExportUrl` writes it and the HTTP edge
+/// reads it, so both use these names.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExportQuery {
+    #[serde(flatten)]
+    pub filter: FilterText,
+    /// `comma` (the default) or `semicolon`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Any other parameter, to refuse by name.
+    #[serde(flatten, skip_serializing)]
+    pub unknown: std::collections::BTreeMap<String, String>,
+}
+
+/// The path of CSV exports.
+pub const EXPORT_PATH: &str = "/export/invoices.csv";
+
+impl ExportQuery {
+    /// The link that opens the export of `filter` with `delimiter` and `token`.
+    pub fn link(filter: &InvoiceFilter, delimiter: u8, token: String) -> String {
+        let query = ExportQuery {
+            filter: FilterText::of(filter),
+            delimiter: (delimiter == b';').then(|| "semicolon".to_owned()),
+            token: Some(token),
+            unknown: Default::default(),
+        };
+        // Strings and absent options only: the encoding cannot fail.
+        let text = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("{EXPORT_PATH}?{text}")
+    }
+
+    /// The filter, checked; the delimiter's byte; or what is wrong, naming the parameter.
+    pub fn read(&self) -> Result<(InvoiceFilter, u8), String> {
+        if let Some(name) = self.unknown.keys().next() {
+            let shown: String = name.chars().take(40).collect();
+            return Err(format!("unknown parameter `{}`", shown.escape_debug()));
+        }
+        let filter = self.filter.read().map_err(|e| e.to_string())?;
+        let delimiter = match self.delimiter.as_deref() {
+            None | Some("comma") => b',',
+            Some("semicolon") => b';',
+            Some(_) => return Err("`delimiter` must be comma or semicolon".into()),
+        };
+        Ok((filter, delimiter))
+    }
+}
 
 /// What a download link from `invoiceExportUrl` is for: its filter and delimiter, in one
 /// canonical text. The link's token carries it, and opens that export alone: a link for
@@ -36,7 +87,7 @@ pub fn export_link_binding(filter: &InvoiceFilter, delimiter: u8) -> String {
     .to_string()
 }
 
-impl Gateway {
+impl UseCases {
     /// Starts exporting the invoices `filter` covers (admins only). `delimiter` is the
     /// CSV delimiter (`,` by default; `;` suits spreadsheets in comma-decimal locales).
     pub fn export_invoices(
@@ -45,11 +96,7 @@ impl Gateway {
         filter: InvoiceFilter,
         delimiter: u8,
     ) -> Result<ExportChunks, AppError> {
-        if who.account_scope().is_some() {
-            return Err(AppError::Forbidden(
-                "only administrators export invoices".into(),
-            ));
-        }
+        who.require_every_account("export invoices")?;
         filter.check()?;
         let Ok(permit) = self.exports.clone().try_acquire_owned() else {
             return Err(AppError::Busy(
@@ -68,7 +115,7 @@ impl Gateway {
             if tx.send(Ok(csv.take())).await.is_err() {
                 return;
             }
-            let rows = match gateway.store().stream_invoices(&filter, today).await {
+            let rows = match gateway.store.stream_invoices(&filter, today).await {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(error = %e, "export failed to start");

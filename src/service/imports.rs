@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{SubsecRound, Utc};
 use tokio::sync::mpsc;
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::csv_io::{FileProblem, ImportFile};
 use crate::domain::{
@@ -105,7 +105,7 @@ impl Drop for AbortOnDrop {
 }
 
 /// An import registered as running in this process, until dropped.
-struct Registered(Gateway, String);
+struct Registered(UseCases, String);
 
 impl Drop for Registered {
     fn drop(&mut self) {
@@ -135,7 +135,7 @@ fn shown_name(name: &str) -> String {
     }
 }
 
-impl Gateway {
+impl UseCases {
     /// Imports a CSV file on behalf of `who` (admins only). Waits for the import up to
     /// `wait` (`None`: to its end); an import still running then is reported as
     /// `RUNNING` and goes on.
@@ -147,11 +147,7 @@ impl Gateway {
         options: ImportOptions,
         wait: Option<Duration>,
     ) -> Result<ImportReport, AppError> {
-        if !who.is_admin() {
-            return Err(AppError::Forbidden(
-                "only administrators import invoices".into(),
-            ));
-        }
+        who.require_admin("import invoices")?;
         let started_at = Utc::now().trunc_subsecs(6);
         let record = InvoiceImport {
             id: uuid::Uuid::new_v4().to_string(),
@@ -167,7 +163,7 @@ impl Gateway {
             counts: ImportCounts::default(),
             problem: None,
         };
-        self.store().record_import(&record).await?;
+        self.store.record_import(&record).await?;
         let progress = Arc::new(Progress::default());
         self.running_imports()
             .0
@@ -217,7 +213,7 @@ impl Gateway {
     }
 
     async fn import_by_id(&self, id: &str) -> Result<Option<InvoiceImport>, AppError> {
-        Ok(self.store().import(id).await?.map(|r| self.live(r)))
+        Ok(self.store.import(id).await?.map(|r| self.live(r)))
     }
 
     /// Imports newest first (admins only; customers see none).
@@ -232,12 +228,12 @@ impl Gateway {
         }
         let after = match after {
             None => None,
-            Some(id) => match self.store().import(check_id(id)?).await? {
+            Some(id) => match self.store.import(check_id(id)?).await? {
                 Some(after) => Some((after.started_at, after.id)),
                 None => return Ok(vec![]),
             },
         };
-        let imports = self.store().imports(after, limit).await?;
+        let imports = self.store.imports(after, limit).await?;
         Ok(imports.into_iter().map(|r| self.live(r)).collect())
     }
 
@@ -250,7 +246,7 @@ impl Gateway {
         limit: u64,
     ) -> Result<Vec<RowError>, AppError> {
         Ok(self
-            .store()
+            .store
             .import_errors(import_id, after_line, limit)
             .await?)
     }
@@ -272,7 +268,7 @@ impl Gateway {
         // Not running here. On PostgreSQL another instance may run it: its heartbeat
         // tells. On SQLite another process (the `import` command) may, on the same file;
         // an import older than this process whose record is still RUNNING has lost its.
-        let lost = if self.store().is_shared() {
+        let lost = if self.store.is_shared() {
             let seen = record.heartbeat_at.unwrap_or(record.started_at);
             Utc::now() - seen > HEARTBEAT_LOST
         } else {
@@ -288,10 +284,10 @@ impl Gateway {
     /// the import every few seconds, whatever it is doing (a batch may wait on a row
     /// lock for long), until the returned guard is dropped.
     fn keep_alive(&self, id: &str, progress: Arc<Progress>) -> Option<AbortOnDrop> {
-        if !self.store().is_shared() {
+        if !self.store.is_shared() {
             return None;
         }
-        let (store, id) = (self.store().clone(), id.to_owned());
+        let (store, id) = (self.store.clone(), id.to_owned());
         Some(AbortOnDrop(tokio::spawn(async move {
             let mut ticks = tokio::time::interval(HEARTBEAT);
             ticks.tick().await;
@@ -348,8 +344,8 @@ impl Gateway {
             let mut attempts = 0;
             loop {
                 let stored = async {
-                    spill.store(self.store(), &record.id, None).await?;
-                    self.store().update_import(&record, None).await?;
+                    spill.store(&self.store, &record.id, None).await?;
+                    self.store.update_import(&record, None).await?;
                     Ok::<_, ImportFault>(())
                 };
                 match stored.await {
@@ -383,7 +379,7 @@ impl Gateway {
         record.finished_at = Some(Utc::now().trunc_subsecs(6));
         record.problem =
             Some("the import failed on the gateway's side; nothing was applied".into());
-        if let Err(e) = self.store().update_import(&record, None).await {
+        if let Err(e) = self.store.update_import(&record, None).await {
             tracing::error!(import.id = %record.id, error = %e, "import failure not recorded");
         }
         ImportReport {
@@ -417,7 +413,7 @@ impl Gateway {
             dry_run: record.dry_run,
             apply_valid_rows: record.apply_valid_rows,
         };
-        let txn = self.store().begin_import(!options.dry_run).await?;
+        let txn = self.store.begin_import(!options.dry_run).await?;
         let origin = Origin {
             actor: record.actor.clone(),
             source: ChangeSource::CsvImport,
@@ -457,8 +453,8 @@ impl Gateway {
             record.finished_at = Some(Utc::now().trunc_subsecs(6));
             // The record commits with the changes: history never shows an import
             // applied that is not, or the reverse.
-            spill.store(self.store(), &record.id, Some(&txn)).await?;
-            self.store().update_import(record, Some(&txn)).await?;
+            spill.store(&self.store, &record.id, Some(&txn)).await?;
+            self.store.update_import(record, Some(&txn)).await?;
             txn.commit().await?;
         } else {
             txn.rollback().await?;

@@ -24,7 +24,7 @@ pub use changes::ChangeResult;
 pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
-pub use exports::export_link_binding;
+pub use exports::{EXPORT_PATH, ExportQuery, export_link_binding};
 pub use imports::{BATCH_ROWS as IMPORT_BATCH_ROWS, ImportOptions, ImportReport};
 pub use reads::InvoicePage;
 pub use seed::SeedScale;
@@ -58,7 +58,7 @@ pub struct Settings {
 
 /// The gateway's use cases over one store. Cheap to clone.
 #[derive(Clone)]
-pub struct Gateway {
+pub struct UseCases {
     store: Store,
     settings: Arc<Settings>,
     running_imports: Arc<imports::RunningImports>,
@@ -68,9 +68,9 @@ pub struct Gateway {
     subscription_slots: Arc<subscriptions::SubscriptionSlots>,
 }
 
-impl Gateway {
-    pub fn new(store: Store, settings: Settings) -> Gateway {
-        Gateway {
+impl UseCases {
+    pub fn new(store: Store, settings: Settings) -> UseCases {
+        UseCases {
             subscription_slots: subscriptions::SubscriptionSlots::new(
                 settings.max_subscriptions_per_caller.max(1),
             ),
@@ -88,8 +88,14 @@ impl Gateway {
         self.started_at
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// Whether the database answers (readiness).
+    pub async fn ping(&self) -> Result<(), AppError> {
+        Ok(self.store.ping().await?)
+    }
+
+    /// The database connections: open, idle, and the most allowed (metrics).
+    pub fn pool_status(&self) -> crate::store::PoolStatus {
+        self.store.pool_status()
     }
 
     /// The live feed of status changes.

@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{
     Account, Cursor, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, Order, PageDirection,
@@ -48,7 +48,7 @@ fn visible(who: &Principal, account_id: &str) -> bool {
     who.account_scope().is_none_or(|own| own == account_id)
 }
 
-impl Gateway {
+impl UseCases {
     /// The page request for Relay's arguments, checked against the configured cap.
     pub fn page_request(
         &self,

@@ -7,7 +7,7 @@
 
 use chrono::{Duration, SubsecRound, Utc};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::domain::{
     Account, AccountStatus, ChangeSource, DocumentType, InvoiceStatus, Money, Order,
 };
@@ -36,7 +36,7 @@ fn account_id(n: u64) -> String {
     format!("ACC-{n:07}")
 }
 
-impl Gateway {
+impl UseCases {
     /// Fills an empty database with a synthetic store; `progress` hears the invoices
     /// written so far.
     pub async fn seed(
@@ -44,7 +44,7 @@ impl Gateway {
         scale: SeedScale,
         mut progress: impl FnMut(u64),
     ) -> Result<(), AppError> {
-        if self.store().has_accounts().await? {
+        if self.store.has_accounts().await? {
             return Err(AppError::Forbidden(
                 "the database already holds accounts: seed an empty one".into(),
             ));
@@ -69,13 +69,13 @@ impl Gateway {
                 version: 1,
             });
             if batch_accounts.len() as u64 == BATCH {
-                self.store()
+                self.store
                     .insert_all(&batch_accounts, &[], &[], "seed", ChangeSource::Seed)
                     .await?;
                 batch_accounts.clear();
             }
         }
-        self.store()
+        self.store
             .insert_all(&batch_accounts, &[], &[], "seed", ChangeSource::Seed)
             .await?;
 
@@ -97,14 +97,14 @@ impl Gateway {
             }
             orders.push(order);
             if invoices.len() as u64 >= BATCH || orders.len() as u64 >= BATCH {
-                self.store()
+                self.store
                     .insert_all(&[], &orders, &invoices, "seed", ChangeSource::Seed)
                     .await?;
                 (orders, invoices) = (Vec::new(), Vec::new());
                 progress(written);
             }
         }
-        self.store()
+        self.store
             .insert_all(&[], &orders, &invoices, "seed", ChangeSource::Seed)
             .await?;
         progress(written);

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{FeedFilter, FeedPosition, Invoice, InvoiceEvent, InvoiceStatus, check_id};
 
@@ -24,11 +24,11 @@ pub struct StatusChange {
     pub invoice: Invoice,
 }
 
-impl Gateway {
+impl UseCases {
     /// The position of "now" in the feed, as a cursor (any principal may have one: it
     /// reveals nothing).
     pub async fn status_change_cursor(&self, _who: &Principal) -> Result<String, AppError> {
-        let seen = self.store().feed_snapshot().await?;
+        let seen = self.store.feed_snapshot().await?;
         Ok(FeedPosition {
             seen,
             reading: None,

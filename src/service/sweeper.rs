@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use chrono::{NaiveTime, TimeZone};
 
-use super::{AppError, Gateway};
+use super::{AppError, UseCases};
 use crate::domain::{ChangeRequest, ChangeSource, InvoiceStatus, Origin};
 
 const BATCH: u64 = 500;
 
-impl Gateway {
+impl UseCases {
     /// Sweeps once; returns how many invoices this call made overdue.
     pub async fn sweep_overdue(&self) -> Result<usize, AppError> {
         let origin = Origin {
@@ -29,7 +29,7 @@ impl Gateway {
         let mut swept = 0;
         let mut after = String::new();
         loop {
-            let ids = self.store().open_past_due(today, &after, BATCH).await?;
+            let ids = self.store.open_past_due(today, &after, BATCH).await?;
             let Some(last) = ids.last() else { break };
             after = last.clone();
             for id in &ids {

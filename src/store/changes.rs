@@ -11,7 +11,7 @@ use sea_orm::{
 
 use super::session::{CopyRows, PgTxn};
 use super::{Store, StoreResult, convert};
-use crate::domain::{Invoice, InvoiceStatus, Origin, Outcome, Refusal};
+use crate::domain::{Applied, Invoice, InvoiceStatus, Origin, Outcome, Refusal};
 
 /// A decided change: the invoice as it was, and what becomes of it.
 #[derive(Clone, Debug)]
@@ -226,13 +226,6 @@ pub(super) async fn copy_changes(
 /// Most changes one [`write_changes`] takes: 6 parameters a row in the update and 15 in
 /// the insert stay under SQLite's 32,766 and PostgreSQL's 65,535.
 pub const MAX_CHANGES_PER_WRITE: usize = 1000;
-
-/// An invoice after a change, and whether anything was written.
-#[derive(Clone, Debug)]
-pub struct Applied {
-    pub invoice: Invoice,
-    pub changed: bool,
-}
 
 impl Store {
     /// Changes one invoice in one transaction: locks its row, reads it, lets `decide`

@@ -8,6 +8,7 @@ mod convert;
 mod events;
 mod imports;
 mod invoices;
+mod lists;
 mod session;
 mod write;
 
@@ -23,7 +24,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-pub use changes::{Applied, Change, MAX_CHANGES_PER_WRITE};
+pub use changes::{Change, MAX_CHANGES_PER_WRITE};
 pub use events::CommitListener;
 pub use imports::{ImportTxn, Staged};
 pub use write::NewInvoice;
@@ -144,6 +145,10 @@ impl Store {
     /// Statements executed since the pool opened (tests and metrics read it).
     pub fn statements_executed(&self) -> u64 {
         self.statements.load(Ordering::Relaxed)
+    }
+
+    fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
     }
 
     pub fn backend_name(&self) -> &'static str {

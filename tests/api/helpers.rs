@@ -243,7 +243,7 @@ impl TestApp {
     }
 
     pub fn statements(&self) -> u64 {
-        self.running.gateway.store().statements_executed()
+        self.running.store.statements_executed()
     }
 
     /// POSTs a GraphQL request and returns the whole JSON response.
@@ -350,8 +350,7 @@ impl TestApp {
 
     pub async fn insert(&self, accounts: &[Account], orders: &[Order], invoices: &[NewInvoice]) {
         self.running
-            .gateway
-            .store()
+            .store
             .insert_all(accounts, orders, invoices, "test", ChangeSource::Seed)
             .await
             .expect("fixtures insert");

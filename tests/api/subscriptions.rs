@@ -353,7 +353,7 @@ async fn a_catch_up_naming_thousands_of_transactions_runs_a_few_statements(app: 
     use credit_gateway::domain::Snapshot;
 
     invoices(&app, 3).await;
-    let store = app.running.gateway.store();
+    let store = &app.running.store;
     let now = store.feed_snapshot().await.unwrap();
     // Every transaction of the last 3,000 ids was running at `from`, and has finished.
     let xmin = (now.xmax - 3_000).max(1);
@@ -575,7 +575,7 @@ async fn a_subscriber_that_falls_behind_catches_up_from_the_table(app: TestApp) 
     const CHANGES: usize = 10;
     invoices(&app, CHANGES).await;
     // A hub whose live channel holds two pages.
-    let hub = EventHub::with_channel_pages(app.running.gateway.store().clone(), 2);
+    let hub = EventHub::with_channel_pages(app.running.store.clone(), 2);
     let mut busy = hub.subscribe(FeedFilter::default(), None).await.unwrap();
     let mut probe = hub.subscribe(FeedFilter::default(), None).await.unwrap();
     // One page per change: the next change is made once the probe has heard the last.
