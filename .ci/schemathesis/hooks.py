@@ -246,6 +246,18 @@ def _control(name):
     return test
 
 
+def _control_parameter(name):
+    """The query parameter `name` holds a control character other than tab and line breaks."""
+
+    def test(case) -> bool:
+        text = _text((case.query or {}).get(name))
+        return isinstance(text, str) and any(
+            (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F) and c not in "\t\n\r" for c in text
+        )
+
+    return test
+
+
 def _state(case) -> bool:
     return True
 
@@ -261,6 +273,8 @@ _SEARCH_PARSING = {
     (400, "BAD_REQUEST", "dueDateTo"): _bad_date("dueDateTo"),
     # the spec types `value` as any number; money has at most 4 decimals and 14 integer digits, no exponent.
     (400, "BAD_REQUEST", "value"): _bad_value,
+    # an observation with control characters (a NUL, say) matches none: no stored one holds any.
+    (400, "BAD_REQUEST", "observation"): _control_parameter("observation"),
 }
 _STATE_RULES = {
     # the status rules, which depend on what earlier calls did (paying a cancelled invoice, ...).
