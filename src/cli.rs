@@ -344,7 +344,12 @@ async fn import(
         .map_err(|e| e.public_message())?
     {
         let column = e.column.map(|c| format!(", {c}")).unwrap_or_default();
-        eprintln!("  line {}{column}: {} ({})", e.line, e.message, e.code);
+        eprintln!(
+            "  line {}{column}: {} ({})",
+            e.line,
+            e.message,
+            e.code.as_str()
+        );
     }
     if c.refused > SHOWN {
         eprintln!(

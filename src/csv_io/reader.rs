@@ -9,7 +9,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 use super::records::{MAX_CELLS, Record, RecordError, Records};
 use super::template::{Column, restore};
-use crate::domain::{ImportRow, InvoiceStatus, RefusalCode, RowError, check_id};
+use crate::domain::{Code, ImportRow, InvoiceStatus, RefusalCode, RowError, check_id};
 
 /// The longest row accepted. No template row comes close (an observation is at most
 /// 2,000 characters); a longer one is almost always a quote that is never closed, which
@@ -481,7 +481,7 @@ impl RowReader {
             return Err(RowError::new(
                 line,
                 None,
-                "MALFORMED_ROW",
+                Code::MalformedRow,
                 format!(
                     "the row has {} cells but the header has {fields}: a missing cell would \
                      clear its column",
@@ -496,7 +496,7 @@ impl RowReader {
             return Err(RowError::new(
                 line,
                 None,
-                "MALFORMED_ROW",
+                Code::MalformedRow,
                 format!(
                     "the row has {} cells but the header has {fields}: quote any value that \
                      contains `{}`",
@@ -520,7 +520,7 @@ impl RowReader {
             return Err(RowError::new(
                 line,
                 Some(invoice_column),
-                "MISSING_VALUE",
+                Code::MissingValue,
                 "the Invoice ID is empty",
             ));
         }
@@ -538,7 +538,7 @@ impl RowReader {
                 return Err(RowError::new(
                     line,
                     Some(Column::Status.header()),
-                    "MISSING_VALUE",
+                    Code::MissingValue,
                     "the Status is empty: write Open, Paid, Cancelled or Overdue",
                 ));
             }
@@ -546,7 +546,7 @@ impl RowReader {
                 RowError::new(
                     line,
                     Some(Column::Status.header()),
-                    "INVALID_STATUS",
+                    Code::InvalidStatus,
                     format!(
                         "`{}` is not a status: write Open, Paid, Cancelled or Overdue \
                          (Spanish and Portuguese names work too)",
@@ -561,7 +561,7 @@ impl RowReader {
                 return Err(RowError::new(
                     line,
                     Some(Column::Version.header()),
-                    "MISSING_VALUE",
+                    Code::MissingValue,
                     "the Version is empty: keep the exported number (it guards against \
                      undoing later changes), or leave the whole column out",
                 ));
@@ -570,7 +570,7 @@ impl RowReader {
                 RowError::new(
                     line,
                     Some(Column::Version.header()),
-                    "INVALID_VERSION",
+                    Code::InvalidVersion,
                     format!(
                         "`{}` is not a version: leave the exported number as it is",
                         text.chars().take(40).collect::<String>()
@@ -748,19 +748,19 @@ mod tests {
             b"Invoice ID,Status,Version\n,Paid,1\nI-2,Payed,1\nI-3,,1\nI-4,Paid,x\nI-5,Paid,1,extra\nI-6,Paid,1,\n\n,,\n",
         )
         .unwrap();
-        let errors: Vec<(u64, Option<&str>, &str)> = all
+        let errors: Vec<(u64, Option<&str>, Code)> = all
             .iter()
             .filter_map(|row| row.as_ref().err())
-            .map(|e| (e.line, e.column.as_deref(), e.code.as_str()))
+            .map(|e| (e.line, e.column.as_deref(), e.code))
             .collect();
         assert_eq!(
             errors,
             vec![
-                (2, Some("Invoice ID"), "MISSING_VALUE"),
-                (3, Some("Status"), "INVALID_STATUS"),
-                (4, Some("Status"), "MISSING_VALUE"),
-                (5, Some("Version"), "INVALID_VERSION"),
-                (6, None, "MALFORMED_ROW"),
+                (2, Some("Invoice ID"), Code::MissingValue),
+                (3, Some("Status"), Code::InvalidStatus),
+                (4, Some("Status"), Code::MissingValue),
+                (5, Some("Version"), Code::InvalidVersion),
+                (6, None, Code::MalformedRow),
             ]
         );
         assert_eq!(
@@ -788,19 +788,19 @@ mod tests {
             b"\r\n\nInvoice ID;Status;Payment Link;Version\nI-1;Paid\nI-2;Paid;;\nI-3;Pagada;;2\n",
         )
         .unwrap();
-        let codes: Vec<(u64, Option<&str>, &str)> = all
+        let codes: Vec<(u64, Option<&str>, Option<Code>)> = all
             .iter()
             .map(|row| match row {
-                Ok(row) => (row.line, None, "OK"),
-                Err(e) => (e.line, e.column.as_deref(), e.code.as_str()),
+                Ok(row) => (row.line, None, None),
+                Err(e) => (e.line, e.column.as_deref(), Some(e.code)),
             })
             .collect();
         assert_eq!(
             codes,
             vec![
-                (4, None, "MALFORMED_ROW"),
-                (5, Some("Version"), "MISSING_VALUE"),
-                (6, None, "OK"),
+                (4, None, Some(Code::MalformedRow)),
+                (5, Some("Version"), Some(Code::MissingValue)),
+                (6, None, None),
             ]
         );
     }

@@ -80,22 +80,29 @@ pub enum RefusalCode {
 
 impl RefusalCode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RefusalCode::NotFound => "NOT_FOUND",
-            RefusalCode::InvalidId => "INVALID_ID",
-            RefusalCode::InvalidTransition => "INVALID_TRANSITION",
-            RefusalCode::ReasonRequired => "REASON_REQUIRED",
-            RefusalCode::VersionConflict => "VERSION_CONFLICT",
-            RefusalCode::InvalidPaymentLink => "INVALID_PAYMENT_LINK",
-            RefusalCode::TooLong => "TOO_LONG",
-            RefusalCode::InvalidDueDate => "INVALID_DUE_DATE",
-            RefusalCode::InvalidInput => "INVALID_INPUT",
-            RefusalCode::AlreadyExists => "ALREADY_EXISTS",
-            RefusalCode::InvalidFile => "INVALID_FILE",
-            RefusalCode::InvalidHeader => "INVALID_HEADER",
-            RefusalCode::FileTooLarge => "FILE_TOO_LARGE",
-            RefusalCode::TooManyRows => "TOO_MANY_ROWS",
-            RefusalCode::MalformedRow => "MALFORMED_ROW",
+        super::Code::from(self).as_str()
+    }
+}
+
+impl From<RefusalCode> for super::Code {
+    fn from(code: RefusalCode) -> super::Code {
+        use super::Code;
+        match code {
+            RefusalCode::NotFound => Code::NotFound,
+            RefusalCode::InvalidId => Code::InvalidId,
+            RefusalCode::InvalidTransition => Code::InvalidTransition,
+            RefusalCode::ReasonRequired => Code::ReasonRequired,
+            RefusalCode::VersionConflict => Code::VersionConflict,
+            RefusalCode::InvalidPaymentLink => Code::InvalidPaymentLink,
+            RefusalCode::TooLong => Code::TooLong,
+            RefusalCode::InvalidDueDate => Code::InvalidDueDate,
+            RefusalCode::InvalidInput => Code::InvalidInput,
+            RefusalCode::AlreadyExists => Code::AlreadyExists,
+            RefusalCode::InvalidFile => Code::InvalidFile,
+            RefusalCode::InvalidHeader => Code::InvalidHeader,
+            RefusalCode::FileTooLarge => Code::FileTooLarge,
+            RefusalCode::TooManyRows => Code::TooManyRows,
+            RefusalCode::MalformedRow => Code::MalformedRow,
         }
     }
 }
@@ -228,13 +235,21 @@ fn describe(c: char) -> String {
 }
 
 fn check_text(text: &Option<String>, field: &'static str, max: usize) -> Result<(), Refusal> {
-    match text {
-        Some(t) if t.chars().count() > max => Err(refuse(
+    text.as_deref()
+        .map_or(Ok(()), |text| check_length(text, field, max))
+}
+
+/// A text of at most `max` characters, else `TOO_LONG` (every text field, wherever it is
+/// written).
+pub(super) fn check_length(text: &str, field: &'static str, max: usize) -> Result<(), Refusal> {
+    if text.chars().count() > max {
+        Err(refuse(
             RefusalCode::TooLong,
             Some(field),
             format!("{field} is longer than {max} characters"),
-        )),
-        _ => Ok(()),
+        ))
+    } else {
+        Ok(())
     }
 }
 

@@ -44,13 +44,8 @@ fn check_text(text: &str, field: &'static str, max: usize) -> Result<(), Refusal
     super::check_no_control(text, field)?;
     if text.trim().is_empty() {
         Err(invalid(field, format!("{field} must not be empty")))
-    } else if text.chars().count() > max {
-        Err(invalid(
-            field,
-            format!("{field} is longer than {max} characters"),
-        ))
     } else {
-        Ok(())
+        super::change::check_length(text, field, max)
     }
 }
 

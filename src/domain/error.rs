@@ -1,5 +1,7 @@
 //! What the domain refuses, with a stable code for each refusal.
 
+use super::Code;
+
 /// A rule of the domain that an input breaks. Every variant is the caller's fault: the
 /// domain has no I/O, so it cannot fail on its own.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -20,14 +22,14 @@ pub enum DomainError {
 
 impl DomainError {
     /// A stable, machine-readable code for clients.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            DomainError::InvalidMoney(_) => "INVALID_MONEY",
-            DomainError::UnknownValue { .. } => "INVALID_VALUE",
-            DomainError::InvalidCursor => "INVALID_CURSOR",
-            DomainError::InvalidPage(_) => "INVALID_PAGE",
-            DomainError::InvalidFilter(_) => "INVALID_FILTER",
-            DomainError::InvalidId(_) => "INVALID_ID",
+            DomainError::InvalidMoney(_) => Code::InvalidMoney,
+            DomainError::UnknownValue { .. } => Code::InvalidValue,
+            DomainError::InvalidCursor => Code::InvalidCursor,
+            DomainError::InvalidPage(_) => Code::InvalidPage,
+            DomainError::InvalidFilter(_) => Code::InvalidFilter,
+            DomainError::InvalidId(_) => Code::InvalidId,
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct RowError {
     pub line: u64,
     /// The template column at fault (`Status`, `Payment Link`, …), when one is.
     pub column: Option<String>,
-    pub code: String,
+    pub code: super::Code,
     pub message: String,
 }
 
@@ -34,13 +34,13 @@ impl RowError {
     pub fn new(
         line: u64,
         column: Option<&'static str>,
-        code: &'static str,
+        code: super::Code,
         message: impl Into<String>,
     ) -> RowError {
         RowError {
             line,
             column: column.map(str::to_owned),
-            code: code.to_owned(),
+            code,
             message: message.into(),
         }
     }
@@ -61,7 +61,7 @@ impl RowError {
             }
             _ => refusal.message,
         };
-        RowError::new(line, column, refusal.code.as_str(), message)
+        RowError::new(line, column, refusal.code.into(), message)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod api_key;
 mod change;
+mod code;
 mod draft;
 mod error;
 mod feed;
@@ -41,6 +42,7 @@ pub use change::{
     Applied, ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal,
     RefusalCode, check_no_control, decide, parse_payment_link,
 };
+pub use code::Code;
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
 pub use feed::{FeedEvent, FeedFilter, FeedPosition, Snapshot, SnapshotDiff};

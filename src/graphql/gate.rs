@@ -10,6 +10,7 @@
 //! extension, even for an extension that does not use the hook), which the reference
 //! read's profile showed as a large share of resolving a page (`benches/README.md`).
 
+use crate::domain::Code;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -105,7 +106,7 @@ async fn pay(throttle: &Throttle, caller: &str, cost: u64) {
     }
 }
 
-fn with_codes(errors: Vec<ServerError>, code: &str) -> Vec<ServerError> {
+fn with_codes(errors: Vec<ServerError>, code: Code) -> Vec<ServerError> {
     errors
         .into_iter()
         .map(|e| with_default_code(e, code))
@@ -117,7 +118,7 @@ impl Extension for RequestGate {
     async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
         let started = Instant::now();
         let mut response = next.run(ctx).await;
-        response.errors = with_codes(std::mem::take(&mut response.errors), "BAD_REQUEST");
+        response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadRequest);
         let (name, kind) = self.seen().operation.take().unwrap_or((None, "unknown"));
         let outcome = match response
             .errors
@@ -145,7 +146,7 @@ impl Extension for RequestGate {
         self.limits.check_text(&request.query)?;
         QueryLimits::check_uploads(&request)?;
         let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| with_default_code(e.into(), "GRAPHQL_PARSE_FAILED"))?;
+            .map_err(|e| with_default_code(e.into(), Code::GraphqlParseFailed))?;
         let selected = selected_operation(&document, request.operation_name.as_deref());
         let caller = request
             .data
@@ -178,7 +179,7 @@ impl Extension for RequestGate {
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables)
             .await
-            .map_err(|e| with_default_code(e, "GRAPHQL_PARSE_FAILED"))
+            .map_err(|e| with_default_code(e, Code::GraphqlParseFailed))
     }
 
     async fn validation(
@@ -189,7 +190,7 @@ impl Extension for RequestGate {
         let result = next
             .run(ctx)
             .await
-            .map_err(|errors| with_codes(errors, "GRAPHQL_VALIDATION_FAILED"))?;
+            .map_err(|errors| with_codes(errors, Code::GraphqlValidationFailed))?;
         let caller = ctx
             .data_opt::<RequestContext>()
             .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);
@@ -239,7 +240,7 @@ impl Extension for RequestGate {
             operation.r#type = kind,
         );
         let mut response = next.run(ctx, operation_name).instrument(span).await;
-        response.errors = with_codes(std::mem::take(&mut response.errors), "BAD_USER_INPUT");
+        response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadUserInput);
         if let Some(cost) = self.seen().cost.take() {
             response.extensions.insert("cost".into(), cost);
         }

@@ -152,7 +152,7 @@ impl From<RowError> for ImportRowError {
         ImportRowError {
             line: int(e.line),
             column: e.column,
-            code: e.code,
+            code: e.code.as_str().to_owned(),
             message: e.message,
         }
     }

@@ -5,6 +5,7 @@
 //! (`throttle`). Also here: no mutation over `GET`, whatever the query's text came from
 //! (a persisted query too).
 
+use crate::domain::Code;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -98,9 +99,9 @@ pub(super) const COUNT_PRICE: usize = 50;
 /// An invoice's history is not paged; it is priced as if it held this many changes.
 pub(super) const HISTORY_PRICE: usize = 10;
 
-pub(super) fn refuse(code: &str, message: String) -> ServerError {
+pub(super) fn refuse(code: Code, message: String) -> ServerError {
     async_graphql::Error::new(message)
-        .extend_with(|_, e| e.set("code", code))
+        .extend_with(|_, e| e.set("code", code.as_str()))
         .into_server_error(Default::default())
 }
 
@@ -127,7 +128,7 @@ impl QueryLimits {
     pub(super) fn check_text(&self, query: &str) -> ServerResult<()> {
         if query.len() > self.max_query_bytes {
             return Err(refuse(
-                "QUERY_TOO_LARGE",
+                Code::QueryTooLarge,
                 format!(
                     "the query has {} bytes; the limit is {}",
                     query.len(),
@@ -161,7 +162,7 @@ impl QueryLimits {
             .find(|(_, value)| !check(value, files))
         {
             Some((name, _)) => Err(refuse(
-                "BAD_REQUEST",
+                Code::BadRequest,
                 format!(
                     "variable `{name}` holds a `{UPLOAD_MARKER}` value that names no file of \
                      this request: files are sent as a multipart upload"
@@ -184,7 +185,7 @@ impl QueryLimits {
         let expansion = expand(document);
         if expansion.fields > self.max_complexity {
             return Err(refuse(
-                "QUERY_TOO_COMPLEX",
+                Code::QueryTooComplex,
                 format!(
                     "the query expands to more than {} fields once its fragments are spread",
                     self.max_complexity
@@ -193,7 +194,7 @@ impl QueryLimits {
         }
         if expansion.aliases > self.max_aliases {
             return Err(refuse(
-                "TOO_MANY_ALIASES",
+                Code::TooManyAliases,
                 format!(
                     "the query uses more than {} aliases; split it",
                     self.max_aliases
@@ -202,7 +203,7 @@ impl QueryLimits {
         }
         if expansion.upload_literals > 0 {
             return Err(refuse(
-                "BAD_REQUEST",
+                Code::BadRequest,
                 format!(
                     "the document holds a `{UPLOAD_MARKER}` value: files are sent as a \
                      multipart upload, through variables"
@@ -211,7 +212,7 @@ impl QueryLimits {
         }
         if over_get && operation.is_some_and(|op| op.ty == OperationType::Mutation) {
             return Err(refuse(
-                "METHOD_NOT_ALLOWED",
+                Code::MethodNotAllowed,
                 "mutations are sent with POST, never GET".into(),
             ));
         }
@@ -228,7 +229,7 @@ impl QueryLimits {
     ) -> ServerResult<async_graphql::Value> {
         if result.depth > self.max_depth {
             return Err(refuse(
-                "QUERY_TOO_DEEP",
+                Code::QueryTooDeep,
                 format!(
                     "the query nests {} levels deep; the limit is {}",
                     result.depth, self.max_depth
@@ -237,7 +238,7 @@ impl QueryLimits {
         }
         if result.complexity > self.max_complexity {
             return Err(refuse(
-                "QUERY_TOO_COMPLEX",
+                Code::QueryTooComplex,
                 format!(
                     "the query costs {} points; the limit is {} (each field costs a point, \
                      once per item of the page it is in: ask for smaller pages or fewer fields)",
@@ -257,7 +258,7 @@ impl QueryLimits {
                     budget.capacity, budget.per_second
                 ))
                 .extend_with(|_, e| {
-                    e.set("code", "THROTTLED");
+                    e.set("code", Code::Throttled.as_str());
                     e.set("retryAfterSeconds", seconds);
                 })
                 .into_server_error(Default::default()))

@@ -5,6 +5,7 @@
 //! (least recently used queries are forgotten first), and only authenticated callers'
 //! queries are remembered, so strangers cannot churn the cache.
 
+use crate::domain::Code;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -111,7 +112,7 @@ impl PersistedQueries {
             };
             let Some(query) = found else {
                 return Err(refuse(
-                    "PERSISTED_QUERY_NOT_FOUND",
+                    Code::PersistedQueryNotFound,
                     "PersistedQueryNotFound".into(),
                 ));
             };
@@ -120,7 +121,7 @@ impl PersistedQueries {
         }
         if <Hash>::from(Sha256::digest(request.query.as_bytes())) != hash {
             return Err(refuse(
-                "PERSISTED_QUERY_HASH_MISMATCH",
+                Code::PersistedQueryHashMismatch,
                 "provided sha does not match query".into(),
             ));
         }
@@ -133,7 +134,7 @@ impl PersistedQueries {
 
 fn not_supported() -> async_graphql::ServerError {
     refuse(
-        "PERSISTED_QUERY_NOT_SUPPORTED",
+        Code::PersistedQueryNotSupported,
         "PersistedQueryNotSupported".into(),
     )
 }
@@ -153,7 +154,7 @@ fn requested_hash(persisted: &Value) -> ServerResult<Hash> {
     };
     parse_hex(hex).ok_or_else(|| {
         refuse(
-            "BAD_REQUEST",
+            Code::BadRequest,
             "extensions.persistedQuery.sha256Hash must be 64 hexadecimal digits".into(),
         )
     })

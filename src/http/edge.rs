@@ -8,6 +8,8 @@
 //! time is answered 408 and its connection closed); an access log line; and the HTTP
 //! metrics.
 
+use super::errors;
+use crate::domain::Code;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -109,16 +111,10 @@ async fn as_json_error(response: Response) -> Response {
             .unwrap_or("refused")
             .to_lowercase(),
     };
-    let code = match status {
-        StatusCode::BAD_REQUEST => "BAD_REQUEST".to_owned(),
-        StatusCode::NOT_FOUND => "NOT_FOUND".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "METHOD_NOT_ALLOWED".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE".to_owned(),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE".to_owned(),
-        StatusCode::UPGRADE_REQUIRED => "UPGRADE_REQUIRED".to_owned(),
-        other => format!("HTTP_{}", other.as_u16()),
-    };
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    // The body is replaced; the status and headers (`Allow`, say) stay as they were.
+    let code = errors::code_of_status(status);
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -130,8 +126,7 @@ async fn as_json_error(response: Response) -> Response {
 /// 408, and the connection closed: the rest of its body is not worth waiting for.
 fn too_slow(timeout: Duration) -> Response {
     let mut response = super::error_response(
-        StatusCode::REQUEST_TIMEOUT,
-        "REQUEST_TIMEOUT",
+        Code::RequestTimeout,
         &format!(
             "the request body did not arrive within {} seconds",
             timeout.as_secs()
@@ -146,7 +141,7 @@ fn too_slow(timeout: Duration) -> Response {
 fn internal_error(id: &str) -> Response {
     let body = json!({ "errors": [{
         "message": "internal error",
-        "extensions": { "code": "INTERNAL", "requestId": id },
+        "extensions": { "code": Code::Internal.as_str(), "requestId": id },
     }] });
     (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response()
 }

@@ -7,24 +7,17 @@
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
-use super::{AppState, caller, error_response, status_of};
+use super::errors::HttpError;
+use super::{AppState, caller};
 use crate::auth::Principal;
-use crate::service::{AppError, ExportQuery, export_link_binding};
+use crate::domain::Code;
+use crate::service::{ExportQuery, export_link_binding};
 
-/// A refused export: status, code and message, answered as a JSON error body.
-struct Refused(StatusCode, &'static str, String);
-
-impl IntoResponse for Refused {
-    fn into_response(self) -> Response {
-        error_response(self.0, self.1, &self.2)
-    }
-}
-
-fn bad_request(message: &str) -> Refused {
-    Refused(StatusCode::BAD_REQUEST, "BAD_REQUEST", message.to_owned())
+fn bad_request(message: &str) -> HttpError {
+    HttpError::new(Code::BadRequest, message)
 }
 
 /// Who asks: the link's token (and the export it opens), or the bearer token.
@@ -32,14 +25,8 @@ fn caller_of(
     query: &ExportQuery,
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<(Principal, Option<String>), Refused> {
-    let unauthenticated = |message: &str| {
-        Refused(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            message.to_owned(),
-        )
-    };
+) -> Result<(Principal, Option<String>), HttpError> {
+    let unauthenticated = |message: &str| HttpError::new(Code::Unauthenticated, message);
     // An empty `token=` is no token: the `Authorization` header decides.
     let who = match query.token.as_deref().filter(|t| !t.is_empty()) {
         Some(token) => state
@@ -65,30 +52,27 @@ pub(super) async fn export_invoices(
     let Query(query) = match query {
         Ok(query) => query,
         Err(e) => {
-            return bad_request(&format!("bad query parameters: {}", e.body_text()))
-                .into_response();
+            return bad_request(&format!("bad query parameters: {}", e.body_text())).graphql();
         }
     };
     let started = (|| {
         let (who, opens) = caller_of(&query, &state, &headers)?;
         let (filter, delimiter) = query.read().map_err(|e| bad_request(&e))?;
         if opens.is_some_and(|opens| opens != export_link_binding(&filter, delimiter)) {
-            return Err(Refused(
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
+            return Err(HttpError::new(
+                Code::Forbidden,
                 "this download link opens the export it was made for, with its filters \
-                 unchanged: ask invoiceExportUrl for a link to this one"
-                    .into(),
+                 unchanged: ask invoiceExportUrl for a link to this one",
             ));
         }
         state
             .gateway
             .export_invoices(&who, filter, delimiter)
-            .map_err(refusal)
+            .map_err(HttpError::from)
     })();
     let chunks = match started {
         Ok(chunks) => chunks,
-        Err(refused) => return refused.into_response(),
+        Err(refused) => return refused.graphql(),
     };
     // An error chunk becomes a body error: the connection is cut, so the client sees a
     // failed download rather than a file that looks complete.
@@ -112,8 +96,4 @@ pub(super) async fn export_invoices(
         Body::from_stream(body),
     )
         .into_response()
-}
-
-fn refusal(error: AppError) -> Refused {
-    Refused(status_of(&error), error.code(), error.public_message())
 }

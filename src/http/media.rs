@@ -4,6 +4,8 @@
 //! and no `data`; anyone else gets `application/json`, with 200 for every well-formed
 //! request, as the spec asks of that type (legacy clients read errors from the body).
 
+use super::errors::status_of;
+use crate::domain::Code;
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,21 +63,21 @@ impl Media {
 
 /// Codes of errors that stop a request before it runs: the document did not parse or
 /// validate, or asked too much, or the request was malformed.
-const REQUEST_ERRORS: [&str; 9] = [
-    "GRAPHQL_PARSE_FAILED",
-    "GRAPHQL_VALIDATION_FAILED",
-    "QUERY_TOO_LARGE",
-    "TOO_MANY_ALIASES",
-    "QUERY_TOO_DEEP",
-    "QUERY_TOO_COMPLEX",
-    "BAD_REQUEST",
-    "PERSISTED_QUERY_HASH_MISMATCH",
-    "PERSISTED_QUERY_NOT_SUPPORTED",
+const REQUEST_ERRORS: [Code; 9] = [
+    Code::GraphqlParseFailed,
+    Code::GraphqlValidationFailed,
+    Code::QueryTooLarge,
+    Code::TooManyAliases,
+    Code::QueryTooDeep,
+    Code::QueryTooComplex,
+    Code::BadRequest,
+    Code::PersistedQueryHashMismatch,
+    Code::PersistedQueryNotSupported,
 ];
 
-fn code(error: &async_graphql::ServerError) -> Option<&str> {
+fn code(error: &async_graphql::ServerError) -> Option<Code> {
     match error.extensions.as_ref()?.get("code")? {
-        async_graphql::Value::String(code) => Some(code.as_str()),
+        async_graphql::Value::String(code) => Code::parse(code),
         _ => None,
     }
 }
@@ -83,7 +85,7 @@ fn code(error: &async_graphql::ServerError) -> Option<&str> {
 /// The HTTP answer of a GraphQL response, in `media`.
 pub(super) fn render(response: async_graphql::Response, media: Media) -> Response {
     let first = response.errors.first();
-    let first_code = first.and_then(code).map(str::to_owned);
+    let first_code = first.and_then(code);
     let retry_after = first
         .and_then(|error| error.extensions.as_ref()?.get("retryAfterSeconds"))
         .map(ToString::to_string);
@@ -93,10 +95,9 @@ pub(super) fn render(response: async_graphql::Response, media: Media) -> Respons
             .errors
             .iter()
             .all(|error| code(error).is_some_and(|code| REQUEST_ERRORS.contains(&code)));
-    let status = match first_code.as_deref() {
+    let status = match first_code {
         // Clients and proxies act on these two, whatever the media type.
-        Some("THROTTLED") => StatusCode::TOO_MANY_REQUESTS,
-        Some("METHOD_NOT_ALLOWED") => StatusCode::METHOD_NOT_ALLOWED,
+        Some(code @ (Code::Throttled | Code::MethodNotAllowed)) => status_of(code),
         _ if never_ran && media == Media::GraphqlResponse => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
@@ -116,13 +117,13 @@ pub(super) fn render(response: async_graphql::Response, media: Media) -> Respons
     *http.status_mut() = status;
     let headers = http.headers_mut();
     headers.insert(header::CONTENT_TYPE, media.content_type());
-    match first_code.as_deref() {
-        Some("THROTTLED") => {
+    match first_code {
+        Some(Code::Throttled) => {
             if let Some(value) = retry_after.and_then(|s| HeaderValue::from_str(&s).ok()) {
                 headers.insert(header::RETRY_AFTER, value);
             }
         }
-        Some("METHOD_NOT_ALLOWED") => {
+        Some(Code::MethodNotAllowed) => {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
         }
         _ => {}

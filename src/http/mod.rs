@@ -5,6 +5,7 @@
 
 mod body;
 mod edge;
+mod errors;
 mod export;
 mod hygiene;
 mod listener;
@@ -26,7 +27,9 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use self::errors::HttpError;
 use crate::auth::{Principal, TokenError, TokenKeys};
+use crate::domain::Code;
 use crate::graphql::{self, GatewaySchema};
 use crate::service::{AppError, UseCases};
 use crate::telemetry::{Gauges, Metrics};
@@ -72,7 +75,7 @@ pub fn router(state: AppState) -> Router {
         router
     };
     let router = router
-        .fallback(|| async { error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .fallback(|| async { error_response(Code::NotFound, "no such route") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             edge::edge,
@@ -109,23 +112,10 @@ fn cors(origins: &[HeaderValue]) -> Option<tower_http::cors::CorsLayer> {
     )
 }
 
-/// The HTTP status of a use case's failure, outside GraphQL (REST, exports).
-fn status_of(error: &crate::service::AppError) -> StatusCode {
-    use crate::service::AppError;
-    match error {
-        AppError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-        AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-        AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::Busy(_) | AppError::TooManySubscriptions(_) => StatusCode::TOO_MANY_REQUESTS,
-        AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
-/// A GraphQL-shaped error body, for failures before the schema runs.
-fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, axum::Json(body)).into_response()
+/// A GraphQL-shaped refusal, for failures before the schema runs; its code decides its
+/// status.
+fn error_response(code: Code, message: &str) -> Response {
+    HttpError::new(code, message).graphql()
 }
 
 /// The token of an `Authorization` value `Bearer <token>`.
@@ -175,11 +165,8 @@ const APP_KEY: &str = "x-vtex-api-appkey";
 const APP_TOKEN: &str = "x-vtex-api-apptoken";
 
 /// The answer to refused credentials, or to a store that could not check them.
-fn refused(error: &AppError) -> Response {
-    if let AppError::Internal(detail) = error {
-        tracing::error!(error.detail = %detail, "internal error checking credentials");
-    }
-    error_response(status_of(error), error.code(), &error.public_message())
+fn refused(error: AppError) -> Response {
+    HttpError::from(error).graphql()
 }
 
 /// How a GraphQL request arrived.
@@ -196,7 +183,7 @@ async fn execute(
 ) -> Response {
     let principal = match principal(state, arrival.headers).await {
         Ok(who) => who,
-        Err(e) => return refused(&e),
+        Err(e) => return refused(e),
     };
     let caller = graphql::Caller {
         principal,
@@ -217,8 +204,7 @@ fn peer(extensions: &axum::http::Extensions) -> Option<IpAddr> {
 
 pub(super) fn too_large(limit: u64) -> Response {
     error_response(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "PAYLOAD_TOO_LARGE",
+        Code::PayloadTooLarge,
         &format!("the request body exceeds {limit} bytes"),
     )
 }
@@ -227,8 +213,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
     let (parts, body) = request.into_parts();
     if hygiene::forgeable(&parts.headers) {
         return error_response(
-            StatusCode::BAD_REQUEST,
-            "PREFLIGHT_REQUIRED",
+            Code::PreflightRequired,
             "this request could be a cross-site request forgery: send JSON \
              (content-type: application/json), or add the header \
              `apollo-require-preflight: true`",
@@ -250,20 +235,15 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
         match principal(&state, &parts.headers).await {
             Ok(Some(who)) if who.is_admin() => {}
             Ok(Some(_)) => {
-                return error_response(
-                    StatusCode::FORBIDDEN,
-                    "FORBIDDEN",
-                    "only administrators upload files",
-                );
+                return error_response(Code::Forbidden, "only administrators upload files");
             }
             Ok(None) => {
                 return error_response(
-                    StatusCode::UNAUTHORIZED,
-                    "UNAUTHENTICATED",
+                    Code::Unauthenticated,
                     "a bearer token is required to upload a file",
                 );
             }
-            Err(e) => return refused(&e),
+            Err(e) => return refused(e),
         }
         let max_file = state.gateway.settings().import_limits.max_bytes;
         match upload::receive(content_type, body, max_file).await {
@@ -286,11 +266,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             if request.query.trim().is_empty()
                 && !request.extensions.contains_key("persistedQuery") =>
         {
-            error_response(
-                StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
-                "the request has no query",
-            )
+            error_response(Code::BadRequest, "the request has no query")
         }
         Ok(request) if multipart::wanted(&parts.headers) => {
             multipart::subscribe(&state, &parts.headers, request)
@@ -304,18 +280,13 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             execute(&state, arrival, request).await
         }
         Err(async_graphql::ParseRequestError::PayloadTooLarge) => error_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "FILE_TOO_LARGE",
+            Code::FileTooLarge,
             &format!(
                 "the uploaded file exceeds the import limit of {} bytes",
                 state.gateway.settings().import_limits.max_bytes
             ),
         ),
-        Err(e) => error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
-            &parse_error_message(&e),
-        ),
+        Err(e) => error_response(Code::BadRequest, &parse_error_message(&e)),
     }
 }
 
@@ -384,8 +355,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
             response
         }
         Err(_) => error_response(
-            StatusCode::BAD_REQUEST,
-            "BAD_REQUEST",
+            Code::BadRequest,
             "the query string is not a GraphQL request: pass ?query=...",
         ),
     }
@@ -417,7 +387,7 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
             include_bytes!("graphiql/react-dom.production.min.js"),
             "text/javascript",
         ),
-        _ => return error_response(StatusCode::NOT_FOUND, "NOT_FOUND", "no such asset"),
+        _ => return error_response(Code::NotFound, "no such asset"),
     };
     Response::builder()
         .header(

@@ -6,10 +6,11 @@
 //! `payload` wrapper). The stream ends when the operation does, or when the token
 //! expires. The token comes in the `Authorization` header, as for any HTTP request.
 
+use crate::domain::Code;
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
@@ -43,13 +44,9 @@ pub(super) fn subscribe(
     let (principal, expires) = match caller(headers, &state.keys) {
         Ok(Some(caller)) => caller,
         Ok(None) => {
-            return error_response(
-                StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
-                "a bearer token is required",
-            );
+            return error_response(Code::Unauthenticated, "a bearer token is required");
         }
-        Err(e) => return error_response(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.message()),
+        Err(e) => return error_response(Code::Unauthenticated, e.message()),
     };
     let request = graphql::prepare_subscription(request, &state.gateway, principal);
     let responses = state.schema.execute_stream(request);

@@ -5,11 +5,11 @@
 //! (async-graphql opens the file once per variable: a map naming it 20,000 times held
 //! 20,000 descriptors), before anything past the bound is stored.
 
+use crate::domain::Code;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::body::Body;
-use axum::http::StatusCode;
 use axum::response::Response;
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -42,21 +42,18 @@ pub(super) async fn receive(
     match cut.load(Ordering::Relaxed) {
         CUT_TOO_LARGE => Err(too_large(limit)),
         CUT_STALLED => Err(error_response(
-            StatusCode::REQUEST_TIMEOUT,
-            "REQUEST_TIMEOUT",
+            Code::RequestTimeout,
             &format!(
                 "the upload sent nothing for {} seconds",
                 UPLOAD_IDLE.as_secs()
             ),
         )),
         CUT_TOO_MANY_PARTS => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "TOO_MANY_FILES",
+            Code::TooManyFiles,
             "an upload carries one file: the parts `operations`, `map` and the file",
         )),
         CUT_BAD_MAP => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "INVALID_UPLOAD_MAP",
+            Code::InvalidUploadMap,
             "the parts must come as `operations`, then `map`, then the file, and the map \
              must name one file for one variable, as {\"0\": [\"variables.input.file\"]}",
         )),

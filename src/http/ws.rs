@@ -13,6 +13,7 @@
 //! `connection_init`. A client that takes no message for a keep-alive interval is
 //! dropped without one.
 
+use crate::domain::Code;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -269,7 +270,7 @@ impl Connection {
         if self.running.len() >= MAX_OPERATIONS {
             let error = json!({
                 "message": format!("at most {MAX_OPERATIONS} operations at once on one connection"),
-                "extensions": { "code": "TOO_MANY_OPERATIONS" },
+                "extensions": { "code": Code::TooManyOperations.as_str() },
             });
             return self
                 .send(json!({ "id": id, "type": "error", "payload": [error] }))
@@ -310,7 +311,7 @@ impl Connection {
                         tracing::error!(operation.id = %task_id, panic = %panic, "a subscription panicked; ended it with INTERNAL");
                         let mut error = async_graphql::ServerError::new("internal error", None);
                         let extensions = error.extensions.get_or_insert_with(Default::default);
-                        extensions.set("code", "INTERNAL");
+                        extensions.set("code", Code::Internal.as_str());
                         extensions.set("requestId", request_id.as_ref());
                         let failed = Output {
                             id: task_id.clone(),

@@ -5,7 +5,7 @@
 //! explicitly (see `graphql::error`).
 
 use crate::auth::Forbidden;
-use crate::domain::DomainError;
+use crate::domain::{Code, DomainError};
 use crate::store::StoreError;
 
 #[derive(Clone, Debug)]
@@ -27,15 +27,15 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
-            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::Unauthenticated(_) => Code::Unauthenticated,
+            AppError::Forbidden(_) => Code::Forbidden,
             AppError::Invalid(e) => e.code(),
-            AppError::Unavailable => "SERVICE_UNAVAILABLE",
-            AppError::Busy(_) => "BUSY",
-            AppError::TooManySubscriptions(_) => "TOO_MANY_SUBSCRIPTIONS",
-            AppError::Internal(_) => "INTERNAL",
+            AppError::Unavailable => Code::ServiceUnavailable,
+            AppError::Busy(_) => Code::Busy,
+            AppError::TooManySubscriptions(_) => Code::TooManySubscriptions,
+            AppError::Internal(_) => Code::Internal,
         }
     }
 
@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn internal_details_never_reach_the_message() {
         let e = AppError::Internal("relation \"invoices\" does not exist".into());
-        assert_eq!(e.code(), "INTERNAL");
+        assert_eq!(e.code(), Code::Internal);
         assert_eq!(e.public_message(), "internal error");
         assert!(!e.is_client_fault());
     }
@@ -102,8 +102,8 @@ mod tests {
     #[test]
     fn domain_refusals_keep_their_code() {
         let e = AppError::from(DomainError::InvalidCursor);
-        assert_eq!(e.code(), "INVALID_CURSOR");
+        assert_eq!(e.code(), Code::InvalidCursor);
         assert!(e.is_client_fault());
-        assert_eq!(AppError::Unavailable.code(), "SERVICE_UNAVAILABLE");
+        assert_eq!(AppError::Unavailable.code(), Code::ServiceUnavailable);
     }
 }

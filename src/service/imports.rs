@@ -24,8 +24,8 @@ use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::csv_io::{FileProblem, ImportFile};
 use crate::domain::{
-    ChangeSource, ImportCounts, ImportRow, ImportState, InvoiceImport, Origin, RowError, check_id,
-    check_not_stale, decide,
+    ChangeSource, Code, ImportCounts, ImportRow, ImportState, InvoiceImport, Origin, RowError,
+    check_id, check_not_stale, decide,
 };
 use crate::store::{Change, ImportTxn, Staged, Store, StoreError};
 
@@ -332,7 +332,7 @@ impl UseCases {
             spill.push(&RowError::new(
                 line,
                 None,
-                problem.code().as_str(),
+                problem.code().into(),
                 problem.to_string(),
             ));
         }
@@ -499,7 +499,7 @@ impl UseCases {
                 Some(first) => batch.errors.push(RowError::new(
                     row.line,
                     Some("Invoice ID"),
-                    "DUPLICATE_ROW",
+                    Code::DuplicateRow,
                     format!(
                         "invoice `{}` is already on line {first}: give each invoice one row",
                         row.invoice_id
@@ -515,7 +515,7 @@ impl UseCases {
                 batch.errors.push(RowError::new(
                     row.line,
                     Some("Invoice ID"),
-                    "NOT_FOUND",
+                    Code::NotFound,
                     format!("no invoice `{}`", row.invoice_id),
                 ));
                 continue;
@@ -640,7 +640,7 @@ impl ErrorSpill {
         let spilled = SpilledError {
             line: error.line,
             column: error.column.clone(),
-            code: error.code.clone(),
+            code: error.code.as_str().to_owned(),
             message: error.message.clone(),
         };
         // A write error shows when the spill is read back.
@@ -674,7 +674,9 @@ impl ErrorSpill {
                 batch.push(RowError {
                     line: e.line,
                     column: e.column,
-                    code: e.code,
+                    code: Code::parse(&e.code).ok_or_else(|| {
+                        ImportFault::Task(format!("error spill: code `{}`", e.code))
+                    })?,
                     message: e.message,
                 });
             }

@@ -71,7 +71,7 @@ impl UseCases {
                     Ok(_) => gateway.until_next_midnight(),
                     Err(e) => {
                         tracing::warn!(
-                            error.code = e.code(),
+                            error.code = e.code().as_str(),
                             "overdue sweep failed; retrying in a minute"
                         );
                         Duration::from_secs(60)

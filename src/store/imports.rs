@@ -19,7 +19,7 @@ use super::events::Commit;
 use super::session::{CopyRows, PgTxn};
 use super::{Change, Store, StoreError, StoreResult, wire_chunks};
 use crate::domain::{
-    ImportCounts, ImportState, Invoice, InvoiceEvent, InvoiceImport, Origin, RowError,
+    Code, ImportCounts, ImportState, Invoice, InvoiceEvent, InvoiceImport, Origin, RowError,
 };
 
 /// Key of the PostgreSQL advisory lock that queues imports one behind the other: two
@@ -190,7 +190,7 @@ impl Store {
                     import_id: Set(import_id.to_owned()),
                     line: Set(count(e.line)),
                     column: Set(e.column.clone()),
-                    code: Set(e.code.clone()),
+                    code: Set(e.code.as_str().to_owned()),
                     message: Set(e.message.clone()),
                 }
             }))
@@ -261,15 +261,18 @@ impl Store {
             .limit(limit)
             .all(&self.db)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| RowError {
-                line: u64::try_from(row.line).unwrap_or(0),
-                column: row.column,
-                code: row.code,
-                message: row.message,
+        rows.into_iter()
+            .map(|row| {
+                Ok(RowError {
+                    line: u64::try_from(row.line).unwrap_or(0),
+                    code: Code::parse(&row.code).ok_or_else(|| {
+                        StoreError::Corrupt(format!("import error code `{}`", row.code))
+                    })?,
+                    column: row.column,
+                    message: row.message,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Marks the sign of life of a running import (PostgreSQL only: on SQLite the import

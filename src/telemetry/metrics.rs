@@ -284,7 +284,12 @@ mod tests {
             metrics.graphql_operation(Some(&name), "query", "ok", Duration::ZERO);
         }
         metrics.graphql_operation(Some("Op0"), "query", "ok", Duration::ZERO);
-        metrics.graphql_operation(None, "mutation", "THROTTLED", Duration::ZERO);
+        metrics.graphql_operation(
+            None,
+            "mutation",
+            crate::domain::Code::Throttled.as_str(),
+            Duration::ZERO,
+        );
         let long = "L".repeat(MAX_OPERATION_NAME_BYTES + 1);
         let fresh = Metrics::default();
         fresh.graphql_operation(Some(&long), "query", "ok", Duration::ZERO);

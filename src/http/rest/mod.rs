@@ -18,15 +18,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
-use serde_json::json;
 
 use self::json::to_json;
 use self::search::{account_invoices, parameters, search};
+use super::errors::HttpError;
 use super::{AppState, principal};
 use crate::auth::Principal;
-use crate::domain::{
-    ChangeRequest, ChangeSource, Invoice, InvoiceStatus, Refusal, RefusalCode, check_id,
-};
+use crate::domain::{ChangeRequest, ChangeSource, Code, Invoice, InvoiceStatus, Refusal, check_id};
 use crate::service::AppError;
 
 pub fn routes() -> Router<AppState> {
@@ -58,96 +56,59 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn no_such_call() -> Failure {
-    Failure(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        "no such Customer Credit call".into(),
-        None,
-    )
+    Failure(HttpError::new(
+        Code::NotFound,
+        "no such Customer Credit call",
+    ))
 }
 
 async fn method_not_allowed() -> Failure {
-    Failure(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "this path does not take that method".into(),
-        None,
-    )
+    Failure(HttpError::new(
+        Code::MethodNotAllowed,
+        "this path does not take that method",
+    ))
 }
 
-/// An error answer.
-struct Failure(StatusCode, &'static str, String, Option<&'static str>);
+/// A refused call, answered REST-shaped: `{"error": {"code", "message", "field"}}`.
+struct Failure(HttpError);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let Failure(status, code, message, field) = self;
-        (
-            status,
-            axum::Json(json!({ "error": { "code": code, "message": message, "field": field } })),
-        )
-            .into_response()
+        self.0.rest()
     }
 }
 
 impl From<AppError> for Failure {
     fn from(error: AppError) -> Failure {
-        if let AppError::Internal(detail) = &error {
-            tracing::error!(error.detail = %detail, "internal error");
-        }
-        Failure(
-            super::status_of(&error),
-            error.code(),
-            error.public_message(),
-            None,
-        )
+        Failure(error.into())
     }
 }
 
 impl From<Refusal> for Failure {
     fn from(refusal: Refusal) -> Failure {
-        let status = match refusal.code {
-            RefusalCode::NotFound => StatusCode::NOT_FOUND,
-            RefusalCode::VersionConflict | RefusalCode::AlreadyExists => StatusCode::CONFLICT,
-            RefusalCode::InvalidId
-            | RefusalCode::InvalidInput
-            | RefusalCode::InvalidPaymentLink
-            | RefusalCode::TooLong
-            | RefusalCode::InvalidFile
-            | RefusalCode::InvalidHeader
-            | RefusalCode::MalformedRow => StatusCode::BAD_REQUEST,
-            RefusalCode::FileTooLarge | RefusalCode::TooManyRows => StatusCode::PAYLOAD_TOO_LARGE,
-            RefusalCode::InvalidTransition
-            | RefusalCode::ReasonRequired
-            | RefusalCode::InvalidDueDate => StatusCode::UNPROCESSABLE_ENTITY,
-        };
-        Failure(
-            status,
-            refusal.code.as_str(),
-            refusal.message,
-            refusal.field,
-        )
+        Failure(HttpError {
+            code: refusal.code.into(),
+            message: refusal.message,
+            field: refusal.field,
+        })
     }
 }
 
 fn bad_request(message: impl Into<String>, field: Option<&'static str>) -> Failure {
-    Failure(
-        StatusCode::BAD_REQUEST,
-        "BAD_REQUEST",
-        message.into(),
+    Failure(HttpError {
+        code: Code::BadRequest,
+        message: message.into(),
         field,
-    )
+    })
 }
 
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, Failure> {
     match principal(state, headers).await {
         Ok(Some(who)) => Ok(who),
-        Ok(None) => Err(Failure(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
-            "a bearer token, or the X-VTEX-API-AppKey and X-VTEX-API-AppToken pair, is required"
-                .into(),
-            None,
-        )),
+        Ok(None) => Err(Failure(HttpError::new(
+            Code::Unauthenticated,
+            "a bearer token, or the X-VTEX-API-AppKey and X-VTEX-API-AppToken pair, is required",
+        ))),
         Err(e) => Err(e.into()),
     }
 }
@@ -192,7 +153,14 @@ async fn apply(
 type Body = Result<Bytes, BytesRejection>;
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: Body) -> Result<T, Failure> {
-    let body = body.map_err(|e| Failure(e.status(), "BAD_REQUEST", e.body_text(), None))?;
+    let body = body.map_err(|e| {
+        let code = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Code::PayloadTooLarge
+        } else {
+            Code::BadRequest
+        };
+        Failure(HttpError::new(code, e.body_text()))
+    })?;
     serde_json::from_slice(&body)
         .map_err(|e| bad_request(format!("the body is not the expected JSON: {e}"), None))
 }

@@ -3,7 +3,7 @@
 //! ignored), positions `from`..`to`, and a summary of everything the filters match.
 
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -13,8 +13,11 @@ use serde_json::value::RawValue;
 use super::json::{InvoiceJson, number, to_json};
 use super::{AccountPath, Failure, bad_request, caller};
 use crate::auth::Principal;
-use crate::domain::{InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_id, check_no_control};
+use crate::domain::{
+    Code, InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_id, check_no_control,
+};
 use crate::http::AppState;
+use crate::http::errors::HttpError;
 
 /// A query's parameters, each one of `known` and named once: a misspelt filter is
 /// refused, never silently ignored.
@@ -321,10 +324,8 @@ pub(super) async fn account_invoices(
     check_id(&account_id).map_err(|e| bad_request(e.to_string(), Some("creditAccountId")))?;
     if state.gateway.account(&who, &account_id).await?.is_none() {
         return Err(Failure(
-            StatusCode::NOT_FOUND,
-            "NOT_FOUND",
-            format!("no credit account `{account_id}`"),
-            Some("creditAccountId"),
+            HttpError::new(Code::NotFound, format!("no credit account `{account_id}`"))
+                .on("creditAccountId"),
         ));
     }
     // The path's account is a condition of its own: `op=or` joins only the filters.
