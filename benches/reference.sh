@@ -162,7 +162,13 @@ stop_gateway
 # (`-M prepared` binds them as parameters, as the gateway does).
 jq -r 'input_line_number as $i | .sql | gsub("\\$(?<n>[0-9]+)"; ":s\($i)p\(.n)") + ";"' \
   "$WORK/statements-50.jsonl" >"$WORK/reference.pgbench"
-jq -r 'input_line_number as $i | .params | to_entries[] | "s\($i)p\(.key + 1)=\(.value)"' \
+# A list bound as one array (`= ANY($1)`) is logged as `ARRAY ['a','b']`: pgbench binds
+# text, so it gets PostgreSQL's array literal `{a,b}` (the ids hold no comma or quote).
+jq -r 'input_line_number as $i | .params | to_entries[]
+    | (.value | if type == "string" and startswith("ARRAY [")
+        then "{" + (ltrimstr("ARRAY [") | rtrimstr("]") | gsub("\u0027"; "")) + "}"
+        else . end) as $v
+    | "s\($i)p\(.key + 1)=\($v)"' \
   "$WORK/statements-50.jsonl" >"$WORK/reference.vars"
 mapfile -t VARS <"$WORK/reference.vars"
 DEFINES=()
