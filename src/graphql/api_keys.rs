@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::error::GqlResult;
-use super::mutation::UserError;
+use super::error::UserError;
 use super::principal;
 use crate::domain;
 use crate::service::UseCases;

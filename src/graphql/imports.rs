@@ -5,11 +5,11 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Upload};
 use chrono::{DateTime, Utc};
 
+use super::connection::invoice_filter;
 use super::error::GqlResult;
+use super::error::UserError;
 use super::limits::page_cost;
-use super::mutation::UserError;
 use super::principal;
-use super::query::invoice_filter;
 use super::scalars::Date;
 use super::types::InvoiceStatus;
 use crate::auth::TokenKeys;

@@ -2,6 +2,7 @@
 //! that knows async-graphql; it calls the service and never the store.
 
 mod api_keys;
+mod connection;
 mod error;
 mod gate;
 mod imports;

@@ -2,9 +2,9 @@
 //! change path; business refusals come back as `userErrors` with a code, and the invoice
 //! is returned as it is after the call (unchanged when there was nothing to do).
 
-use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
-use super::error::GqlResult;
+use super::error::{GqlResult, UserError};
 use super::principal;
 use super::scalars::{Date, Decimal};
 use super::types::{Account, AccountStatus, DocumentType, Invoice, InvoiceStatus};
@@ -15,67 +15,6 @@ use crate::service::{AccountDraft, UseCases};
 
 #[derive(Default)]
 pub struct InvoiceMutation;
-
-/// Why a mutation was refused; the invoice is unchanged.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
-#[graphql(remote = "crate::domain::RefusalCode")]
-pub enum UserErrorCode {
-    /// No invoice has this id (or it is not yours).
-    NotFound,
-    /// The id is malformed.
-    InvalidId,
-    /// The status rules do not allow this change.
-    InvalidTransition,
-    /// Reopening a paid invoice needs a `reason`.
-    ReasonRequired,
-    /// The invoice changed since the `expectedVersion` you sent: reload it.
-    VersionConflict,
-    /// The payment link is not an absolute https URL.
-    InvalidPaymentLink,
-    /// A text is longer than allowed.
-    TooLong,
-    /// The due date does not allow this status.
-    InvalidDueDate,
-    /// An input value is malformed or out of range (see `field`).
-    InvalidInput,
-    /// Something with this id already exists.
-    AlreadyExists,
-    /// The uploaded file is not a CSV the import can read (see `message`).
-    InvalidFile,
-    /// The CSV's header lacks `Invoice ID` or every column an import applies, or names
-    /// a column twice.
-    InvalidHeader,
-    /// The uploaded file is larger than the import limit.
-    FileTooLarge,
-    /// The CSV has more rows than the import limit.
-    TooManyRows,
-    /// A row of the CSV cannot be read as cells of the template (more cells than a
-    /// spreadsheet holds, say); `message` names its line.
-    MalformedRow,
-}
-
-/// A refusal of a mutation, the caller's to fix.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct UserError {
-    /// The path to the input field at fault, e.g. `["input", "paymentLink"]`.
-    field: Option<Vec<String>>,
-    /// What is wrong, for people.
-    message: String,
-    /// What is wrong, for programs.
-    code: UserErrorCode,
-}
-
-impl From<Refusal> for UserError {
-    fn from(refusal: Refusal) -> UserError {
-        UserError {
-            field: refusal
-                .field
-                .map(|f| vec!["input".to_owned(), f.to_owned()]),
-            message: refusal.message,
-            code: refusal.code.into(),
-        }
-    }
-}
 
 macro_rules! payload {
     ($(#[$doc:meta])* $name:ident) => {

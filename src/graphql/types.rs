@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::RequestContext;
+use super::connection::{InvoiceArgs, InvoiceConnection, InvoiceOrder};
 use super::error::GqlResult;
 use super::limits::{HISTORY_PRICE, page_cost};
 use super::loaders::{AccountKey, HistoryKey, Loaders, OpenBalanceKey, OrderKey};
 use super::scalars::{Date, Decimal};
-use super::{RequestContext, query::InvoiceArgs};
 use crate::domain;
 use crate::service::AppError;
 
@@ -65,51 +66,6 @@ pub enum ChangeSource {
     Sweeper,
     /// Demo or synthetic data loaded by the gateway.
     Seed,
-}
-
-/// What a list of invoices is sorted by. The invoice id always breaks ties, so the order
-/// is stable and pages never overlap.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
-#[graphql(remote = "crate::domain::SortField")]
-pub enum InvoiceSortField {
-    /// Due date.
-    #[default]
-    DueDate,
-    /// When the invoice was created.
-    CreatedAt,
-    /// Invoice value (currencies are not converted).
-    Value,
-}
-
-/// Ascending or descending.
-#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
-#[graphql(remote = "crate::domain::SortDirection")]
-pub enum SortDirection {
-    /// Smallest first.
-    #[default]
-    Asc,
-    /// Largest first.
-    Desc,
-}
-
-/// The order of a list of invoices.
-#[derive(InputObject, Clone, Copy, Debug, Default)]
-pub struct InvoiceOrder {
-    /// What to sort by.
-    #[graphql(default)]
-    pub field: InvoiceSortField,
-    /// Which way.
-    #[graphql(default)]
-    pub direction: SortDirection,
-}
-
-impl From<InvoiceOrder> for domain::InvoiceOrder {
-    fn from(order: InvoiceOrder) -> domain::InvoiceOrder {
-        domain::InvoiceOrder {
-            field: order.field.into(),
-            direction: order.direction.into(),
-        }
-    }
 }
 
 fn loaders<'a>(ctx: &Context<'a>) -> &'a Loaders {
@@ -390,7 +346,7 @@ impl Account {
         #[graphql(desc = "Page forward: the invoices after this cursor.")] after: Option<String>,
         #[graphql(desc = "Page backward: at most this many invoices.")] last: Option<i32>,
         #[graphql(desc = "Page backward: the invoices before this cursor.")] before: Option<String>,
-    ) -> GqlResult<super::query::InvoiceConnection> {
+    ) -> GqlResult<InvoiceConnection> {
         InvoiceArgs {
             status,
             order_id,

@@ -1,0 +1,294 @@
+//! Invoice listings as Relay connections: the arguments and filter a listing takes, its
+//! order, the page of invoices with the relations its selection asks for, and the
+//! connection, edge and page-info types. `Query.invoices` and `Account.invoices` both
+//! answer through `InvoiceArgs::run`; this module reads through the service and the
+//! request's loaders, never the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, SimpleObject};
+
+use super::error::GqlResult;
+use super::limits::COUNT_PRICE;
+use super::loaders::{HistoryKey, Loaders, OpenBalanceKey};
+use super::scalars::Date;
+use super::types::{Invoice, InvoiceStatus};
+use super::{RequestContext, principal};
+use crate::domain::{self, InvoiceFilter};
+use crate::service::{AppError, InvoicePage, UseCases};
+
+/// What a list of invoices is sorted by. The invoice id always breaks ties, so the order
+/// is stable and pages never overlap.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[graphql(remote = "crate::domain::SortField")]
+pub enum InvoiceSortField {
+    /// Due date.
+    #[default]
+    DueDate,
+    /// When the invoice was created.
+    CreatedAt,
+    /// Invoice value (currencies are not converted).
+    Value,
+}
+
+/// Ascending or descending.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[graphql(remote = "crate::domain::SortDirection")]
+pub enum SortDirection {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// The order of a list of invoices.
+#[derive(InputObject, Clone, Copy, Debug, Default)]
+pub struct InvoiceOrder {
+    /// What to sort by.
+    #[graphql(default)]
+    pub field: InvoiceSortField,
+    /// Which way.
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+impl From<InvoiceOrder> for domain::InvoiceOrder {
+    fn from(order: InvoiceOrder) -> domain::InvoiceOrder {
+        domain::InvoiceOrder {
+            field: order.field.into(),
+            direction: order.direction.into(),
+        }
+    }
+}
+
+/// The arguments of an invoice listing, shared by `Query.invoices` and
+/// `Account.invoices`.
+pub(super) struct InvoiceArgs {
+    pub status: Option<InvoiceStatus>,
+    pub order_id: Option<String>,
+    pub account_id: Option<ID>,
+    pub due_from: Option<Date>,
+    pub due_to: Option<Date>,
+    pub order_by: Option<InvoiceOrder>,
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+pub(super) fn invoice_filter(
+    status: Option<InvoiceStatus>,
+    order_id: Option<String>,
+    account_id: Option<ID>,
+    due_from: Option<Date>,
+    due_to: Option<Date>,
+) -> GqlResult<InvoiceFilter> {
+    Ok(InvoiceFilter::listing(
+        status.map(Into::into),
+        order_id,
+        account_id.map(|id| id.0),
+        due_from.map(|d| d.0),
+        due_to.map(|d| d.0),
+    )?)
+}
+
+impl InvoiceArgs {
+    pub(super) async fn run(self, ctx: &Context<'_>) -> GqlResult<InvoiceConnection> {
+        let who = principal(ctx)?;
+        let gateway = ctx.data_unchecked::<UseCases>();
+        let filter = invoice_filter(
+            self.status,
+            self.order_id,
+            self.account_id,
+            self.due_from,
+            self.due_to,
+        )?;
+        let order: domain::InvoiceOrder = self.order_by.unwrap_or_default().into();
+        let page = gateway.page_request(
+            order,
+            self.first,
+            self.after.as_deref(),
+            self.last,
+            self.before.as_deref(),
+        )?;
+        let today = ctx.data_unchecked::<RequestContext>().today;
+        let wanted = Wanted::of(&ctx.look_ahead());
+        let mut page = gateway.invoices(who, &filter, order, &page, today).await?;
+        let nodes = with_relations(ctx, std::mem::take(&mut page.invoices), wanted).await?;
+        Ok(InvoiceConnection {
+            page,
+            nodes,
+            filter,
+        })
+    }
+}
+
+/// What a listing's selection asks of each of its invoices (under `nodes` or
+/// `edges.node`), found by looking ahead before the page is read.
+#[derive(Clone, Copy, Debug, Default)]
+struct Wanted {
+    account: bool,
+    open_balance: bool,
+    order: bool,
+    history: bool,
+}
+
+impl Wanted {
+    fn of(listing: &Lookahead<'_>) -> Wanted {
+        let mut wanted = Wanted::default();
+        for invoice in [listing.field("nodes"), listing.field("edges").field("node")] {
+            let account = invoice.field("account");
+            wanted.account |= account.exists();
+            wanted.open_balance |=
+                account.field("openBalance").exists() || account.field("availableCredit").exists();
+            wanted.order |= invoice.field("order").exists();
+            wanted.history |= invoice.field("history").exists();
+        }
+        wanted
+    }
+}
+
+/// The distinct values of `key` over `invoices`.
+fn distinct(invoices: &[domain::Invoice], key: fn(&domain::Invoice) -> &String) -> Vec<String> {
+    let mut ids: Vec<String> = invoices.iter().map(|i| key(i).clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// The page's invoices with the relations `wanted` names, each loaded in one statement
+/// for the whole page, whatever its size, and none for relations the query does not
+/// ask for. Accounts and orders travel with the invoices (no per-invoice lookup);
+/// open balances and histories go into the request's loaders, where their resolvers
+/// find them.
+async fn with_relations(
+    ctx: &Context<'_>,
+    invoices: Vec<domain::Invoice>,
+    wanted: Wanted,
+) -> GqlResult<Vec<Invoice>> {
+    let gateway = ctx.data_unchecked::<UseCases>();
+    let loaders = ctx.data_unchecked::<Loaders>();
+    let accounts = async {
+        if !wanted.account {
+            return Ok(vec![]);
+        }
+        gateway
+            .accounts_by_id(&distinct(&invoices, |i| &i.account_id))
+            .await
+    };
+    let orders = async {
+        if !wanted.order {
+            return Ok(vec![]);
+        }
+        gateway
+            .orders_by_id(&distinct(&invoices, |i| &i.order_id))
+            .await
+    };
+    let balances = async {
+        if wanted.open_balance {
+            let ids = invoices
+                .iter()
+                .map(|i| OpenBalanceKey(i.account_id.clone()));
+            loaders.load_many(ids).await?;
+        }
+        Ok::<_, AppError>(())
+    };
+    let histories = async {
+        if wanted.history {
+            let ids = invoices.iter().map(|i| HistoryKey(i.id.clone()));
+            loaders.load_many(ids).await?;
+        }
+        Ok(())
+    };
+    let (accounts, orders, (), ()) =
+        async_graphql::futures_util::try_join!(accounts, orders, balances, histories)?;
+    let accounts: HashMap<String, Arc<domain::Account>> = accounts
+        .into_iter()
+        .map(|a| (a.id.clone(), Arc::new(a)))
+        .collect();
+    let orders: HashMap<String, Arc<domain::Order>> = orders
+        .into_iter()
+        .map(|o| (o.id.clone(), Arc::new(o)))
+        .collect();
+    Ok(invoices
+        .into_iter()
+        .map(|invoice| {
+            let account = accounts.get(&invoice.account_id).cloned();
+            let order = wanted.order.then(|| orders.get(&invoice.order_id).cloned());
+            Invoice::with_relations(invoice, account, order)
+        })
+        .collect())
+}
+
+/// A page of invoices.
+pub struct InvoiceConnection {
+    /// The page's position in the list (its invoices are in `nodes`).
+    page: InvoicePage,
+    nodes: Vec<Invoice>,
+    filter: InvoiceFilter,
+}
+
+/// An invoice and its position in the list.
+#[derive(SimpleObject)]
+pub struct InvoiceEdge {
+    /// Opaque position of this invoice; pass it as `after` or `before`.
+    cursor: String,
+    /// The invoice.
+    node: Invoice,
+}
+
+/// Where a page sits in the whole list.
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    /// Whether more invoices follow this page.
+    has_next_page: bool,
+    /// Whether invoices precede this page.
+    has_previous_page: bool,
+    /// The cursor of the first invoice of the page.
+    start_cursor: Option<String>,
+    /// The cursor of the last invoice of the page.
+    end_cursor: Option<String>,
+}
+
+/// A page of invoices, with the size of the whole filtered list.
+#[Object]
+impl InvoiceConnection {
+    /// The invoices of this page with their cursors.
+    async fn edges(&self) -> Vec<InvoiceEdge> {
+        self.nodes
+            .iter()
+            .map(|node| InvoiceEdge {
+                cursor: self.page.cursor_of(node.record()),
+                node: node.clone(),
+            })
+            .collect()
+    }
+
+    /// The invoices of this page.
+    async fn nodes(&self) -> Vec<Invoice> {
+        self.nodes.clone()
+    }
+
+    /// How to fetch the neighbouring pages.
+    async fn page_info(&self) -> PageInfo {
+        let cursor = |node: &Invoice| self.page.cursor_of(node.record());
+        PageInfo {
+            has_next_page: self.page.has_next_page,
+            has_previous_page: self.page.has_previous_page,
+            start_cursor: self.nodes.first().map(cursor),
+            end_cursor: self.nodes.last().map(cursor),
+        }
+    }
+
+    /// How many invoices match the filter in all (not just this page).
+    #[graphql(complexity = "COUNT_PRICE")]
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<u64> {
+        let gateway = ctx.data_unchecked::<UseCases>();
+        let today = ctx.data_unchecked::<RequestContext>().today;
+        gateway
+            .count_invoices(principal(ctx)?, &self.filter, today)
+            .await
+    }
+}
