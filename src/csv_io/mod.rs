@@ -5,12 +5,16 @@
 //! file or a row; what a row *means* for an invoice is `domain::import`'s business, and
 //! nothing here touches the database.
 
+mod encoding;
+mod problem;
 mod reader;
 mod records;
+mod sniff;
 mod template;
 mod writer;
 
-pub use reader::{FileProblem, ImportFile, Limits, RowReader};
+pub use problem::FileProblem;
+pub use reader::{ImportFile, Limits, RowReader};
 pub use template::Column;
 pub use writer::InvoiceCsvWriter;
 

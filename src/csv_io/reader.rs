@@ -1,139 +1,30 @@
 //! The import side. A file is read twice, both times streaming: [`ImportFile::open`]
 //! checks it as a whole (size, encoding, delimiter, header, row count) before any work,
 //! so that a file-level problem is one clear error; then [`RowReader`] yields typed rows
-//! one at a time. Neither holds more than a record in memory.
+//! one at a time. Neither holds more than a record in memory. The first look at the
+//! file's start is `sniff`'s, telling its encoding is `encoding`'s, and the file-level
+//! problems are `problem`'s; here are the two passes and the typing of a row's cells.
 
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
-use super::records::{MAX_CELLS, Record, RecordError, Records};
+use super::FileProblem;
+use super::encoding::{Encoding, Utf8Check, decode, has_utf8_bom};
+use super::records::{Record, Records};
+use super::sniff::{SNIFF_BYTES, Start, sniff};
 use super::template::{Column, restore};
-use crate::domain::{Code, ImportRow, InvoiceStatus, RefusalCode, RowError, check_id};
+use crate::domain::{Code, ImportRow, InvoiceStatus, RowError, check_id};
 
 /// The longest row accepted. No template row comes close (an observation is at most
 /// 2,000 characters); a longer one is almost always a quote that is never closed, which
 /// would otherwise swallow the rest of the file into one cell.
-const MAX_RECORD_BYTES: usize = 64 * 1024;
-
-/// How much of the file's start is looked at to recognise its kind and delimiter.
-const SNIFF_BYTES: usize = 64 * 1024;
-
-const UTF8_BOM: &[u8] = &[0xEF, 0xBB, 0xBF];
+pub(super) const MAX_RECORD_BYTES: usize = 64 * 1024;
 
 /// Bounds on an imported file, refused before any work.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_bytes: u64,
     pub max_rows: u64,
-}
-
-/// What is wrong with a file as a whole.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum FileProblem {
-    TooLarge {
-        bytes: u64,
-        max: u64,
-    },
-    TooManyRows {
-        max: u64,
-    },
-    Empty,
-    Spreadsheet,
-    Utf16,
-    Binary,
-    MixedEncoding,
-    MissingColumn(&'static str),
-    DuplicateColumn(&'static str),
-    NothingToApply,
-    Malformed {
-        line: u64,
-        message: String,
-    },
-    /// A record wider than any spreadsheet: the header (`INVALID_HEADER`) or a data row
-    /// (`MALFORMED_ROW`).
-    TooManyCells {
-        line: u64,
-        header: bool,
-    },
-    Unreadable(String),
-}
-
-impl FileProblem {
-    pub fn code(&self) -> RefusalCode {
-        match self {
-            FileProblem::TooLarge { .. } => RefusalCode::FileTooLarge,
-            FileProblem::TooManyRows { .. } => RefusalCode::TooManyRows,
-            FileProblem::MissingColumn(_)
-            | FileProblem::DuplicateColumn(_)
-            | FileProblem::NothingToApply
-            | FileProblem::TooManyCells { header: true, .. } => RefusalCode::InvalidHeader,
-            FileProblem::TooManyCells { header: false, .. } => RefusalCode::MalformedRow,
-            FileProblem::Empty
-            | FileProblem::Spreadsheet
-            | FileProblem::Utf16
-            | FileProblem::Binary
-            | FileProblem::MixedEncoding
-            | FileProblem::Malformed { .. }
-            | FileProblem::Unreadable(_) => RefusalCode::InvalidFile,
-        }
-    }
-}
-
-impl fmt::Display for FileProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let columns = Column::ALL.map(Column::header).join(", ");
-        match self {
-            FileProblem::TooLarge { bytes, max } => {
-                write!(f, "the file has {bytes} bytes; the limit is {max}")
-            }
-            FileProblem::TooManyRows { max } => {
-                write!(f, "the file has more than {max} rows: split it")
-            }
-            FileProblem::Empty => write!(f, "the file is empty: it needs a header row ({columns})"),
-            FileProblem::Spreadsheet => write!(
-                f,
-                "this is a spreadsheet workbook, not CSV: use \"Save as\" → CSV (UTF-8)"
-            ),
-            FileProblem::Utf16 => write!(
-                f,
-                "the file is UTF-16 (Excel's \"Unicode Text\"): save it as \"CSV UTF-8\" instead"
-            ),
-            FileProblem::Binary => write!(f, "the file is binary, not CSV text"),
-            FileProblem::MixedEncoding => write!(
-                f,
-                "the file is not valid UTF-8: it mixes UTF-8 with another encoding, or has a \
-                 UTF-8 byte-order mark with other bytes; save it again as \"CSV UTF-8\""
-            ),
-            FileProblem::MissingColumn(column) => write!(
-                f,
-                "the header has no `{column}` column; expected the template's columns: {columns}"
-            ),
-            FileProblem::DuplicateColumn(column) => {
-                write!(f, "the header names `{column}` twice")
-            }
-            FileProblem::NothingToApply => write!(
-                f,
-                "the header has none of the columns an import applies (Status, Payment Link, \
-                 Observation); expected the template's columns: {columns}"
-            ),
-            FileProblem::Malformed { line, message } => write!(f, "line {line}: {message}"),
-            FileProblem::TooManyCells { line, header } => write!(
-                f,
-                "line {line}: the {} has more than {MAX_CELLS} cells, more than a spreadsheet \
-                 holds; the template has {}",
-                if *header { "header" } else { "row" },
-                Column::ALL.len()
-            ),
-            FileProblem::Unreadable(why) => write!(f, "the file cannot be read: {why}"),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Encoding {
-    Utf8,
-    Windows1252,
 }
 
 /// Where each template column sits in the file's rows.
@@ -201,7 +92,11 @@ impl ImportFile {
             .take(SNIFF_BYTES as u64)
             .read_to_end(&mut start)
             .map_err(unreadable)?;
-        let (skip, lines_skipped, delimiter) = sniff(&start)?;
+        let Start {
+            skip,
+            lines_skipped,
+            delimiter,
+        } = sniff(&start)?;
 
         file.seek(SeekFrom::Start(skip)).map_err(unreadable)?;
         let checker = Utf8Check::new(&mut file);
@@ -212,7 +107,7 @@ impl ImportFile {
         let mut rows = 0_u64;
         while records
             .read(&mut record)
-            .map_err(|e| problem(e, lines_skipped, header.is_none()))?
+            .map_err(|e| FileProblem::of_record(e, lines_skipped, header.is_none()))?
         {
             if header.is_none() {
                 header = Some(record.iter().map(<[u8]>::to_vec).collect());
@@ -229,7 +124,7 @@ impl ImportFile {
         if checker.binary {
             return Err(FileProblem::Binary);
         }
-        let encoding = checker.encoding(start.starts_with(UTF8_BOM))?;
+        let encoding = checker.encoding(has_utf8_bom(&start))?;
         let header = header.ok_or(FileProblem::Empty)?;
         let cells: Vec<String> = header.iter().map(|c| decode(c, encoding)).collect();
         let layout = Layout::from_header(&cells)?;
@@ -261,7 +156,7 @@ impl ImportFile {
         // The header was read once already: a failure now is a fault of the disk.
         records
             .read(&mut record)
-            .map_err(|e| problem(e, lines_skipped, true))?;
+            .map_err(|e| FileProblem::of_record(e, lines_skipped, true))?;
         Ok(RowReader {
             records,
             record,
@@ -270,183 +165,6 @@ impl ImportFile {
             lines_skipped,
             layout: self.layout,
         })
-    }
-}
-
-/// The file problem of a record that could not be read; `header` when it is the first.
-fn problem(error: RecordError, lines_skipped: u64, header: bool) -> FileProblem {
-    match error {
-        RecordError::TooManyCells { line } => FileProblem::TooManyCells {
-            line: line + lines_skipped,
-            header,
-        },
-        RecordError::Io(e) => FileProblem::Unreadable(e.to_string()),
-        RecordError::Unclosed { line } => FileProblem::Malformed {
-            line: line + lines_skipped,
-            message: "a quote (\") opened here is never closed, so the rest of the file \
-                      would be one cell: close it, or remove it"
-                .into(),
-        },
-        RecordError::TooLong { line } => FileProblem::Malformed {
-            line: line + lines_skipped,
-            message: format!(
-                "a row of more than {MAX_RECORD_BYTES} bytes: most likely a quote (\") \
-                 that is never closed"
-            ),
-        },
-    }
-}
-
-/// Recognises the file's kind from its first bytes, and finds where the header starts
-/// and which delimiter it uses.
-fn sniff(start: &[u8]) -> Result<(u64, u64, u8), FileProblem> {
-    if start.is_empty() {
-        return Err(FileProblem::Empty);
-    }
-    if start.starts_with(b"PK\x03\x04") || start.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return Err(FileProblem::Spreadsheet);
-    }
-    if start.starts_with(&[0xFF, 0xFE]) || start.starts_with(&[0xFE, 0xFF]) {
-        return Err(FileProblem::Utf16);
-    }
-    let mut skip = if start.starts_with(UTF8_BOM) { 3 } else { 0 };
-    // Blank lines before the header: the parser skips them; so does the sniffing.
-    let mut blank_lines = 0;
-    while let Some(byte @ (b'\r' | b'\n')) = start.get(skip) {
-        blank_lines += u64::from(*byte == b'\n');
-        skip += 1;
-    }
-    // Excel writes `sep=;` as a first line to name the delimiter.
-    let rest = &start[skip..];
-    let newline = rest.iter().position(|b| *b == b'\n');
-    let first_line = &rest[..newline.unwrap_or(rest.len())];
-    let first_line = first_line.strip_suffix(b"\r").unwrap_or(first_line);
-    if first_line.len() == 5 && first_line[..4].eq_ignore_ascii_case(b"sep=") {
-        skip += newline.map_or(rest.len(), |at| at + 1);
-        return Ok((skip as u64, blank_lines + 1, first_line[4]));
-    }
-    Ok((skip as u64, blank_lines, delimiter_of(first_line)))
-}
-
-/// The delimiter of a header line: whichever of comma, semicolon and tab occurs most
-/// outside quotes (a comma when none does).
-fn delimiter_of(line: &[u8]) -> u8 {
-    let mut counts = [0_usize; 3];
-    let mut quoted = false;
-    for byte in line {
-        match byte {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => counts[0] += 1,
-            b';' if !quoted => counts[1] += 1,
-            b'\t' if !quoted => counts[2] += 1,
-            _ => {}
-        }
-    }
-    let candidates = [b',', b';', b'\t'];
-    let best = (0..3).max_by_key(|i| (counts[*i], 3 - i)).unwrap_or(0);
-    candidates[best]
-}
-
-/// Passes bytes through while checking that they are valid UTF-8 and free of NUL.
-struct Utf8Check<R> {
-    inner: R,
-    /// Some bytes are not UTF-8.
-    invalid: bool,
-    /// Some characters are UTF-8 beyond ASCII.
-    multibyte: bool,
-    binary: bool,
-    /// The start of a character split across two reads.
-    pending: Vec<u8>,
-}
-
-impl<R: Read> Utf8Check<R> {
-    fn new(inner: R) -> Utf8Check<R> {
-        Utf8Check {
-            inner,
-            invalid: false,
-            multibyte: false,
-            binary: false,
-            pending: Vec::new(),
-        }
-    }
-
-    fn check(&mut self, bytes: &[u8]) {
-        if bytes.contains(&0) {
-            self.binary = true;
-        }
-        let joined;
-        let mut bytes = if self.pending.is_empty() {
-            bytes
-        } else {
-            let mut pending = std::mem::take(&mut self.pending);
-            pending.extend_from_slice(bytes);
-            joined = pending;
-            &joined[..]
-        };
-        loop {
-            match std::str::from_utf8(bytes) {
-                Ok(text) => {
-                    self.multibyte |= !text.is_ascii();
-                    return;
-                }
-                Err(e) => {
-                    self.multibyte |= !bytes[..e.valid_up_to()].is_ascii();
-                    match e.error_len() {
-                        None => {
-                            self.pending = bytes[e.valid_up_to()..].to_vec();
-                            return;
-                        }
-                        Some(n) => {
-                            self.invalid = true;
-                            bytes = &bytes[e.valid_up_to() + n..];
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// The file's encoding: UTF-8 when every byte is; Windows-1252 when no byte is
-    /// UTF-8 beyond ASCII (Excel's plain "CSV"); and neither when both kinds occur, or
-    /// when a UTF-8 byte-order mark comes with bytes that are not UTF-8: decoding such a
-    /// file either way would garble some of its text.
-    fn encoding(&self, bom: bool) -> Result<Encoding, FileProblem> {
-        let invalid = self.invalid || !self.pending.is_empty();
-        match (invalid, bom || self.multibyte) {
-            (false, _) => Ok(Encoding::Utf8),
-            (true, false) => Ok(Encoding::Windows1252),
-            (true, true) => Err(FileProblem::MixedEncoding),
-        }
-    }
-}
-
-impl<R: Read> Read for Utf8Check<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.check(&buf[..n]);
-        Ok(n)
-    }
-}
-
-fn decode(bytes: &[u8], encoding: Encoding) -> String {
-    match encoding {
-        Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
-        Encoding::Windows1252 => bytes.iter().map(|b| windows_1252(*b)).collect(),
-    }
-}
-
-/// Windows-1252 is Latin-1 except for 0x80 to 0x9F, where it has typography (€, curly
-/// quotes, dashes) instead of control codes; the five unassigned bytes map to the control
-/// codes, as browsers do.
-fn windows_1252(byte: u8) -> char {
-    const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
-    ];
-    match byte {
-        0x80..=0x9F => HIGH[usize::from(byte - 0x80)],
-        _ => char::from(byte),
     }
 }
 
@@ -468,15 +186,34 @@ impl RowReader {
                 Ok(false) => return None,
                 Ok(true) if self.record.is_blank() => continue,
                 Ok(true) => return Some(Ok(self.parse())),
-                Err(e) => return Some(Err(problem(e, self.lines_skipped, false))),
+                Err(e) => return Some(Err(FileProblem::of_record(e, self.lines_skipped, false))),
             }
         }
     }
 
+    /// The record just read, typed: each cell is checked in turn, and the first fault
+    /// refuses the row.
     fn parse(&self) -> Result<ImportRow, RowError> {
         let line = self.lines_skipped + self.record.line;
+        self.check_width(line)?;
+        let invoice_id = self.invoice_id(line)?;
+        let status = self.status(line)?;
+        let version = self.version(line)?;
+        let optional = |text: String| (!text.is_empty()).then_some(text);
+        Ok(ImportRow {
+            line,
+            invoice_id,
+            status,
+            payment_link: self.cell(Column::PaymentLink).map(optional),
+            observation: self.cell(Column::Observation).map(optional),
+            version,
+        })
+    }
+
+    /// Refuses a row with fewer cells than the header (a missing cell would clear its
+    /// column), or with more that hold anything (most likely a delimiter in a value).
+    fn check_width(&self, line: u64) -> Result<(), RowError> {
         let fields = self.layout.positions.len();
-        let extra = self.record.iter().skip(fields);
         if self.record.len() < fields {
             return Err(RowError::new(
                 line,
@@ -489,10 +226,8 @@ impl RowReader {
                 ),
             ));
         }
-        if extra
-            .clone()
-            .any(|cell| !cell.iter().all(u8::is_ascii_whitespace))
-        {
+        let mut extra = self.record.iter().skip(fields);
+        if extra.any(|cell| !cell.iter().all(u8::is_ascii_whitespace)) {
             return Err(RowError::new(
                 line,
                 None,
@@ -505,17 +240,25 @@ impl RowReader {
                 ),
             ));
         }
-        let cell = |column: Column| -> Option<String> {
-            let position = self
-                .layout
-                .positions
-                .iter()
-                .position(|c| *c == Some(column))?;
-            let bytes = self.record.get(position).unwrap_or_default();
-            Some(restore(&decode(bytes, self.encoding)).trim().to_owned())
-        };
+        Ok(())
+    }
+
+    /// The text of `column`'s cell, decoded, restored and trimmed; `None` when the file
+    /// has no such column.
+    fn cell(&self, column: Column) -> Option<String> {
+        let position = self
+            .layout
+            .positions
+            .iter()
+            .position(|c| *c == Some(column))?;
+        let bytes = self.record.get(position).unwrap_or_default();
+        Some(restore(&decode(bytes, self.encoding)).trim().to_owned())
+    }
+
+    /// The row's invoice id: required, and shaped as every id is.
+    fn invoice_id(&self, line: u64) -> Result<String, RowError> {
         let invoice_column = Column::InvoiceId.header();
-        let invoice_id = cell(Column::InvoiceId).unwrap_or_default();
+        let invoice_id = self.cell(Column::InvoiceId).unwrap_or_default();
         if invoice_id.is_empty() {
             return Err(RowError::new(
                 line,
@@ -532,60 +275,62 @@ impl RowReader {
                 e.to_string(),
             ));
         }
-        let status = match cell(Column::Status) {
-            None => None,
-            Some(text) if text.is_empty() => {
-                return Err(RowError::new(
-                    line,
-                    Some(Column::Status.header()),
-                    Code::MissingValue,
-                    "the Status is empty: write Open, Paid, Cancelled or Overdue",
-                ));
-            }
-            Some(text) => Some(InvoiceStatus::parse_loose(&text).map_err(|_| {
-                RowError::new(
-                    line,
-                    Some(Column::Status.header()),
-                    Code::InvalidStatus,
-                    format!(
-                        "`{}` is not a status: write Open, Paid, Cancelled or Overdue \
-                         (Spanish and Portuguese names work too)",
-                        text.chars().take(40).collect::<String>()
-                    ),
-                )
-            })?),
+        Ok(invoice_id)
+    }
+
+    /// The status the row asks for, in any language a status is read in; `None` when the
+    /// file has no Status column. A Status column's cell may not be empty.
+    fn status(&self, line: u64) -> Result<Option<InvoiceStatus>, RowError> {
+        let Some(text) = self.cell(Column::Status) else {
+            return Ok(None);
         };
-        let optional = |text: String| (!text.is_empty()).then_some(text);
-        let version = match cell(Column::Version) {
-            Some(text) if text.is_empty() => {
-                return Err(RowError::new(
-                    line,
-                    Some(Column::Version.header()),
-                    Code::MissingValue,
-                    "the Version is empty: keep the exported number (it guards against \
-                     undoing later changes), or leave the whole column out",
-                ));
-            }
-            Some(text) => Some(parse_version(&text).ok_or_else(|| {
-                RowError::new(
-                    line,
-                    Some(Column::Version.header()),
-                    Code::InvalidVersion,
-                    format!(
-                        "`{}` is not a version: leave the exported number as it is",
-                        text.chars().take(40).collect::<String>()
-                    ),
-                )
-            })?),
-            _ => None,
+        if text.is_empty() {
+            return Err(RowError::new(
+                line,
+                Some(Column::Status.header()),
+                Code::MissingValue,
+                "the Status is empty: write Open, Paid, Cancelled or Overdue",
+            ));
+        }
+        InvoiceStatus::parse_loose(&text).map(Some).map_err(|_| {
+            RowError::new(
+                line,
+                Some(Column::Status.header()),
+                Code::InvalidStatus,
+                format!(
+                    "`{}` is not a status: write Open, Paid, Cancelled or Overdue \
+                     (Spanish and Portuguese names work too)",
+                    text.chars().take(40).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    /// The invoice's version when the file was exported; `None` when the file has no
+    /// Version column. A Version column's cell may not be empty.
+    fn version(&self, line: u64) -> Result<Option<i32>, RowError> {
+        let Some(text) = self.cell(Column::Version) else {
+            return Ok(None);
         };
-        Ok(ImportRow {
-            line,
-            invoice_id,
-            status,
-            payment_link: cell(Column::PaymentLink).map(optional),
-            observation: cell(Column::Observation).map(optional),
-            version,
+        if text.is_empty() {
+            return Err(RowError::new(
+                line,
+                Some(Column::Version.header()),
+                Code::MissingValue,
+                "the Version is empty: keep the exported number (it guards against \
+                 undoing later changes), or leave the whole column out",
+            ));
+        }
+        parse_version(&text).map(Some).ok_or_else(|| {
+            RowError::new(
+                line,
+                Some(Column::Version.header()),
+                Code::InvalidVersion,
+                format!(
+                    "`{}` is not a version: leave the exported number as it is",
+                    text.chars().take(40).collect::<String>()
+                ),
+            )
         })
     }
 }
@@ -604,6 +349,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::domain::RefusalCode;
 
     const LIMITS: Limits = Limits {
         max_bytes: 1 << 20,
@@ -803,14 +549,5 @@ mod tests {
                 (6, None, None),
             ]
         );
-    }
-
-    #[test]
-    fn delimiters_are_detected_outside_quotes() {
-        assert_eq!(delimiter_of(b"a,b,c"), b',');
-        assert_eq!(delimiter_of(b"a;b;c"), b';');
-        assert_eq!(delimiter_of(b"\"a;b\",c"), b',');
-        assert_eq!(delimiter_of(b"a\tb"), b'\t');
-        assert_eq!(delimiter_of(b"a"), b',');
     }
 }

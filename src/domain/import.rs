@@ -1,9 +1,18 @@
-//! What a row of an imported CSV means for an invoice: the change it asks for, and
-//! whether a row from an older export may still apply (DESIGN section 8).
+//! What a row of an imported CSV means for an invoice: the change it asks for, what
+//! becomes of it ([`decide_row`]), that each invoice has one row in a file
+//! ([`BatchClaims`]), and whether a row from an older export may still apply (DESIGN
+//! section 8). The import's pipeline (`service::imports`) reads rows and the database
+//! around these rules; the rules themselves are all here.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{ChangeRequest, Invoice, InvoiceEvent, InvoiceStatus, Refusal, RefusalCode};
+use super::{
+    ChangeRequest, ChangeSource, Code, Invoice, InvoiceEvent, InvoiceStatus, LinkPolicy, Outcome,
+    Refusal, RefusalCode, decide,
+};
 
 /// One row of an import, typed. A field is `None` when its column is not in the file, so
 /// a file may carry only the columns it means to apply.
@@ -206,6 +215,123 @@ pub fn check_not_stale(
     }
 }
 
+/// Each invoice once in a file: the first row naming an invoice claims it, and a later row
+/// naming it again is refused, pointing at the first. A file is read in batches; this
+/// holds one batch's claims, while the claims of earlier batches are remembered by the
+/// import's transaction (so that memory does not grow with the file) and come back as
+/// `earlier` in [`BatchClaims::check`].
+#[derive(Debug, Default)]
+pub struct BatchClaims<'a> {
+    /// Each id of the batch with the line of its first row, in line order.
+    claims: Vec<(&'a str, u64)>,
+    /// The line of each repeated row, with the line of the batch's first row of its id.
+    repeats: HashMap<u64, u64>,
+}
+
+impl<'a> BatchClaims<'a> {
+    /// The claims of a batch of rows, in file order.
+    pub fn of(rows: impl IntoIterator<Item = &'a ImportRow>) -> BatchClaims<'a> {
+        let mut first_lines: HashMap<&str, u64> = HashMap::new();
+        let mut batch = BatchClaims::default();
+        for row in rows {
+            match first_lines.entry(&row.invoice_id) {
+                Entry::Occupied(first) => {
+                    batch.repeats.insert(row.line, *first.get());
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(row.line);
+                    batch.claims.push((&row.invoice_id, row.line));
+                }
+            }
+        }
+        batch
+    }
+
+    /// Each id the batch names, once, with the line of its first row: what the import
+    /// must remember (and check against the earlier batches).
+    pub fn claims(&self) -> &[(&'a str, u64)] {
+        &self.claims
+    }
+
+    /// Refuses `row` when an earlier row named its invoice: a row of an earlier batch
+    /// (`earlier`: ids with the line they were first on), else an earlier row of this one.
+    pub fn check(&self, row: &ImportRow, earlier: &HashMap<String, u64>) -> Result<(), RowError> {
+        let first = match earlier.get(&row.invoice_id) {
+            Some(line) => Some(*line),
+            None => self.repeats.get(&row.line).copied(),
+        };
+        match first {
+            None => Ok(()),
+            Some(first) => Err(RowError::new(
+                row.line,
+                Some("Invoice ID"),
+                Code::DuplicateRow,
+                format!(
+                    "invoice `{}` is already on line {first}: give each invoice one row",
+                    row.invoice_id
+                ),
+            )),
+        }
+    }
+}
+
+/// What becomes of one row of an import (see [`decide_row`]), with the invoice it
+/// concerns.
+#[derive(Clone, Debug)]
+pub enum RowVerdict<'a> {
+    /// The invoice already is as the row says: nothing to write.
+    Unchanged,
+    /// The change to write.
+    Change(&'a Invoice, Outcome),
+    /// The row is from another version of the invoice: whatever it asks (`decided`, even
+    /// what the rules now refuse, such as making a since-paid invoice overdue again),
+    /// the first question is whether the invoice changed under it. Settled by
+    /// [`settle_stale_row`] once the invoice's history is read.
+    Stale(&'a Invoice, Result<Outcome, Refusal>),
+    /// The row is refused.
+    Refused(RowError),
+}
+
+/// Decides one row of an import against its invoice as it is now (`None`: no invoice has
+/// the row's id), with the same rule as every change (`decide`).
+pub fn decide_row<'a>(
+    row: &ImportRow,
+    invoice: Option<&'a Invoice>,
+    today: NaiveDate,
+    links: LinkPolicy,
+) -> RowVerdict<'a> {
+    let Some(invoice) = invoice else {
+        return RowVerdict::Refused(RowError::new(
+            row.line,
+            Some("Invoice ID"),
+            Code::NotFound,
+            format!("no invoice `{}`", row.invoice_id),
+        ));
+    };
+    let request = row.request(invoice, today);
+    match decide(invoice, request, today, ChangeSource::CsvImport, links) {
+        Ok(outcome) if outcome.is_noop() => RowVerdict::Unchanged,
+        decided if row.version.is_some_and(|v| v != invoice.version) => {
+            RowVerdict::Stale(invoice, decided)
+        }
+        Ok(outcome) => RowVerdict::Change(invoice, outcome),
+        Err(refusal) => RowVerdict::Refused(RowError::refused(row.line, refusal)),
+    }
+}
+
+/// The end of a [`RowVerdict::Stale`] row: its change, when the invoice's `history`
+/// (oldest first) shows nothing since the row's version that it would undo.
+pub fn settle_stale_row(
+    row: &ImportRow,
+    invoice: &Invoice,
+    history: &[InvoiceEvent],
+    decided: Result<Outcome, Refusal>,
+) -> Result<Outcome, RowError> {
+    check_not_stale(row.version, invoice, history)
+        .and(decided)
+        .map_err(|refusal| RowError::refused(row.line, refusal))
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{Duration, TimeZone, Utc};
@@ -328,5 +454,87 @@ mod tests {
         let current = invoice(InvoiceStatus::Open, 3, 2);
         assert!(check_not_stale(Some(3), &current, &[]).is_err());
         assert!(check_not_stale(Some(1), &current, &[]).is_err());
+    }
+
+    fn row_at(line: u64, id: &str) -> ImportRow {
+        ImportRow {
+            line,
+            invoice_id: id.into(),
+            ..row(InvoiceStatus::Paid)
+        }
+    }
+
+    #[test]
+    fn a_second_row_for_an_invoice_is_refused_pointing_at_the_first() {
+        let rows = [row_at(2, "I-1"), row_at(3, "I-2"), row_at(4, "I-1")];
+
+        let batch = BatchClaims::of(&rows);
+
+        assert_eq!(batch.claims(), [("I-1", 2), ("I-2", 3)]);
+        let none = HashMap::new();
+        assert!(batch.check(&rows[0], &none).is_ok());
+        assert!(batch.check(&rows[1], &none).is_ok());
+        let refused = batch.check(&rows[2], &none).unwrap_err();
+        assert_eq!(
+            (refused.line, refused.column.as_deref(), refused.code),
+            (4, Some("Invoice ID"), Code::DuplicateRow)
+        );
+        assert!(refused.message.contains("already on line 2"));
+    }
+
+    #[test]
+    fn a_row_naming_an_invoice_of_an_earlier_batch_points_at_that_batch() {
+        let rows = [row_at(20_002, "I-1"), row_at(20_003, "I-1")];
+        let earlier = HashMap::from([("I-1".to_owned(), 7)]);
+
+        let batch = BatchClaims::of(&rows);
+
+        assert_eq!(batch.claims(), [("I-1", 20_002)]);
+        for row in &rows {
+            let refused = batch.check(row, &earlier).unwrap_err();
+            assert!(refused.message.contains("already on line 7"), "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_is_decided_by_the_rules_of_every_change() {
+        let links = LinkPolicy::default();
+        let open = invoice(InvoiceStatus::Open, 3, 1);
+        let paid = invoice(InvoiceStatus::Paid, 3, 1);
+
+        let unknown = decide_row(&row(InvoiceStatus::Paid), None, today(), links);
+        let same = decide_row(&row(InvoiceStatus::Open), Some(&open), today(), links);
+        let pays = decide_row(&row(InvoiceStatus::Paid), Some(&open), today(), links);
+        let reopened = decide_row(&row(InvoiceStatus::Open), Some(&paid), today(), links);
+
+        assert!(matches!(unknown, RowVerdict::Refused(e) if e.code == Code::NotFound));
+        assert!(matches!(same, RowVerdict::Unchanged));
+        assert!(matches!(pays, RowVerdict::Change(_, outcome) if outcome.resolves));
+        assert!(matches!(
+            reopened,
+            RowVerdict::Refused(e) if e.column.as_deref() == Some("Status")
+        ));
+    }
+
+    #[test]
+    fn a_row_from_another_version_waits_for_the_invoices_history() {
+        let links = LinkPolicy::default();
+        let overdue = invoice(InvoiceStatus::Overdue, -1, 2);
+        let paid_row = row(InvoiceStatus::Paid);
+
+        let RowVerdict::Stale(_, decided) = decide_row(&paid_row, Some(&overdue), today(), links)
+        else {
+            panic!("a row of version 1 against version 2 is stale");
+        };
+
+        let swept = [event(InvoiceStatus::Open, InvoiceStatus::Overdue)];
+        let settled = settle_stale_row(&paid_row, &overdue, &swept, decided.clone());
+        assert!(settled.is_ok_and(|outcome| outcome.resolves));
+        let paid = [event(InvoiceStatus::Open, InvoiceStatus::Paid)];
+        let refused = settle_stale_row(&paid_row, &overdue, &paid, decided).unwrap_err();
+        assert_eq!(
+            (refused.line, refused.code),
+            (2, Code::from(RefusalCode::VersionConflict))
+        );
     }
 }

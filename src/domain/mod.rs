@@ -46,7 +46,10 @@ pub use code::Code;
 pub use draft::{InvoiceDraft, check_account, check_currency};
 pub use error::{DomainError, check_id};
 pub use feed::{FeedEvent, FeedFilter, FeedPosition, Snapshot, SnapshotDiff};
-pub use import::{ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, check_not_stale};
+pub use import::{
+    BatchClaims, ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, RowVerdict,
+    check_not_stale, decide_row, settle_stale_row,
+};
 pub use model::{
     Account, FilterText, Invoice, InvoiceEvent, InvoiceFilter, Order, StatusTotal, new_friendly_id,
 };

@@ -151,18 +151,8 @@ const EVENT_FIELDS: [invoice_event::Column; 9] = [
     invoice_event::Column::Reason,
 ];
 
-/// The table [`copy_changes`] stages changes in: a change's position, then its
-/// [`STORED_FIELDS`] and its [`EVENT_FIELDS`] under the invoice's and the event's column
-/// names. Created with the transaction, dropped at its end.
-pub(super) const STAGED_CHANGES: &str = "CREATE TEMP TABLE staged_changes (\
-     n integer NOT NULL, id text NOT NULL, status text NOT NULL, payment_link text, \
-     observation text, due_date date NOT NULL, resolved_at timestamptz, \
-     status_from text, status_to text, payment_link_from text, payment_link_to text, \
-     observation_from text, observation_to text, due_date_from date, due_date_to date, \
-     reason text) ON COMMIT DROP";
-
 /// Writes decided changes as [`write_changes`] does, on PostgreSQL and for any number of
-/// them: the changes go to `staged_changes` (see [`STAGED_CHANGES`]) by `COPY`, then one
+/// them: the changes go to `staged_changes` (see `imports::tables`) by `COPY`, then one
 /// `UPDATE … FROM` and one `INSERT … SELECT` apply them all.
 pub(super) async fn copy_changes(
     txn: &PgTxn,

@@ -1,7 +1,8 @@
 //! A PostgreSQL transaction of our own, on a connection of the pool, for what SeaORM's
 //! transactions cannot do: `COPY … FROM STDIN`. It runs SeaORM's statements too (it is a
 //! `ConnectionTrait`), so code that reads and writes through it is the same code as
-//! through a `DatabaseTransaction`.
+//! through a `DatabaseTransaction`; [`ImportConn`] is either, whichever the backend
+//! offers, for code that copies where it can.
 //!
 //! Why `COPY`: sqlx 0.9 leaves Nagle's algorithm on for its PostgreSQL sockets, so a
 //! statement too large for one socket write waits for the server's delayed
@@ -14,7 +15,8 @@ use std::sync::atomic::AtomicU64;
 use chrono::SecondsFormat;
 use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Postgres};
 use sea_orm::{
-    ConnectionTrait, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, Statement, Value,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement, Value,
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::Mutex;
@@ -133,6 +135,69 @@ impl ConnectionTrait for PgTxn {
         let rows = Self::query(&stmt).fetch_all(&mut **txn).await;
         rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
             .map_err(failed)
+    }
+}
+
+/// The connection an import's transaction runs on: on PostgreSQL one that can `COPY`
+/// (batches go whole, see above); on SQLite, SeaORM's.
+pub(super) enum ImportConn {
+    Orm(DatabaseTransaction),
+    Pg(PgTxn),
+}
+
+impl ImportConn {
+    pub(super) async fn rollback(self) -> StoreResult<()> {
+        match self {
+            ImportConn::Orm(txn) => Ok(txn.rollback().await?),
+            ImportConn::Pg(txn) => txn.rollback().await,
+        }
+    }
+}
+
+impl Commit for ImportConn {
+    async fn commit(self) -> StoreResult<()> {
+        match self {
+            ImportConn::Orm(txn) => Commit::commit(txn).await,
+            ImportConn::Pg(txn) => txn.commit().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for ImportConn {
+    fn get_database_backend(&self) -> DbBackend {
+        match self {
+            ImportConn::Orm(txn) => txn.get_database_backend(),
+            ImportConn::Pg(txn) => txn.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.execute_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.execute_unprepared(sql).await,
+            ImportConn::Pg(txn) => txn.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.query_one_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        match self {
+            ImportConn::Orm(txn) => txn.query_all_raw(stmt).await,
+            ImportConn::Pg(txn) => txn.query_all_raw(stmt).await,
+        }
     }
 }
 

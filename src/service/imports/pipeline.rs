@@ -1,0 +1,295 @@
+//! The course of one import, as its background task runs it: the file is checked, then
+//! read on a blocking thread in batches; each batch is decided row by row by the rules of
+//! `domain::import` against the invoices as they are now, and written in the import's
+//! one transaction; at the end the record and the refused rows go to the history. What a
+//! row means is not decided here.
+
+use std::fs::File;
+use std::time::Duration;
+
+use chrono::{SubsecRound, Utc};
+use tokio::sync::mpsc;
+
+use super::registry::Progress;
+use super::spill::ErrorSpill;
+use super::{BATCH_ROWS, ImportOptions, ImportReport};
+use crate::csv_io::{FileProblem, ImportFile};
+use crate::domain::{
+    BatchClaims, ChangeSource, ImportRow, ImportState, InvoiceImport, Origin, RowError, RowVerdict,
+    decide_row, settle_stale_row,
+};
+use crate::service::UseCases;
+use crate::store::{Change, ImportTxn, Staged, StoreError};
+
+/// Times the bookkeeping of a finished import is retried while SQLite is locked by
+/// another import (each attempt waits out SQLite's own busy timeout first).
+const BUSY_RETRIES: u32 = 120;
+
+/// What became of a batch of rows.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub(super) changes: Vec<Change>,
+    pub(super) unchanged: u64,
+    pub(super) errors: Vec<RowError>,
+}
+
+/// Why an import stopped on the gateway's side.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ImportFault {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("reader task: {0}")]
+    Task(String),
+}
+
+/// Rows read from a file: a batch of rows (each typed or refused), or the file's problem.
+type Rows = Result<Vec<Result<ImportRow, RowError>>, FileProblem>;
+
+impl UseCases {
+    /// Runs an import to its end and records how it went. Never fails: a fault is
+    /// recorded as a failed import (and logged), with nothing applied.
+    pub(super) async fn run_import(
+        &self,
+        mut record: InvoiceImport,
+        file: File,
+        progress: &Progress,
+    ) -> ImportReport {
+        let mut spill = match ErrorSpill::new() {
+            Ok(spill) => spill,
+            Err(e) => return self.fail(record, &format!("no temporary file: {e}")).await,
+        };
+        let outcome = self
+            .apply_file(&mut record, file, progress, &mut spill)
+            .await;
+        let problem = match outcome {
+            Ok(problem) => problem,
+            Err(e) => return self.fail(record, &format!("{e}")).await,
+        };
+        if let Some(problem) = &problem {
+            record.state = ImportState::Failed;
+            record.problem = Some(problem.to_string());
+            spill.push(&RowError::new(
+                problem.line(),
+                None,
+                problem.code().into(),
+                problem.to_string(),
+            ));
+        }
+        if record.state != ImportState::Applied {
+            // An applied import stored its refused rows and its record with its changes.
+            // Any other stores them now: refused rows first, so that a finished import
+            // always lists them all.
+            record.finished_at = Some(Utc::now().trunc_subsecs(6));
+            let mut attempts = 0;
+            loop {
+                let stored = async {
+                    spill.store(&self.store, &record.id, None).await?;
+                    self.store.update_import(&record, None).await?;
+                    Ok::<_, ImportFault>(())
+                };
+                match stored.await {
+                    Ok(()) => break,
+                    // SQLite, with another import holding the write lock: wait for it.
+                    Err(ImportFault::Store(e)) if e.is_unavailable() && attempts < BUSY_RETRIES => {
+                        attempts += 1;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => return self.fail(record, &format!("{e}")).await,
+                }
+            }
+        }
+        tracing::info!(
+            import.id = %record.id,
+            import.state = record.state.as_str(),
+            import.rows = record.counts.read,
+            import.changed = record.counts.changed,
+            import.refused = record.counts.refused,
+            "import finished"
+        );
+        ImportReport {
+            import: record,
+            problem,
+        }
+    }
+
+    async fn fail(&self, mut record: InvoiceImport, why: &str) -> ImportReport {
+        tracing::error!(import.id = %record.id, error = why, "import failed");
+        record.state = ImportState::Failed;
+        record.finished_at = Some(Utc::now().trunc_subsecs(6));
+        record.problem =
+            Some("the import failed on the gateway's side; nothing was applied".into());
+        if let Err(e) = self.store.update_import(&record, None).await {
+            tracing::error!(import.id = %record.id, error = %e, "import failure not recorded");
+        }
+        ImportReport {
+            import: record,
+            problem: None,
+        }
+    }
+
+    /// Checks the file, then reads, decides and (unless it is a dry run) writes every
+    /// row; commits when the import applies. Returns the file's problem, if it has one.
+    async fn apply_file(
+        &self,
+        record: &mut InvoiceImport,
+        file: File,
+        progress: &Progress,
+        spill: &mut ErrorSpill,
+    ) -> Result<Option<FileProblem>, ImportFault> {
+        let limits = self.settings().import_limits;
+        let checked = tokio::task::spawn_blocking(move || ImportFile::open(file, limits))
+            .await
+            .map_err(|e| ImportFault::Task(e.to_string()))?;
+        let checked = match checked {
+            Ok(checked) => checked,
+            Err(problem) => return Ok(Some(problem)),
+        };
+        record.rows_total = Some(checked.rows());
+        progress.set_total(checked.rows());
+        let mut batches = read_batches(checked);
+
+        let options = ImportOptions {
+            dry_run: record.dry_run,
+            apply_valid_rows: record.apply_valid_rows,
+        };
+        let txn = self.store.begin_import(!options.dry_run).await?;
+        let origin = Origin {
+            actor: record.actor.clone(),
+            source: ChangeSource::CsvImport,
+            import_id: Some(record.id.clone()),
+        };
+        while let Some(rows) = batches.recv().await {
+            let rows = match rows {
+                Ok(rows) => rows,
+                Err(problem) => {
+                    txn.rollback().await?;
+                    return Ok(Some(problem));
+                }
+            };
+            let read = rows.len() as u64;
+            let batch = self.decide_batch(&txn, rows).await?;
+            progress.add(&batch, read);
+            for error in &batch.errors {
+                spill.push(error);
+            }
+            // An all-or-nothing import that has refused a row only checks the rest.
+            let applying =
+                !options.dry_run && (options.apply_valid_rows || progress.refused() == 0);
+            if applying {
+                let now = Utc::now().trunc_subsecs(6);
+                txn.write(&batch.changes, &origin, now).await?;
+            }
+        }
+        record.counts = progress.counts();
+        record.state = if options.dry_run {
+            ImportState::Checked
+        } else if record.counts.refused > 0 && !options.apply_valid_rows {
+            ImportState::Rejected
+        } else {
+            ImportState::Applied
+        };
+        if record.state == ImportState::Applied {
+            record.finished_at = Some(Utc::now().trunc_subsecs(6));
+            // The record commits with the changes: history never shows an import
+            // applied that is not, or the reverse.
+            spill.store(&self.store, &record.id, Some(&txn)).await?;
+            self.store.update_import(record, Some(&txn)).await?;
+            txn.commit().await?;
+        } else {
+            txn.rollback().await?;
+        }
+        Ok(None)
+    }
+
+    /// Decides a batch of rows against the invoices as they are now (locked when the
+    /// import applies).
+    async fn decide_batch(
+        &self,
+        txn: &ImportTxn,
+        rows: Vec<Result<ImportRow, RowError>>,
+    ) -> Result<Batch, StoreError> {
+        let mut batch = Batch::default();
+        let mut typed = Vec::with_capacity(rows.len());
+        for row in rows {
+            match row {
+                Ok(row) => typed.push(row),
+                Err(error) => batch.errors.push(error),
+            }
+        }
+        // Each id once in this batch, then once in the whole file: the transaction keeps
+        // the ids it has seen (a temporary table), so memory does not grow with the file.
+        let claims = BatchClaims::of(&typed);
+        let Staged { earlier, invoices } = txn.stage(claims.claims()).await?;
+        let (today, links) = (self.today(), self.link_policy());
+        let mut stale = Vec::new();
+        for row in &typed {
+            if let Err(duplicate) = claims.check(row, &earlier) {
+                batch.errors.push(duplicate);
+                continue;
+            }
+            match decide_row(row, invoices.get(&row.invoice_id), today, links) {
+                RowVerdict::Unchanged => batch.unchanged += 1,
+                RowVerdict::Change(invoice, outcome) => batch.changes.push(Change {
+                    invoice: invoice.clone(),
+                    outcome,
+                }),
+                RowVerdict::Stale(invoice, decided) => stale.push((row, invoice, decided)),
+                RowVerdict::Refused(error) => batch.errors.push(error),
+            }
+        }
+        // Rows from an older export: rare, so their histories are read only for them.
+        if !stale.is_empty() {
+            let ids: Vec<&str> = stale.iter().map(|(r, ..)| r.invoice_id.as_str()).collect();
+            let histories = txn.histories(&ids).await?;
+            for (row, invoice, decided) in stale {
+                let history = histories
+                    .get(&row.invoice_id)
+                    .map_or(&[][..], Vec::as_slice);
+                match settle_stale_row(row, invoice, history, decided) {
+                    Ok(outcome) => batch.changes.push(Change {
+                        invoice: invoice.clone(),
+                        outcome,
+                    }),
+                    Err(error) => batch.errors.push(error),
+                }
+            }
+        }
+        batch.errors.sort_by_key(|e| e.line);
+        Ok(batch)
+    }
+}
+
+/// Rows of a checked file in batches, read on a blocking thread; at most a few batches
+/// are in flight, so reading never runs far ahead of the database.
+fn read_batches(file: ImportFile) -> mpsc::Receiver<Rows> {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let mut rows = match file.into_rows() {
+            Ok(rows) => rows,
+            Err(problem) => {
+                let _ = tx.blocking_send(Err(problem));
+                return;
+            }
+        };
+        let mut batch = Vec::with_capacity(BATCH_ROWS);
+        while let Some(row) = rows.next_row() {
+            match row {
+                Ok(row) => batch.push(row),
+                Err(problem) => {
+                    let _ = tx.blocking_send(Err(problem));
+                    return;
+                }
+            }
+            if batch.len() == BATCH_ROWS {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                if tx.blocking_send(Ok(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(batch));
+        }
+    });
+    rx
+}
