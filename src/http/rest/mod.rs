@@ -137,6 +137,9 @@ async fn apply(
     friendly_id: Option<String>,
     request: ChangeRequest,
 ) -> Result<Response, Failure> {
+    // Rights first: a read-only key learns nothing of which invoices exist by changing.
+    who.require_admin("change invoices")
+        .map_err(AppError::from)?;
     let InvoicePath(account_id, invoice_id) = ids;
     let invoice = located(state, &who, &account_id, &invoice_id).await?;
     if friendly_id.is_some_and(|asked| asked != invoice.friendly_id) {
