@@ -237,6 +237,12 @@ async fn a_read_only_key_reads_everything_and_changes_nothing(app: TestApp) {
     let (status, found) = rest(&app, &reader, Method::GET, "/invoices?from=1&to=10", None).await;
     assert_eq!((status, found["summary"]["count"].as_u64()), (200, Some(3)));
     let writes = [
+        // Refused before it is looked up: no telling which invoices exist.
+        (
+            Method::POST,
+            "/accounts/NOBODY/invoices/NOTHING/payments".to_owned(),
+            None,
+        ),
         (
             Method::PUT,
             FIRST.to_owned(),
