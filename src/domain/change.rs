@@ -465,36 +465,14 @@ fn decide_unversioned(
 
 #[cfg(test)]
 mod tests {
-    use chrono::{Duration, TimeZone, Utc};
+    use chrono::Duration;
 
     use super::*;
-    use crate::domain::Money;
 
-    fn today() -> NaiveDate {
-        "2026-11-24".parse().unwrap()
-    }
+    use crate::domain::fixtures::today;
 
     fn invoice(stored: InvoiceStatus, due_in: i64) -> Invoice {
-        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        Invoice {
-            id: "I-01".into(),
-            friendly_id: "abcdefgh-1".into(),
-            account_id: "A".into(),
-            order_id: "O".into(),
-            installment: 1,
-            number_of_installments: 1,
-            value: Money::parse("10.00").unwrap(),
-            currency: "BRL".into(),
-            original_due_date: today() + Duration::days(due_in),
-            due_date: today() + Duration::days(due_in),
-            stored_status: stored,
-            payment_link: None,
-            observation: None,
-            created_at: at,
-            updated_at: at,
-            resolved_at: None,
-            version: 3,
-        }
+        crate::domain::fixtures::invoice(stored, due_in, 3)
     }
 
     fn to(status: InvoiceStatus) -> ChangeRequest {

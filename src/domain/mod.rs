@@ -8,6 +8,8 @@ mod code;
 mod draft;
 mod error;
 mod feed;
+#[cfg(test)]
+mod fixtures;
 mod import;
 mod model;
 mod money;

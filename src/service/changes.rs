@@ -1,6 +1,8 @@
-//! The one path for every change of an invoice, whatever its source (GraphQL, REST, CSV,
-//! sweeper): load, check rights and rules, write the row and its event in one
-//! transaction. No other code writes invoices.
+//! The path for a change of one invoice, whatever its source (GraphQL, REST, the
+//! sweeper): load, check rights and rules (`domain::decide`), write the row and its event
+//! in one transaction. A CSV import changes thousands at once by the set-based path
+//! (`imports/pipeline.rs`, then `write_changes` in `store/changes.rs`), under the same
+//! `decide` and with the same events; nothing else writes invoices.
 
 use chrono::{SubsecRound, Utc};
 
