@@ -207,11 +207,16 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
                 orders,
                 invoices,
             };
+            let bar = indicatif::ProgressBar::new(invoices).with_style(bar_style("invoices"));
             gateway
-                .seed(scale, |written| eprint!("\rseeded {written} invoices"))
+                .seed(scale, |written| bar.set_position(written))
                 .await
                 .map_err(|e| e.public_message())?;
-            eprintln!(" in {:.1} s", started.elapsed().as_secs_f64());
+            bar.finish_and_clear();
+            eprintln!(
+                "seeded {invoices} invoices in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Import {
@@ -311,9 +316,9 @@ async fn import(
         .import_invoices(&who, file, &name, options, Some(tick))
         .await
         .map_err(|e| e.public_message())?;
-    let bar = ProgressBar::on_terminal();
+    let bar = import_progress();
     while report.import.state == ImportState::Running {
-        bar.draw(&report.import);
+        draw_import(&bar, &report.import);
         tokio::time::sleep(tick).await;
         report.import = gateway
             .invoice_import(&who, &report.import.id)
@@ -321,7 +326,7 @@ async fn import(
             .map_err(|e| e.public_message())?
             .ok_or("the import vanished")?;
     }
-    bar.clear();
+    bar.finish_and_clear();
     let import = &report.import;
     let c = import.counts;
     eprintln!(
@@ -385,43 +390,35 @@ fn open_seekable(path: &std::path::Path) -> Result<std::fs::File, crate::app::St
     Ok(copy)
 }
 
-/// A one-line progress bar on standard error, drawn only when it is a terminal.
-struct ProgressBar {
-    shown: bool,
+/// A bar of `things` done out of all, with the rate and the time left.
+fn bar_style(things: &str) -> indicatif::ProgressStyle {
+    let template =
+        format!("[{{bar:30}}] {{human_pos}}/{{human_len}} {things}, {{rate}}, {{eta}} left");
+    indicatif::ProgressStyle::with_template(&template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("#>-")
 }
 
-impl ProgressBar {
-    fn on_terminal() -> ProgressBar {
-        use std::io::IsTerminal;
-        ProgressBar {
-            shown: std::io::stderr().is_terminal(),
-        }
-    }
+/// The import's progress on standard error (indicatif draws only on a terminal): a
+/// spinner while the file is checked, then rows read, with rate and time left.
+fn import_progress() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner().with_message("checking the file…");
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
 
-    fn draw(&self, import: &crate::domain::InvoiceImport) {
-        if !self.shown {
-            return;
-        }
-        let read = import.counts.read;
-        let line = match import.rows_total {
-            Some(total) if total > 0 => {
-                let done = (read * 30 / total).min(30) as usize;
-                format!(
-                    "[{}{}] {read}/{total} rows",
-                    "#".repeat(done),
-                    " ".repeat(30 - done)
-                )
-            }
-            _ => "checking the file…".to_owned(),
-        };
-        eprint!("\r{line}\x1b[K");
+fn draw_import(bar: &indicatif::ProgressBar, import: &crate::domain::InvoiceImport) {
+    if let (Some(total), None) = (import.rows_total, bar.length()) {
+        bar.set_length(total);
+        bar.set_style(bar_style("rows"));
     }
-
-    fn clear(&self) {
-        if self.shown {
-            eprint!("\r\x1b[K");
-        }
-    }
+    bar.set_position(import.counts.read);
 }
 
 async fn export(

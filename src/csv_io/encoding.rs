@@ -112,26 +112,16 @@ impl<R: Read> Read for Utf8Check<R> {
     }
 }
 
-/// A cell's bytes as text, in the file's encoding.
+/// A cell's bytes as text, in the file's encoding. Windows-1252 is decoded by
+/// `encoding_rs`, the browsers' own tables (the five unassigned bytes become the control
+/// codes, as the WHATWG Encoding Standard says).
 pub(super) fn decode(bytes: &[u8], encoding: Encoding) -> String {
     match encoding {
         Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
-        Encoding::Windows1252 => bytes.iter().map(|b| windows_1252(*b)).collect(),
-    }
-}
-
-/// Windows-1252 is Latin-1 except for 0x80 to 0x9F, where it has typography (€, curly
-/// quotes, dashes) instead of control codes; the five unassigned bytes map to the control
-/// codes, as browsers do.
-fn windows_1252(byte: u8) -> char {
-    const HIGH: [char; 32] = [
-        '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž',
-        '\u{8f}', '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}',
-        'ž', 'Ÿ',
-    ];
-    match byte {
-        0x80..=0x9F => HIGH[usize::from(byte - 0x80)],
-        _ => char::from(byte),
+        Encoding::Windows1252 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 
