@@ -6,7 +6,6 @@
 //! queries are remembered, so strangers cannot churn the cache.
 
 use crate::domain::Code;
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{Request, ServerResult, Value};
@@ -17,9 +16,9 @@ use super::limits::refuse;
 
 type Hash = [u8; 32];
 
-/// What an entry costs besides its text: its hash twice (in the map and in the use
-/// order), its last use twice, the `Arc`'s counts, and the two maps' spare room: from
-/// about 120 to 230 bytes. Counting the text alone, a 4 MiB budget let a hundred thousand
+/// What an entry costs besides its text: its hash twice (in the map and in its node of
+/// the use order), the node's two links, the `Arc`'s counts, and the map's spare room:
+/// about 120 to 200 bytes. Counting the text alone, a 4 MiB budget let a hundred thousand
 /// one-line queries in, and their bookkeeping took several times the budget.
 const ENTRY_OVERHEAD: usize = 192;
 
@@ -38,24 +37,25 @@ pub(super) struct PersistedQueries {
     lru: Mutex<Lru>,
 }
 
-#[derive(Default)]
+/// The queries kept, the least recently used forgotten first, within a byte budget:
+/// `lru` keeps the order of use; the budget is ours, as `lru` counts entries, not bytes.
 struct Lru {
-    queries: HashMap<Hash, (Arc<str>, u64)>,
-    /// Last use → hash: the first entry is the least recently used.
-    by_use: BTreeMap<u64, Hash>,
-    clock: u64,
+    queries: lru::LruCache<Hash, Arc<str>>,
     bytes: usize,
+}
+
+impl Default for Lru {
+    fn default() -> Lru {
+        Lru {
+            queries: lru::LruCache::unbounded(),
+            bytes: 0,
+        }
+    }
 }
 
 impl Lru {
     fn get(&mut self, hash: &Hash) -> Option<Arc<str>> {
-        self.clock += 1;
-        let clock = self.clock;
-        let (query, used) = self.queries.get_mut(hash)?;
-        self.by_use.remove(used);
-        *used = clock;
-        self.by_use.insert(clock, *hash);
-        Some(query.clone())
+        self.queries.get(hash).cloned()
     }
 
     fn insert(&mut self, hash: Hash, query: Arc<str>, max_bytes: usize) {
@@ -64,16 +64,13 @@ impl Lru {
             return;
         }
         while self.bytes + bytes > max_bytes {
-            let Some((_, oldest)) = self.by_use.pop_first() else {
+            let Some((_, evicted)) = self.queries.pop_lru() else {
                 break;
             };
-            if let Some((evicted, _)) = self.queries.remove(&oldest) {
-                self.bytes -= entry_bytes(&evicted);
-            }
+            self.bytes -= entry_bytes(&evicted);
         }
         self.bytes += bytes;
-        self.by_use.insert(self.clock, hash);
-        self.queries.insert(hash, (query, self.clock));
+        self.queries.put(hash, query);
     }
 }
 
@@ -194,7 +191,7 @@ mod tests {
         assert_eq!(lru.bytes, 2 * entry_bytes("aaaa"));
         lru.insert(hash(4), "x".repeat(max).into(), max);
         assert!(lru.get(&hash(4)).is_none(), "larger than the whole cache");
-        assert_eq!((lru.queries.len(), lru.by_use.len()), (2, 2));
+        assert_eq!(lru.queries.len(), 2);
     }
 
     #[test]
