@@ -14,6 +14,7 @@ mod hardening;
 mod imports;
 mod listing;
 mod money;
+mod proxy;
 mod rest;
 mod schema;
 mod subscriptions;
