@@ -12,12 +12,14 @@ use tokio::net::TcpStream;
 use crate::helpers::*;
 
 async fn quick_app() -> TestApp {
-    TestApp::spawn_configured(Backend::Sqlite, false, |config| {
-        config.header_timeout = 1;
-        config.body_timeout = 1;
-    })
-    .await
-    .unwrap()
+    TestApp::with(Backend::Sqlite)
+        .config(|config| {
+            config.header_timeout = 1;
+            config.body_timeout = 1;
+        })
+        .spawn()
+        .await
+        .unwrap()
 }
 
 fn address(app: &TestApp) -> String {
@@ -182,12 +184,14 @@ async fn a_websocket_client_that_stops_reading_is_dropped() {
     use crate::subscriptions::{cursor_now, invoices};
     use crate::ws_client::WsClient;
 
-    let app = TestApp::spawn_configured(Backend::Sqlite, false, |config| {
-        config.ws_keepalive = 1;
-        config.throttle_capacity = 0;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(Backend::Sqlite)
+        .config(|config| {
+            config.ws_keepalive = 1;
+            config.throttle_capacity = 0;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let admin = app.admin();
     let after = cursor_now(&app, &admin).await;
     invoices(&app, 1_000).await;
@@ -235,11 +239,13 @@ async fn send_whole(app: &TestApp, head: &str, body: &[u8]) -> Result<String, st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_sending_an_oversized_body_reads_the_answer_not_a_broken_pipe() {
-    let app = TestApp::spawn_configured(Backend::Sqlite, false, |config| {
-        config.import_max_bytes = 10 * 1024 * 1024;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(Backend::Sqlite)
+        .config(|config| {
+            config.import_max_bytes = 10 * 1024 * 1024;
+        })
+        .spawn()
+        .await
+        .unwrap();
     // A 12 MiB JSON request, over the 2 MiB limit.
     let json = format!(
         r#"{{"query": "{{ today }}", "variables": {{"x": "{}"}}}}"#,

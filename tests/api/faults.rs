@@ -50,8 +50,10 @@ async fn one_request(client: &reqwest::Client, base: &str, token: &str, body: Va
 async fn losing_postgresql_under_load_fails_fast_and_recovers_without_losing_commits() {
     captured_logs();
     // A load test: no budget in the way (the instance below shares this configuration).
-    let Some(app) =
-        TestApp::spawn_configured(Backend::Postgres, false, |c| c.throttle_capacity = 0).await
+    let Some(app) = TestApp::with(Backend::Postgres)
+        .config(|c| c.throttle_capacity = 0)
+        .spawn()
+        .await
     else {
         return;
     };

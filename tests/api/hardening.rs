@@ -117,13 +117,15 @@ async fn complexity_is_priced_by_page_size_and_reported_as_cost(app: TestApp) {
 async fn a_spent_budget_is_refused_with_throttled_and_retry_after(app: TestApp) {
     // A budget of 300 points that refills one point a second: in a test's time, spent is
     // spent.
-    let app = TestApp::spawn_configured(app.backend, false, |config| {
-        config.max_complexity = 300;
-        config.throttle_capacity = 300;
-        config.throttle_per_second = 1;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(app.backend)
+        .config(|config| {
+            config.max_complexity = 300;
+            config.throttle_capacity = 300;
+            config.throttle_per_second = 1;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let admin = app.admin();
     let first = app.gql(Some(&admin), PAGE_OF_50, json!({})).await;
     assert!(first.get("errors").is_none(), "{first}");
@@ -319,11 +321,13 @@ async fn persisted_queries_run_by_hash_over_get_and_post(app: TestApp) {
     assert_eq!(status, 405, "{body}");
     assert_eq!(error_codes(&body), vec!["METHOD_NOT_ALLOWED"]);
 
-    let off = TestApp::spawn_configured(app.backend, false, |config| {
-        config.persisted_queries_bytes = 0;
-    })
-    .await
-    .unwrap();
+    let off = TestApp::with(app.backend)
+        .config(|config| {
+            config.persisted_queries_bytes = 0;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let (_, body) = post(
         &off,
         Some(&off.admin()),
@@ -359,7 +363,9 @@ impl Extension for PanicOn {
 
 async fn a_panic_in_a_resolver_is_answered_500_with_a_request_id_and_logged_once(app: TestApp) {
     captured_logs();
-    let app = TestApp::spawn_extended(app.backend, false, |_| {}, Some(Arc::new(PanicOn("today"))))
+    let app = TestApp::with(app.backend)
+        .extension(Arc::new(PanicOn("today")))
+        .spawn()
         .await
         .unwrap();
     let admin = app.admin();
@@ -414,14 +420,11 @@ async fn a_panic_in_a_resolver_is_answered_500_with_a_request_id_and_logged_once
 }
 
 async fn a_panic_in_a_subscription_ends_that_operation_alone(app: TestApp) {
-    let app = TestApp::spawn_extended(
-        app.backend,
-        false,
-        |_| {},
-        Some(Arc::new(PanicOn("source"))),
-    )
-    .await
-    .unwrap();
+    let app = TestApp::with(app.backend)
+        .extension(Arc::new(PanicOn("source")))
+        .spawn()
+        .await
+        .unwrap();
     invoices(&app, 2).await;
     let mut client = WsClient::connect(&app).await;
     client.init(&app.admin()).await;
@@ -500,7 +503,9 @@ async fn metrics_count_requests_operations_and_outcomes(app: TestApp) {
     }
     assert!(text.contains("db_pool_connections{state=\"idle\"}"));
 
-    let off = TestApp::spawn_configured(app.backend, false, |config| config.metrics = false)
+    let off = TestApp::with(app.backend)
+        .config(|config| config.metrics = false)
+        .spawn()
         .await
         .unwrap();
     assert_eq!(off.get("/metrics").await.status(), 404);

@@ -157,32 +157,42 @@ pub fn test_config(database_url: String) -> Config {
     }
 }
 
-impl TestApp {
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        Self::spawn_with(backend, false).await
+/// How to start a test gateway: `TestApp::with(backend)`, then any of `.demo()`,
+/// `.config(|c| …)` and `.extension(…)`, then `.spawn()`.
+pub struct Spawn {
+    backend: Backend,
+    demo: bool,
+    tweak: Box<dyn FnOnce(&mut Config)>,
+    extension: Option<Arc<dyn ExtensionFactory>>,
+}
+
+impl Spawn {
+    /// Loads the demo store, as `serve --demo` does.
+    pub fn demo(mut self) -> Spawn {
+        self.demo = true;
+        self
     }
 
-    /// Starts a gateway; `demo` loads the demo store as `serve --demo` does.
-    pub async fn spawn_with(backend: Backend, demo: bool) -> Option<TestApp> {
-        Self::spawn_configured(backend, demo, |_| {}).await
+    /// Changes the test settings with `tweak`.
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'static) -> Spawn {
+        self.tweak = Box::new(tweak);
+        self
     }
 
-    /// Starts a gateway with settings changed by `tweak`.
-    pub async fn spawn_configured(
-        backend: Backend,
-        demo: bool,
-        tweak: impl FnOnce(&mut Config),
-    ) -> Option<TestApp> {
-        Self::spawn_extended(backend, demo, tweak, None).await
+    /// Adds one more GraphQL extension.
+    pub fn extension(mut self, extension: Arc<dyn ExtensionFactory>) -> Spawn {
+        self.extension = Some(extension);
+        self
     }
 
-    /// Starts a gateway with settings changed by `tweak` and one more GraphQL extension.
-    pub async fn spawn_extended(
-        backend: Backend,
-        demo: bool,
-        tweak: impl FnOnce(&mut Config),
-        extension: Option<Arc<dyn ExtensionFactory>>,
-    ) -> Option<TestApp> {
+    /// Starts the gateway; `None` when PostgreSQL is asked for, down, and not required.
+    pub async fn spawn(self) -> Option<TestApp> {
+        let Spawn {
+            backend,
+            demo,
+            tweak,
+            extension,
+        } = self;
         let dir = tempfile::tempdir().expect("temp dir");
         let (url, pg_database) = match backend {
             Backend::Sqlite => (
@@ -219,6 +229,23 @@ impl TestApp {
             _dir: dir,
             pg_database,
         })
+    }
+}
+
+impl TestApp {
+    /// A gateway with the test settings.
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::with(backend).spawn().await
+    }
+
+    /// A gateway to start with options (see [`Spawn`]).
+    pub fn with(backend: Backend) -> Spawn {
+        Spawn {
+            backend,
+            demo: false,
+            tweak: Box::new(|_| {}),
+            extension: None,
+        }
     }
 
     pub fn admin(&self) -> String {

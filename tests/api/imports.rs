@@ -558,12 +558,14 @@ async fn file_level_problems_are_one_clear_error(app: TestApp) {
     }
     assert_eq!(invoice_of(&app, "INV-1").await["version"], 1);
 
-    let limited = TestApp::spawn_configured(app.backend, false, |config| {
-        config.import_max_rows = 2;
-        config.import_max_bytes = 1000;
-    })
-    .await
-    .unwrap();
+    let limited = TestApp::with(app.backend)
+        .config(|config| {
+            config.import_max_rows = 2;
+            config.import_max_bytes = 1000;
+        })
+        .spawn()
+        .await
+        .unwrap();
     store(&limited).await;
     let (_, body) = limited
         .upload_csv(
@@ -873,11 +875,13 @@ async fn the_import_history_lists_every_import_newest_first(app: TestApp) {
 async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_background(
     app: TestApp,
 ) {
-    let app = TestApp::spawn_configured(app.backend, false, |config| {
-        config.import_wait_seconds = 0;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(app.backend)
+        .config(|config| {
+            config.import_wait_seconds = 0;
+        })
+        .spawn()
+        .await
+        .unwrap();
     store(&app).await;
 
     // Two rows that apply and thousands that are not found: work enough to be caught

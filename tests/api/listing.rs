@@ -308,7 +308,9 @@ async fn filters_by_order_account_and_due_date_range(app: TestApp) {
 }
 
 async fn the_demo_store_has_every_status_links_and_installments(app: TestApp) {
-    let demo = TestApp::spawn_with(app.backend, true)
+    let demo = TestApp::with(app.backend)
+        .demo()
+        .spawn()
         .await
         .expect("backend reachable");
 
@@ -358,7 +360,9 @@ async fn overdue_follows_the_calendar_of_the_store_time_zone(app: TestApp) {
     } else {
         chrono_tz::Etc::GMTPlus12
     };
-    let store = TestApp::spawn_configured(app.backend, false, |c| c.time_zone = zone)
+    let store = TestApp::with(app.backend)
+        .config(move |c| c.time_zone = zone)
+        .spawn()
         .await
         .unwrap();
     let today = store.today();

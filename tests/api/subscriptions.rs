@@ -476,12 +476,14 @@ async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: T
     );
 
     // Short timers: one second to initialise, a keep-alive every second.
-    let quick = TestApp::spawn_configured(app.backend, false, |config| {
-        config.ws_init_timeout = 1;
-        config.ws_keepalive = 1;
-    })
-    .await
-    .expect("the backend was reachable a moment ago");
+    let quick = TestApp::with(app.backend)
+        .config(|config| {
+            config.ws_init_timeout = 1;
+            config.ws_keepalive = 1;
+        })
+        .spawn()
+        .await
+        .expect("the backend was reachable a moment ago");
     let mut silent = WsClient::connect(&quick).await;
     assert_eq!(silent.closed_with().await.0, 4408, "no connection_init");
 
@@ -718,13 +720,15 @@ async fn a_change_that_rolls_back_is_never_announced(app: TestApp) {
 /// A replaying subscription with a page of 50 invoices under each change once cost its
 /// price once, then delivered hundreds of changes free.
 async fn each_change_delivered_is_paid_from_the_callers_budget(app: TestApp) {
-    let app = TestApp::spawn_configured(app.backend, false, |config| {
-        config.max_complexity = 1_000;
-        config.throttle_capacity = 1_000;
-        config.throttle_per_second = 1;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(app.backend)
+        .config(|config| {
+            config.max_complexity = 1_000;
+            config.throttle_capacity = 1_000;
+            config.throttle_per_second = 1;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let admin = app.admin();
     let after = cursor_now(&app, &admin).await;
     invoices(&app, 10).await;
@@ -754,11 +758,13 @@ async fn each_change_delivered_is_paid_from_the_callers_budget(app: TestApp) {
 
 /// Twenty sockets once gave one customer 2,000 live subscriptions.
 async fn a_caller_holds_a_bounded_number_of_subscriptions_across_sockets(app: TestApp) {
-    let app = TestApp::spawn_configured(app.backend, false, |config| {
-        config.max_subscriptions_per_caller = 3;
-    })
-    .await
-    .unwrap();
+    let app = TestApp::with(app.backend)
+        .config(|config| {
+            config.max_subscriptions_per_caller = 3;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let customer = app.customer("ACC");
     let mut first = WsClient::connect(&app).await;
     first.init(&customer).await;

@@ -68,7 +68,7 @@ async fn graphiql_and_its_assets_are_served_by_the_gateway(app: TestApp) {
         assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
     }
 
-    let demo = TestApp::spawn_with(app.backend, true).await.unwrap();
+    let demo = TestApp::with(app.backend).demo().spawn().await.unwrap();
     let page = demo
         .client
         .get(format!("{}/graphql", demo.base))
@@ -426,11 +426,13 @@ async fn browsers_of_configured_origins_only_may_call_across_origins(app: TestAp
         "closed by default"
     );
 
-    let open = TestApp::spawn_configured(app.backend, false, |config| {
-        config.cors_origins = "https://backoffice.example.com, https://my.example.com".into();
-    })
-    .await
-    .unwrap();
+    let open = TestApp::with(app.backend)
+        .config(|config| {
+            config.cors_origins = "https://backoffice.example.com, https://my.example.com".into();
+        })
+        .spawn()
+        .await
+        .unwrap();
     let allowed = preflight(&open, "https://backoffice.example.com")
         .await
         .unwrap();
@@ -495,12 +497,14 @@ async fn introspection_and_suggestions_can_be_turned_off_for_production(app: Tes
     let hinted = app.gql(Some(&admin), typo, json!({})).await;
     assert!(hinted.to_string().contains("Did you mean"), "{hinted}");
 
-    let closed = TestApp::spawn_configured(app.backend, false, |config| {
-        config.introspection = false;
-        config.suggestions = false;
-    })
-    .await
-    .unwrap();
+    let closed = TestApp::with(app.backend)
+        .config(|config| {
+            config.introspection = false;
+            config.suggestions = false;
+        })
+        .spawn()
+        .await
+        .unwrap();
     let admin = closed.admin();
     let refused = closed.gql(Some(&admin), introspect, json!({})).await;
     assert_eq!(
