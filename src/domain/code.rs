@@ -13,7 +13,7 @@
 //! - a request refused before any use case runs (its size, its shape, its budget) is
 //!   answered by the edge that read it.
 //!
-//! Each carries a [`Code`]; `http::status_of_code` is the one table from codes to HTTP
+//! Each carries a [`Code`]; `http::errors::status_of` is the one table from codes to HTTP
 //! statuses.
 
 macro_rules! codes {

@@ -35,7 +35,7 @@ pub struct RowError {
     pub line: u64,
     /// The template column at fault (`Status`, `Payment Link`, …), when one is.
     pub column: Option<String>,
-    pub code: super::Code,
+    pub code: Code,
     pub message: String,
 }
 
@@ -43,7 +43,7 @@ impl RowError {
     pub fn new(
         line: u64,
         column: Option<&'static str>,
-        code: super::Code,
+        code: Code,
         message: impl Into<String>,
     ) -> RowError {
         RowError {

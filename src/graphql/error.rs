@@ -44,7 +44,7 @@ pub(super) fn with_default_code(mut error: ServerError, code: Code) -> ServerErr
 #[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
 #[graphql(remote = "crate::domain::RefusalCode")]
 pub enum UserErrorCode {
-    /// No invoice has this id (or it is not yours).
+    /// Nothing has this id: no invoice (or not yours), account or API key.
     NotFound,
     /// The id is malformed.
     InvalidId,

@@ -68,18 +68,18 @@ pub(crate) fn status_of(code: Code) -> StatusCode {
 /// The code of a refusal that came with a status only (a framework's plain-text
 /// rejection): the code whose status it is, else `BAD_REQUEST` or `INTERNAL`.
 pub(crate) fn code_of_status(status: StatusCode) -> Code {
-    const PLAIN: [Code; 6] = [
-        Code::BadRequest,
-        Code::NotFound,
-        Code::MethodNotAllowed,
-        Code::PayloadTooLarge,
-        Code::UnsupportedMediaType,
-        Code::UpgradeRequired,
-    ];
-    match PLAIN.into_iter().find(|code| status_of(*code) == status) {
-        Some(code) => code,
-        None if status.is_server_error() => Code::Internal,
-        None => Code::BadRequest,
+    match status {
+        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
+        StatusCode::FORBIDDEN => Code::Forbidden,
+        StatusCode::NOT_FOUND => Code::NotFound,
+        StatusCode::METHOD_NOT_ALLOWED => Code::MethodNotAllowed,
+        StatusCode::REQUEST_TIMEOUT => Code::RequestTimeout,
+        StatusCode::PAYLOAD_TOO_LARGE => Code::PayloadTooLarge,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::UnsupportedMediaType,
+        StatusCode::UPGRADE_REQUIRED => Code::UpgradeRequired,
+        StatusCode::TOO_MANY_REQUESTS => Code::Throttled,
+        status if status.is_server_error() => Code::Internal,
+        _ => Code::BadRequest,
     }
 }
 

@@ -174,6 +174,9 @@ struct Arrival<'a> {
     headers: &'a HeaderMap,
     address: Option<IpAddr>,
     over_get: bool,
+    /// The caller, when the edge has already read its credentials (an upload's, checked
+    /// before its body): not looked up twice.
+    known: Option<Principal>,
 }
 
 async fn execute(
@@ -181,9 +184,12 @@ async fn execute(
     arrival: Arrival<'_>,
     request: async_graphql::Request,
 ) -> Response {
-    let principal = match principal(state, arrival.headers).await {
-        Ok(who) => who,
-        Err(e) => return refused(e),
+    let principal = match arrival.known {
+        Some(who) => Some(who),
+        None => match principal(state, arrival.headers).await {
+            Ok(who) => who,
+            Err(e) => return refused(e),
+        },
     };
     let caller = graphql::Caller {
         principal,
@@ -229,11 +235,12 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             .to_ascii_lowercase()
             .starts_with("multipart/")
     });
+    let mut known = None;
     let parsed = if multipart {
         // Uploads are imports, for admins only: anyone else is answered before a byte
         // of the body is read.
         match principal(&state, &parts.headers).await {
-            Ok(Some(who)) if who.is_admin() => {}
+            Ok(Some(who)) if who.is_admin() => known = Some(who),
             Ok(Some(_)) => {
                 return error_response(Code::Forbidden, "only administrators upload files");
             }
@@ -276,6 +283,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
                 headers: &parts.headers,
                 address: peer(&parts.extensions),
                 over_get: false,
+                known,
             };
             execute(&state, arrival, request).await
         }
@@ -340,6 +348,7 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
                 headers,
                 address: peer(&parts.extensions),
                 over_get: true,
+                known: None,
             };
             let mut response = execute(&state, arrival, request).await;
             // Every answer is the caller's own (its token decides what it sees): no

@@ -17,6 +17,7 @@ use super::{count, tables};
 use crate::domain::{Invoice, InvoiceEvent, Origin};
 use crate::store::changes::{copy_changes, write_changes};
 use crate::store::convert::{self, ByPosition};
+use crate::store::lists::is_one_of;
 use crate::store::session::{CopyRows, ImportConn, PgTxn};
 use crate::store::{Change, Store, StoreResult, advisory_xact_lock, values_rows, wire_chunks};
 
@@ -112,12 +113,10 @@ impl ImportTxn {
             ImportConn::Pg(pg) => self.stage_copied(pg, rows, &mut staged).await?,
             ImportConn::Orm(_) => {
                 self.claim(rows, &mut staged.earlier).await?;
-                let ids: Vec<&str> = rows.iter().map(|(id, _)| *id).collect();
-                for ids in wire_chunks(&ids, |id| id.len() + 8) {
-                    let query = invoice::Entity::find()
-                        .filter(invoice::Column::Id.is_in(ids.iter().copied()));
-                    self.read_invoices(query, &mut staged.invoices).await?;
-                }
+                let ids: Vec<String> = rows.iter().map(|(id, _)| (*id).to_owned()).collect();
+                let query =
+                    invoice::Entity::find().filter(is_one_of(self.store.backend(), "id", ids));
+                self.read_invoices(query, &mut staged.invoices).await?;
             }
         }
         Ok(staged)
@@ -179,7 +178,11 @@ impl ImportTxn {
     /// The events of these invoices, oldest first, by invoice.
     pub async fn histories(&self, ids: &[&str]) -> StoreResult<HashMap<String, Vec<InvoiceEvent>>> {
         let rows = invoice_event::Entity::find()
-            .filter(invoice_event::Column::InvoiceId.is_in(ids.iter().copied()))
+            .filter(is_one_of(
+                self.store.backend(),
+                "invoice_id",
+                ids.iter().map(|id| (*id).to_owned()).collect(),
+            ))
             .order_by_asc(invoice_event::Column::Seq)
             .all(&self.txn)
             .await?;
