@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Principal, TokenKeys};
 use crate::config::Config;
-use crate::domain::{FilterText, ImportState, InvoiceFilter};
+use crate::domain::{FilterText, Id, ImportState, InvoiceFilter};
 use crate::service::{ImportOptions, SeedScale, UseCases};
 
 /// A GraphQL gateway for customer-credit invoices.
@@ -175,7 +175,7 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
                 (true, _) => Principal::Admin {
                     subject: subject.unwrap_or_else(|| "admin".into()),
                 },
-                (false, Some(account_id)) if crate::domain::check_id(&account_id).is_err() => {
+                (false, Some(account_id)) if Id::parse(account_id.as_str()).is_err() => {
                     return Err(format!("`{account_id}` is not an account id").into());
                 }
                 (false, Some(account_id)) => Principal::Customer {
@@ -271,6 +271,7 @@ async fn api_key(config: &Config, command: ApiKeyCommand) -> Result<(), crate::a
             println!("{}\n{}", new.key.app_key, new.app_token);
         }
         ApiKeyCommand::Revoke { id } => {
+            let id = Id::parse(id).map_err(|e| e.to_string())?;
             let key = gateway
                 .revoke_api_key(&operator(), &id)
                 .await
@@ -317,11 +318,12 @@ async fn import(
         .await
         .map_err(|e| e.public_message())?;
     let bar = import_progress();
+    let id = Id::parse(report.import.id.as_str())?;
     while report.import.state == ImportState::Running {
         draw_import(&bar, &report.import);
         tokio::time::sleep(tick).await;
         report.import = gateway
-            .invoice_import(&who, &report.import.id)
+            .invoice_import(&who, &id)
             .await
             .map_err(|e| e.public_message())?
             .ok_or("the import vanished")?;

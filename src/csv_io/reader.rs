@@ -13,7 +13,7 @@ use super::encoding::{Encoding, Utf8Check, decode, has_utf8_bom};
 use super::records::{Record, Records};
 use super::sniff::{SNIFF_BYTES, Start, sniff};
 use super::template::{Column, restore};
-use crate::domain::{Code, ImportRow, InvoiceStatus, RowError, check_id};
+use crate::domain::{Code, Id, ImportRow, InvoiceStatus, RowError};
 
 /// The longest row accepted. No template row comes close (an observation is at most
 /// 2,000 characters); a longer one is almost always a quote that is never closed, which
@@ -256,7 +256,7 @@ impl RowReader {
     }
 
     /// The row's invoice id: required, and shaped as every id is.
-    fn invoice_id(&self, line: u64) -> Result<String, RowError> {
+    fn invoice_id(&self, line: u64) -> Result<Id, RowError> {
         let invoice_column = Column::InvoiceId.header();
         let invoice_id = self.cell(Column::InvoiceId).unwrap_or_default();
         if invoice_id.is_empty() {
@@ -267,15 +267,8 @@ impl RowReader {
                 "the Invoice ID is empty",
             ));
         }
-        if let Err(e) = check_id(&invoice_id) {
-            return Err(RowError::new(
-                line,
-                Some(invoice_column),
-                e.code(),
-                e.to_string(),
-            ));
-        }
-        Ok(invoice_id)
+        Id::parse(invoice_id)
+            .map_err(|e| RowError::new(line, Some(invoice_column), e.code(), e.to_string()))
     }
 
     /// The status the row asks for, in any language a status is read in; `None` when the

@@ -2,7 +2,7 @@
 //! or account looks like, checked before anything is stored.
 
 use super::change::{MAX_OBSERVATION_CHARS, parse_payment_link};
-use super::{Account, LinkPolicy, Money, Refusal, RefusalCode, check_id};
+use super::{Account, Id, LinkPolicy, Money, Refusal, RefusalCode};
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Refusal {
     Refusal {
@@ -33,7 +33,7 @@ fn check_positive(value: Money, field: &'static str) -> Result<(), Refusal> {
 }
 
 fn check_field_id(id: &str, field: &'static str) -> Result<(), Refusal> {
-    check_id(id).map(|_| ()).map_err(|e| Refusal {
+    Id::parse(id).map(|_| ()).map_err(|e| Refusal {
         code: RefusalCode::InvalidId,
         field: Some(field),
         message: e.to_string(),

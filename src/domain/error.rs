@@ -33,17 +33,3 @@ impl DomainError {
         }
     }
 }
-
-/// Checks the form of an id given by a client (invoice, order or account), so that a
-/// malformed one is refused rather than looked up.
-pub fn check_id(id: &str) -> Result<&str, DomainError> {
-    let valid = !id.is_empty()
-        && id.chars().count() <= 128
-        && id.chars().all(|c| !c.is_control() && !c.is_whitespace());
-    if valid {
-        Ok(id)
-    } else {
-        let shown: String = id.chars().take(40).collect();
-        Err(DomainError::InvalidId(shown.escape_debug().to_string()))
-    }
-}

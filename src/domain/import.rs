@@ -10,8 +10,8 @@ use std::collections::hash_map::Entry;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    ChangeRequest, ChangeSource, Code, Invoice, InvoiceEvent, InvoiceStatus, LinkPolicy, Outcome,
-    Refusal, RefusalCode, decide,
+    ChangeRequest, ChangeSource, Code, Id, Invoice, InvoiceEvent, InvoiceStatus, LinkPolicy,
+    Outcome, Refusal, RefusalCode, decide,
 };
 
 /// One row of an import, typed. A field is `None` when its column is not in the file, so
@@ -20,7 +20,7 @@ use super::{
 pub struct ImportRow {
     /// The line of the file where the row starts (the header is line 1).
     pub line: u64,
-    pub invoice_id: String,
+    pub invoice_id: Id,
     pub status: Option<InvoiceStatus>,
     /// `Some(None)`: the cell is empty, which clears the link.
     pub payment_link: Option<Option<String>>,
@@ -256,7 +256,7 @@ impl<'a> BatchClaims<'a> {
     /// Refuses `row` when an earlier row named its invoice: a row of an earlier batch
     /// (`earlier`: ids with the line they were first on), else an earlier row of this one.
     pub fn check(&self, row: &ImportRow, earlier: &HashMap<String, u64>) -> Result<(), RowError> {
-        let first = match earlier.get(&row.invoice_id) {
+        let first = match earlier.get(row.invoice_id.as_str()) {
             Some(line) => Some(*line),
             None => self.repeats.get(&row.line).copied(),
         };
@@ -364,7 +364,7 @@ mod tests {
     fn row(status: InvoiceStatus) -> ImportRow {
         ImportRow {
             line: 2,
-            invoice_id: "I-1".into(),
+            invoice_id: Id::parse("I-1").unwrap(),
             status: Some(status),
             payment_link: None,
             observation: None,
@@ -434,7 +434,7 @@ mod tests {
     fn row_at(line: u64, id: &str) -> ImportRow {
         ImportRow {
             line,
-            invoice_id: id.into(),
+            invoice_id: Id::parse(id).unwrap(),
             ..row(InvoiceStatus::Paid)
         }
     }

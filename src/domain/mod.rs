@@ -10,6 +10,7 @@ mod error;
 mod feed;
 #[cfg(test)]
 mod fixtures;
+mod id;
 mod import;
 mod model;
 mod money;
@@ -46,8 +47,9 @@ pub use change::{
 };
 pub use code::Code;
 pub use draft::{InvoiceDraft, check_account, check_currency};
-pub use error::{DomainError, check_id};
+pub use error::DomainError;
 pub use feed::{FeedEvent, FeedFilter, FeedPosition, Snapshot, SnapshotDiff};
+pub use id::{Id, MAX_ID_CHARS};
 pub use import::{
     BatchClaims, ImportCounts, ImportRow, ImportState, InvoiceImport, RowError, RowVerdict,
     check_not_stale, decide_row, settle_stale_row,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::{AccountStatus, ChangeSource, DocumentType, InvoiceStatus, Money};
+use super::{AccountStatus, ChangeSource, DocumentType, Id, InvoiceStatus, Money};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Account {
@@ -88,8 +88,8 @@ pub struct InvoiceFilter {
     /// The status as clients see it: `OPEN` excludes, and `OVERDUE` includes, open
     /// invoices past their due date.
     pub status: Option<InvoiceStatus>,
-    pub order_id: Option<String>,
-    pub account_id: Option<String>,
+    pub order_id: Option<Id>,
+    pub account_id: Option<Id>,
     pub due_from: Option<NaiveDate>,
     pub due_to: Option<NaiveDate>,
     /// Only invoices still to be paid, open or overdue (the Customer Credit API's
@@ -132,8 +132,8 @@ impl FilterText {
     pub fn of(filter: &InvoiceFilter) -> FilterText {
         FilterText {
             status: filter.status.map(|s| s.as_str().to_owned()),
-            order_id: filter.order_id.clone(),
-            account_id: filter.account_id.clone(),
+            order_id: filter.order_id.as_ref().map(Id::to_string),
+            account_id: filter.account_id.as_ref().map(Id::to_string),
             due_from: filter.due_from.map(|d| d.to_string()),
             due_to: filter.due_to.map(|d| d.to_string()),
         }
@@ -165,8 +165,8 @@ impl FilterText {
 }
 
 impl InvoiceFilter {
-    /// The filter of a listing (the `invoices` query, an export), its ids and range
-    /// checked: the one door from an edge's parameters to a filter.
+    /// The filter of a listing (the `invoices` query, an export), its ids parsed and its
+    /// range checked: the one door from an edge's parameters to a filter.
     pub fn listing(
         status: Option<InvoiceStatus>,
         order_id: Option<String>,
@@ -174,13 +174,10 @@ impl InvoiceFilter {
         due_from: Option<NaiveDate>,
         due_to: Option<NaiveDate>,
     ) -> Result<InvoiceFilter, super::DomainError> {
-        for id in [&order_id, &account_id].into_iter().flatten() {
-            super::check_id(id)?;
-        }
         let filter = InvoiceFilter {
             status,
-            order_id,
-            account_id,
+            order_id: order_id.map(Id::parse).transpose()?,
+            account_id: account_id.map(Id::parse).transpose()?,
             due_from,
             due_to,
             ..Default::default()

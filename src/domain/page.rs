@@ -95,7 +95,7 @@ impl Cursor {
             serde_json::from_slice(&bytes).map_err(|_| DomainError::InvalidCursor)?;
         // A cursor is client input: every value in it must be one the database can bind.
         let valid = cursor.key.field() == field
-            && super::check_id(&cursor.id).is_ok()
+            && super::Id::parse(cursor.id.as_str()).is_ok()
             && match cursor.key {
                 SortKey::CreatedAt(micros) => SortKey::created_at(micros)
                     .is_some_and(|t| super::is_storable_date(t.date_naive())),

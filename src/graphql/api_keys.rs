@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::error::GqlResult;
 use super::error::UserError;
 use super::principal;
-use crate::domain;
+use crate::domain::{self, Id, Refusal};
 use crate::service::UseCases;
 
 /// What a key may do.
@@ -160,10 +160,15 @@ impl ApiKeyMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The key to revoke.")] input: RevokeApiKeyInput,
     ) -> GqlResult<RevokeApiKeyPayload> {
-        let revoked = ctx
-            .data_unchecked::<UseCases>()
-            .revoke_api_key(principal(ctx)?, &input.id)
-            .await?;
+        let who = principal(ctx)?;
+        let revoked = match Id::parse(input.id.0) {
+            Ok(id) => {
+                ctx.data_unchecked::<UseCases>()
+                    .revoke_api_key(who, &id)
+                    .await?
+            }
+            Err(e) => Err(Refusal::invalid_id(e)),
+        };
         Ok(match revoked {
             Ok(key) => RevokeApiKeyPayload {
                 api_key: Some(ApiKey(key)),

@@ -13,7 +13,7 @@ use super::principal;
 use super::scalars::Date;
 use super::types::InvoiceStatus;
 use crate::auth::TokenKeys;
-use crate::domain::{self, Refusal, RowError};
+use crate::domain::{self, Id, Refusal, RowError};
 use crate::service::{AppError, ExportQuery, ImportOptions, UseCases, export_link_binding};
 
 /// The uploads of one request that an import has taken.
@@ -271,6 +271,7 @@ impl ImportQuery {
     ) -> GqlResult<Option<InvoiceImport>> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<UseCases>();
+        let id = Id::parse(id.0)?;
         Ok(gateway.invoice_import(who, &id).await?.map(InvoiceImport))
     }
 
@@ -286,9 +287,8 @@ impl ImportQuery {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<UseCases>();
         let limit = first.clamp(0, 100) as u64;
-        let imports = gateway
-            .invoice_imports(who, after.as_ref().map(|id| id.as_str()), limit)
-            .await?;
+        let after = after.map(|id| Id::parse(id.0)).transpose()?;
+        let imports = gateway.invoice_imports(who, after.as_ref(), limit).await?;
         Ok(imports.into_iter().map(InvoiceImport).collect())
     }
 

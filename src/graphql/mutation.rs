@@ -9,7 +9,7 @@ use super::principal;
 use super::scalars::{Date, Decimal};
 use super::types::{Account, AccountStatus, DocumentType, Invoice, InvoiceStatus};
 use crate::domain::{
-    Applied, ChangeRequest, ChangeSource, InvoiceDraft, Money, Refusal, RefusalCode,
+    Applied, ChangeRequest, ChangeSource, Id, InvoiceDraft, Money, Refusal, RefusalCode,
 };
 use crate::service::{AccountDraft, UseCases};
 
@@ -203,8 +203,12 @@ async fn change(
     request: ChangeRequest,
 ) -> GqlResult<Result<Applied, Refusal>> {
     let who = principal(ctx)?;
+    let id = match Id::parse(id.as_str()) {
+        Ok(id) => id,
+        Err(e) => return Ok(Err(Refusal::invalid_id(e))),
+    };
     ctx.data_unchecked::<UseCases>()
-        .change_invoice(who, id, request, ChangeSource::Graphql)
+        .change_invoice(who, &id, request, ChangeSource::Graphql)
         .await
 }
 

@@ -9,7 +9,7 @@ use super::limits::{COUNT_PRICE, page_cost};
 use super::scalars::{Date, Decimal};
 use super::types::{Account, Invoice, InvoiceStatus};
 use super::{RequestContext, principal};
-use crate::domain::{self, check_id};
+use crate::domain::{self, Id};
 use crate::service::UseCases;
 
 #[derive(Default)]
@@ -84,7 +84,7 @@ impl InvoiceQuery {
         #[graphql(desc = "The invoice id, e.g. `A424887D0F2D45028FE5C96E9B0E1A2D-01`.")] id: ID,
     ) -> GqlResult<Option<Invoice>> {
         let who = principal(ctx)?;
-        check_id(&id)?;
+        let id = Id::parse(id.0)?;
         let gateway = ctx.data_unchecked::<UseCases>();
         Ok(gateway.invoice(who, &id).await?.map(Invoice::new))
     }
@@ -96,7 +96,7 @@ impl InvoiceQuery {
         #[graphql(desc = "The account id, e.g. `11111111111_CPF`.")] id: ID,
     ) -> GqlResult<Option<Account>> {
         let who = principal(ctx)?;
-        check_id(&id)?;
+        let id = Id::parse(id.0)?;
         let gateway = ctx.data_unchecked::<UseCases>();
         Ok(gateway.account(who, &id).await?.map(|a| Account(a.into())))
     }

@@ -7,6 +7,7 @@ use futures_util::{Stream, StreamExt};
 use super::error::GqlResult;
 use super::principal;
 use super::types::{ChangeSource, Invoice, InvoiceStatus};
+use crate::domain::Id;
 use crate::service::{AppError, StatusChange, UseCases};
 
 pub struct SubscriptionRoot;
@@ -84,8 +85,9 @@ impl SubscriptionRoot {
             .into_iter()
             .map(Into::into)
             .collect();
+        let account_id = account_id.map(|id| Id::parse(id.0)).transpose()?;
         let changes = gateway
-            .status_changes(who, account_id.map(|id| id.0), statuses, after.as_deref())
+            .status_changes(who, account_id, statuses, after.as_deref())
             .await?;
         Ok(changes.map(|change| change.map(InvoiceStatusChange)))
     }

@@ -9,7 +9,7 @@ use chrono::{SubsecRound, Utc};
 use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{
-    Applied, ChangeRequest, ChangeSource, Invoice, LinkPolicy, Origin, Refusal, check_id, decide,
+    Applied, ChangeRequest, ChangeSource, Id, Invoice, LinkPolicy, Origin, Refusal, decide,
 };
 
 /// The invoice after the change (unchanged when there was nothing to do), or why not.
@@ -26,14 +26,11 @@ impl UseCases {
     pub async fn change_invoice(
         &self,
         who: &Principal,
-        id: &str,
+        id: &Id,
         request: ChangeRequest,
         source: ChangeSource,
     ) -> ChangeResult {
         who.require_admin("change invoices")?;
-        if let Err(e) = check_id(id) {
-            return Ok(Err(Refusal::invalid_id(e)));
-        }
         let origin = Origin {
             actor: who.subject().to_owned(),
             source,

@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::domain::{
-    Account, Cursor, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, Order, PageDirection,
+    Account, Cursor, Id, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, Order, PageDirection,
     PageRequest, StatusTotal,
 };
 
@@ -156,12 +156,12 @@ impl UseCases {
         }
     }
 
-    pub async fn invoice(&self, who: &Principal, id: &str) -> Result<Option<Invoice>, AppError> {
+    pub async fn invoice(&self, who: &Principal, id: &Id) -> Result<Option<Invoice>, AppError> {
         let invoice = self.store.invoice(id).await?;
         Ok(invoice.filter(|i| visible(who, &i.account_id)))
     }
 
-    pub async fn account(&self, who: &Principal, id: &str) -> Result<Option<Account>, AppError> {
+    pub async fn account(&self, who: &Principal, id: &Id) -> Result<Option<Account>, AppError> {
         if !visible(who, id) {
             return Ok(None);
         }
@@ -204,7 +204,7 @@ mod tests {
         let mine = scoped(&customer, &InvoiceFilter::default()).unwrap();
         assert_eq!(mine.confined_to.as_deref(), Some("A"));
         let theirs = InvoiceFilter {
-            account_id: Some("B".into()),
+            account_id: Some(Id::parse("B").unwrap()),
             ..Default::default()
         };
         assert_eq!(scoped(&customer, &theirs), None);

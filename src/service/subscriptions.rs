@@ -11,7 +11,7 @@ use futures_util::stream::BoxStream;
 
 use super::{AppError, UseCases};
 use crate::auth::Principal;
-use crate::domain::{FeedFilter, FeedPosition, Invoice, InvoiceEvent, InvoiceStatus, check_id};
+use crate::domain::{FeedFilter, FeedPosition, Id, Invoice, InvoiceEvent, InvoiceStatus};
 
 /// One status change as a subscriber receives it.
 #[derive(Clone, Debug)]
@@ -41,24 +41,21 @@ impl UseCases {
     pub async fn status_changes(
         &self,
         who: &Principal,
-        account_id: Option<String>,
+        account_id: Option<Id>,
         statuses: Vec<InvoiceStatus>,
         after: Option<&str>,
     ) -> Result<BoxStream<'static, Result<StatusChange, AppError>>, AppError> {
-        if let Some(id) = &account_id {
-            check_id(id)?;
-        }
         let seal = &self.settings().cursor_seal;
         let after = after
             .map(|cursor| FeedPosition::decode(cursor, seal))
             .transpose()?;
         let account_id = match (who.account_scope(), account_id) {
             // Another account's invoices are simply not there for a customer.
-            (Some(own), Some(asked)) if asked != own => {
+            (Some(own), Some(asked)) if *asked != *own => {
                 return Ok(futures_util::stream::pending().boxed());
             }
             (Some(own), _) => Some(own.to_owned()),
-            (None, asked) => asked,
+            (None, asked) => asked.map(Id::into_string),
         };
         let filter = FeedFilter {
             account_id,

@@ -70,14 +70,14 @@ fn filtered(filter: &InvoiceFilter, today: NaiveDate) -> Select<invoice::Entity>
         ]));
     }
     let exactly = [
-        (C::OrderId, &filter.order_id),
-        (C::AccountId, &filter.account_id),
-        (C::FriendlyId, &filter.friendly_id),
-        (C::Observation, &filter.observation),
+        (C::OrderId, filter.order_id.as_deref()),
+        (C::AccountId, filter.account_id.as_deref()),
+        (C::FriendlyId, filter.friendly_id.as_deref()),
+        (C::Observation, filter.observation.as_deref()),
     ];
     for (column, wanted) in exactly {
         if let Some(wanted) = wanted {
-            criteria = criteria.add(column.eq(wanted.as_str()));
+            criteria = criteria.add(column.eq(wanted));
         }
     }
     if let Some(value) = filter.value {

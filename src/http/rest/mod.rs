@@ -24,7 +24,7 @@ use self::search::{account_invoices, parameters, search};
 use super::errors::HttpError;
 use super::{AppState, principal};
 use crate::auth::Principal;
-use crate::domain::{ChangeRequest, ChangeSource, Code, Invoice, InvoiceStatus, Refusal, check_id};
+use crate::domain::{ChangeRequest, ChangeSource, Code, Id, Invoice, InvoiceStatus, Refusal};
 use crate::service::AppError;
 
 pub fn routes() -> Router<AppState> {
@@ -113,19 +113,20 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, Fail
     }
 }
 
-/// The invoice named by the path, visible to `who` and of the path's account.
+/// The invoice named by the path, visible to `who` and of the path's account, and its id
+/// as parsed from the path.
 async fn located(
     state: &AppState,
     who: &Principal,
-    account_id: &str,
-    invoice_id: &str,
-) -> Result<Invoice, Failure> {
-    for (id, field) in [(account_id, "creditAccountId"), (invoice_id, "invoiceId")] {
-        check_id(id).map_err(|e| bad_request(e.to_string(), Some(field)))?;
-    }
-    match state.gateway.invoice(who, invoice_id).await? {
-        Some(invoice) if invoice.account_id == account_id => Ok(invoice),
-        _ => Err(Refusal::not_found(invoice_id).into()),
+    path: &InvoicePath,
+) -> Result<(Id, Invoice), Failure> {
+    let parse =
+        |text: &str, field| Id::parse(text).map_err(|e| bad_request(e.to_string(), Some(field)));
+    let account_id = parse(&path.0, "creditAccountId")?;
+    let invoice_id = parse(&path.1, "invoiceId")?;
+    match state.gateway.invoice(who, &invoice_id).await? {
+        Some(invoice) if account_id == *invoice.account_id => Ok((invoice_id, invoice)),
+        _ => Err(Refusal::not_found(&invoice_id).into()),
     }
 }
 
@@ -140,8 +141,7 @@ async fn apply(
     // Rights first: a read-only key learns nothing of which invoices exist by changing.
     who.require_admin("change invoices")
         .map_err(AppError::from)?;
-    let InvoicePath(account_id, invoice_id) = ids;
-    let invoice = located(state, &who, &account_id, &invoice_id).await?;
+    let (invoice_id, invoice) = located(state, &who, &ids).await?;
     if friendly_id.is_some_and(|asked| asked != invoice.friendly_id) {
         return Err(Refusal::not_found(&invoice_id).into());
     }
@@ -204,7 +204,7 @@ async fn read(
 ) -> Result<Response, Failure> {
     parameters(query.as_deref(), &[])?;
     let who = caller(&state, &headers).await?;
-    let invoice = located(&state, &who, &ids.0, &ids.1).await?;
+    let (_, invoice) = located(&state, &who, &ids).await?;
     Ok(axum::Json(to_json(invoice, state.gateway.today())).into_response())
 }
 

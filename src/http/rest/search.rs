@@ -13,9 +13,7 @@ use serde_json::value::RawValue;
 use super::json::{InvoiceJson, number, to_json};
 use super::{AccountPath, Failure, bad_request, caller};
 use crate::auth::Principal;
-use crate::domain::{
-    Code, InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_id, check_no_control,
-};
+use crate::domain::{Code, Id, InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_no_control};
 use crate::http::AppState;
 use crate::http::errors::HttpError;
 
@@ -123,9 +121,8 @@ fn position(name: &'static str, text: &str) -> Result<u64, Failure> {
         })
 }
 
-fn id_parameter(name: &'static str, text: String) -> Result<String, Failure> {
-    check_id(&text).map_err(|e| bad_request(e.to_string(), Some(name)))?;
-    Ok(text)
+fn id_parameter(name: &'static str, text: String) -> Result<Id, Failure> {
+    Id::parse(text).map_err(|e| bad_request(e.to_string(), Some(name)))
 }
 
 /// A search: the filter, and the positions asked for (1-based, inclusive).
@@ -175,7 +172,7 @@ impl Search {
                         ));
                     }
                 },
-                "friendlyId" => filter.friendly_id = Some(id_parameter(name, value)?),
+                "friendlyId" => filter.friendly_id = Some(id_parameter(name, value)?.into_string()),
                 "observation" => {
                     // What no stored observation holds (PostgreSQL cannot even compare a
                     // NUL) is refused as it is when written.
@@ -321,7 +318,7 @@ pub(super) async fn account_invoices(
         .filter(|name| *name != "creditAccountId")
         .collect();
     let mut search = Search::parse(query.as_deref(), &known)?;
-    check_id(&account_id).map_err(|e| bad_request(e.to_string(), Some("creditAccountId")))?;
+    let account_id = id_parameter("creditAccountId", account_id)?;
     if state.gateway.account(&who, &account_id).await?.is_none() {
         return Err(Failure(
             HttpError::new(Code::NotFound, format!("no credit account `{account_id}`"))
@@ -329,6 +326,6 @@ pub(super) async fn account_invoices(
         ));
     }
     // The path's account is a condition of its own: `op=or` joins only the filters.
-    search.filter.confined_to = Some(account_id);
+    search.filter.confined_to = Some(account_id.into_string());
     answer_search(&state, &who, search).await
 }

@@ -28,7 +28,7 @@ pub(super) use registry::RunningImports;
 use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::csv_io::FileProblem;
-use crate::domain::{ImportCounts, ImportState, InvoiceImport, RowError, check_id};
+use crate::domain::{Id, ImportCounts, ImportState, InvoiceImport, RowError};
 
 /// Rows decided and written together. Many: on PostgreSQL a batch goes to the database
 /// in two `COPY`s, and each waits out a delayed acknowledgement at its end (about 40 ms,
@@ -125,12 +125,11 @@ impl UseCases {
     pub async fn invoice_import(
         &self,
         who: &Principal,
-        id: &str,
+        id: &Id,
     ) -> Result<Option<InvoiceImport>, AppError> {
         if !who.is_admin() {
             return Ok(None);
         }
-        check_id(id)?;
         self.import_by_id(id).await
     }
 
@@ -142,7 +141,7 @@ impl UseCases {
     pub async fn invoice_imports(
         &self,
         who: &Principal,
-        after: Option<&str>,
+        after: Option<&Id>,
         limit: u64,
     ) -> Result<Vec<InvoiceImport>, AppError> {
         if !who.is_admin() {
@@ -150,7 +149,7 @@ impl UseCases {
         }
         let after = match after {
             None => None,
-            Some(id) => match self.store.import(check_id(id)?).await? {
+            Some(id) => match self.store.import(id).await? {
                 Some(after) => Some((after.started_at, after.id)),
                 None => return Ok(vec![]),
             },

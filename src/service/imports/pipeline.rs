@@ -227,7 +227,7 @@ impl UseCases {
                 batch.errors.push(duplicate);
                 continue;
             }
-            match decide_row(row, invoices.get(&row.invoice_id), today, links) {
+            match decide_row(row, invoices.get(row.invoice_id.as_str()), today, links) {
                 RowVerdict::Unchanged => batch.unchanged += 1,
                 RowVerdict::Change(invoice, outcome) => batch.changes.push(Change {
                     invoice: invoice.clone(),
@@ -243,7 +243,7 @@ impl UseCases {
             let histories = txn.histories(&ids).await?;
             for (row, invoice, decided) in stale {
                 let history = histories
-                    .get(&row.invoice_id)
+                    .get(row.invoice_id.as_str())
                     .map_or(&[][..], Vec::as_slice);
                 match settle_stale_row(row, invoice, history, decided) {
                     Ok(outcome) => batch.changes.push(Change {
