@@ -32,7 +32,7 @@ use crate::auth::{Principal, TokenError, TokenKeys};
 use crate::domain::Code;
 use crate::graphql::{self, GatewaySchema};
 use crate::service::{AppError, UseCases};
-use crate::telemetry::{Gauges, Metrics};
+use crate::telemetry::{Gauges, METRICS_CONTENT_TYPE, Metrics};
 
 pub use listener::{ConnectionLimits, fit_connections, serve};
 pub use ws::WsSettings;
@@ -420,10 +420,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         imports_running: gateway.imports_running(),
     };
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
         state.metrics.render(gauges),
     )
         .into_response()

@@ -1,12 +1,22 @@
-//! Prometheus metrics, kept in memory and rendered in the text exposition format at
-//! `/metrics`: HTTP requests by route and status, GraphQL operations by name, type and
-//! outcome, a latency histogram for each, and gauges read when scraped (database pool,
-//! subscriptions, running imports).
+//! Prometheus metrics, kept in memory by `prometheus-client` and rendered in the text
+//! exposition format (version 0.0.4) at `/metrics`: HTTP requests by route and status,
+//! GraphQL operations by name, type and outcome, a latency histogram for each, and gauges
+//! read when scraped (database pool, subscriptions, running imports). What stays ours is
+//! the bound on operation names, which clients choose.
 
-use std::collections::{BTreeMap, HashSet};
-use std::fmt::Write;
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The media type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -19,39 +29,51 @@ const BUCKETS: [f64; 12] = [
 const MAX_OPERATION_NAMES: usize = 200;
 const MAX_OPERATION_NAME_BYTES: usize = 100;
 
-#[derive(Default)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteStatus {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Route {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Outcome {
+    operation: String,
+    r#type: &'static str,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Operation {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct State {
+    state: &'static str,
+}
+
+type Latencies<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
 pub struct Metrics {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    /// (route, status) → requests.
-    http: BTreeMap<(String, u16), u64>,
-    http_latency: BTreeMap<String, Histogram>,
-    /// (operation, type, outcome) → operations.
-    graphql: BTreeMap<(String, &'static str, String), u64>,
-    graphql_latency: BTreeMap<String, Histogram>,
-    operation_names: HashSet<String>,
-}
-
-#[derive(Default)]
-struct Histogram {
-    /// Observations at or under each bound of `BUCKETS` (not cumulative here).
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, elapsed: Duration) {
-        let seconds = elapsed.as_secs_f64();
-        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
-            self.buckets[bucket] += 1;
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
+    registry: Registry,
+    http: Family<RouteStatus, Counter>,
+    http_latency: Latencies<Route>,
+    graphql: Family<Outcome, Counter>,
+    graphql_latency: Latencies<Operation>,
+    pool_connections: Family<State, Gauge>,
+    pool_max: Gauge,
+    subscriptions: Gauge,
+    imports_running: Gauge,
+    operation_names: Mutex<HashSet<String>>,
 }
 
 /// Values read from the running gateway when the metrics are scraped.
@@ -64,23 +86,84 @@ pub struct Gauges {
     pub imports_running: usize,
 }
 
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let metrics = Metrics {
+            registry: Registry::default(),
+            http: Family::default(),
+            http_latency: Family::new_with_constructor(latency),
+            graphql: Family::default(),
+            graphql_latency: Family::new_with_constructor(latency),
+            pool_connections: Family::default(),
+            pool_max: Gauge::default(),
+            subscriptions: Gauge::default(),
+            imports_running: Gauge::default(),
+            operation_names: Mutex::default(),
+        };
+        metrics.registered()
+    }
+}
+
 impl Metrics {
-    fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Registers every metric with its help text (the library ends each with a period).
+    fn registered(mut self) -> Metrics {
+        let registry = &mut self.registry;
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route and status",
+            self.http.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request (to its headers, for streamed answers), by route",
+            self.http_latency.clone(),
+        );
+        registry.register(
+            "graphql_operations",
+            "GraphQL queries and mutations, by operation name, type and outcome (`ok` or \
+             the first error's code)",
+            self.graphql.clone(),
+        );
+        registry.register(
+            "graphql_operation_duration_seconds",
+            "Time to run a GraphQL query or mutation, parsing included, by operation name",
+            self.graphql_latency.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Open database connections, by state",
+            self.pool_connections.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "Most database connections the pool opens",
+            self.pool_max.clone(),
+        );
+        registry.register(
+            "graphql_subscriptions_active",
+            "Live `invoiceStatusChanged` subscriptions (WebSocket and multipart HTTP)",
+            self.subscriptions.clone(),
+        );
+        registry.register(
+            "csv_imports_running",
+            "CSV imports running in this process",
+            self.imports_running.clone(),
+        );
+        self
     }
 
     /// One HTTP request answered. `route` is the route's pattern (`/graphql`,
     /// `/api/creditcontrol/accounts/{account_id}/…`), never the raw path.
     pub fn http_request(&self, route: &str, status: u16, elapsed: Duration) {
-        let mut inner = self.inner();
-        *inner.http.entry((route.to_owned(), status)).or_default() += 1;
-        inner
-            .http_latency
-            .entry(route.to_owned())
-            .or_default()
-            .observe(elapsed);
+        let route = route.to_owned();
+        self.http_latency
+            .get_or_create(&Route {
+                route: route.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.http
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
     }
 
     /// One GraphQL query or mutation finished: `outcome` is `ok` or the code of its first
@@ -92,153 +175,64 @@ impl Metrics {
         outcome: &str,
         elapsed: Duration,
     ) {
-        let mut inner = self.inner();
-        let name = match name {
-            None => "anonymous".to_owned(),
-            Some(name) if name.len() > MAX_OPERATION_NAME_BYTES => "other".to_owned(),
-            Some(name) if inner.operation_names.contains(name) => name.to_owned(),
-            Some(name) if inner.operation_names.len() < MAX_OPERATION_NAMES => {
-                inner.operation_names.insert(name.to_owned());
-                name.to_owned()
-            }
-            Some(_) => "other".to_owned(),
-        };
-        *inner
-            .graphql
-            .entry((name.clone(), kind, outcome.to_owned()))
-            .or_default() += 1;
-        inner
-            .graphql_latency
-            .entry(name)
-            .or_default()
-            .observe(elapsed);
+        let operation = self.operation_label(name);
+        self.graphql_latency
+            .get_or_create(&Operation {
+                operation: operation.clone(),
+            })
+            .observe(elapsed.as_secs_f64());
+        self.graphql
+            .get_or_create(&Outcome {
+                operation,
+                r#type: kind,
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
-    /// Everything, in Prometheus's text format.
+    /// The label for an operation name: the name itself while fewer than
+    /// [`MAX_OPERATION_NAMES`] are known and it is short enough, else `other`.
+    fn operation_label(&self, name: Option<&str>) -> String {
+        let Some(name) = name else {
+            return "anonymous".to_owned();
+        };
+        if name.len() > MAX_OPERATION_NAME_BYTES {
+            return "other".to_owned();
+        }
+        let mut known = self
+            .operation_names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if known.contains(name) {
+            name.to_owned()
+        } else if known.len() < MAX_OPERATION_NAMES {
+            known.insert(name.to_owned());
+            name.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// Everything, in Prometheus's text format ([`CONTENT_TYPE`]).
     pub fn render(&self, gauges: Gauges) -> String {
-        let inner = self.inner();
-        let mut out = String::new();
-        header(
-            &mut out,
-            "http_requests_total",
-            "counter",
-            "HTTP requests answered, by route and status.",
-        );
-        for ((route, status), count) in &inner.http {
-            let labels = format!("route=\"{}\",status=\"{status}\"", escape(route));
-            let _ = writeln!(out, "http_requests_total{{{labels}}} {count}");
-        }
-        header(
-            &mut out,
-            "http_request_duration_seconds",
-            "histogram",
-            "Time to answer an HTTP request (to its headers, for streamed answers), by route.",
-        );
-        for (route, histogram) in &inner.http_latency {
-            let labels = format!("route=\"{}\"", escape(route));
-            write_histogram(
-                &mut out,
-                "http_request_duration_seconds",
-                &labels,
-                histogram,
-            );
-        }
-        header(
-            &mut out,
-            "graphql_operations_total",
-            "counter",
-            "GraphQL queries and mutations, by operation name, type and outcome (`ok` or \
-             the first error's code).",
-        );
-        for ((name, kind, outcome), count) in &inner.graphql {
-            let labels = format!(
-                "operation=\"{}\",type=\"{kind}\",outcome=\"{}\"",
-                escape(name),
-                escape(outcome)
-            );
-            let _ = writeln!(out, "graphql_operations_total{{{labels}}} {count}");
-        }
-        header(
-            &mut out,
-            "graphql_operation_duration_seconds",
-            "histogram",
-            "Time to run a GraphQL query or mutation, parsing included, by operation name.",
-        );
-        for (name, histogram) in &inner.graphql_latency {
-            let labels = format!("operation=\"{}\"", escape(name));
-            write_histogram(
-                &mut out,
-                "graphql_operation_duration_seconds",
-                &labels,
-                histogram,
-            );
-        }
         let in_use = gauges.pool_connections.saturating_sub(gauges.pool_idle);
-        header(
-            &mut out,
-            "db_pool_connections",
-            "gauge",
-            "Open database connections, by state.",
-        );
-        let _ = writeln!(out, "db_pool_connections{{state=\"in_use\"}} {in_use}");
-        let _ = writeln!(
-            out,
-            "db_pool_connections{{state=\"idle\"}} {}",
-            gauges.pool_idle
-        );
-        gauge(
-            &mut out,
-            "db_pool_max_connections",
-            "Most database connections the pool opens.",
-            gauges.pool_max,
-        );
-        gauge(
-            &mut out,
-            "graphql_subscriptions_active",
-            "Live `invoiceStatusChanged` subscriptions (WebSocket and multipart HTTP).",
-            gauges.subscriptions,
-        );
-        gauge(
-            &mut out,
-            "csv_imports_running",
-            "CSV imports running in this process.",
-            gauges.imports_running,
-        );
+        for (state, value) in [("in_use", in_use), ("idle", gauges.pool_idle)] {
+            self.pool_connections
+                .get_or_create(&State { state })
+                .set(value.into());
+        }
+        self.pool_max.set(gauges.pool_max.into());
+        self.subscriptions.set(count(gauges.subscriptions));
+        self.imports_running.set(count(gauges.imports_running));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         out
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    header(out, name, "gauge", help);
-    let _ = writeln!(out, "{name} {value}");
-}
-
-fn write_histogram(out: &mut String, name: &str, labels: &str, histogram: &Histogram) {
-    let mut cumulative = 0;
-    for (bound, count) in BUCKETS.iter().zip(histogram.buckets) {
-        cumulative += count;
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
-    }
-    let _ = writeln!(
-        out,
-        "{name}_bucket{{{labels},le=\"+Inf\"}} {}",
-        histogram.count
-    );
-    let _ = writeln!(out, "{name}_sum{{{labels}}} {}", histogram.sum);
-    let _ = writeln!(out, "{name}_count{{{labels}}} {}", histogram.count);
-}
-
-/// A label value as Prometheus reads it: backslash, double quote and newline escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

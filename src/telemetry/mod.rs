@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, Once};
 use futures_util::FutureExt;
 use tracing_subscriber::EnvFilter;
 
-pub use metrics::{Gauges, Metrics};
+pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Gauges, Metrics};
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
