@@ -103,9 +103,10 @@ async fn create_key(app: &TestApp, name: &str, role: &str) -> (String, Credentia
 
 async fn store(app: &TestApp) {
     let due = app.today() + Duration::days(20);
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "30.00")],
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "30.00",
         &[
             invoice(
                 "A424887D0F2D45028FE5C96E9B0E1A2D-01",

@@ -37,9 +37,10 @@ const CHANGE: &str = "mutation($input: ChangeInvoiceInput!) { changeInvoice(inpu
 /// Invoices of every kind: open, overdue by date, paid and cancelled.
 async fn store(app: &TestApp) {
     let today = app.today();
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "40.00")],
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "40.00",
         &[
             invoice("OPEN", "ACC", "ORD", "10.00", today + Duration::days(5)),
             invoice("LATE", "ACC", "ORD", "10.00", today - Duration::days(3)),
@@ -400,12 +401,7 @@ async fn the_sweeper_persists_overdue_once_even_when_two_run_at_once(app: TestAp
         invoice("PAID-LATE", "ACC", "ORD", "1.00", today - Duration::days(1)),
         InvoiceStatus::Paid,
     ));
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "32.00")],
-        &fixtures,
-    )
-    .await;
+    app.insert_order("ACC", "ORD", "32.00", &fixtures).await;
     // A second gateway over the same database: another instance.
     let other = credit_gateway::app::start(&app.config, "127.0.0.1:0", false)
         .await

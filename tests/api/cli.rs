@@ -66,9 +66,10 @@ fn schema_command_prints_the_sdl() {
 
 async fn export_and_import_from_the_command_line_settle_invoices(app: TestApp) {
     let due = app.today() + chrono::Duration::days(10);
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "20.00")],
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "20.00",
         &[
             invoice("I-1", "ACC", "ORD", "10.00", due),
             invoice("I-2", "ACC", "ORD", "10.00", due),

@@ -61,12 +61,7 @@ async fn losing_postgresql_under_load_fails_fast_and_recovers_without_losing_com
     let invoices: Vec<_> = (0..WRITERS)
         .map(|w| invoice(&format!("INV-{w}"), "ACC", "ORD", "10.00", due))
         .collect();
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "30.00")],
-        &invoices,
-    )
-    .await;
+    app.insert_order("ACC", "ORD", "30.00", &invoices).await;
     let (proxy, proxied) = Proxy::in_front_of(&app.config.database_url).await;
     let (_instance, base) = second_instance(&app, proxied).await;
     let admin = app.admin();

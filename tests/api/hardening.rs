@@ -216,12 +216,8 @@ async fn get(app: &TestApp, token: &str, params: &[(&str, String)]) -> (u16, Val
 
 async fn persisted_queries_run_by_hash_over_get_and_post(app: TestApp) {
     let due = app.today() + Duration::days(5);
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "10.00")],
-        &[invoice("INV", "ACC", "ORD", "10.00", due)],
-    )
-    .await;
+    app.insert_invoice(invoice("INV", "ACC", "ORD", "10.00", due))
+        .await;
     let admin = app.admin();
     let query = "query One($id: ID!) { invoice(id: $id) { id value } }";
     let hash = sha256_hex(query);

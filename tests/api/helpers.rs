@@ -381,6 +381,27 @@ impl TestApp {
             .expect("fixtures insert");
     }
 
+    /// One account with one order and its invoices: the store most tests start from.
+    pub async fn insert_order(
+        &self,
+        account_id: &str,
+        order_id: &str,
+        order_value: &str,
+        invoices: &[NewInvoice],
+    ) {
+        let order = order(order_id, account_id, order_value);
+        self.insert(&[account(account_id)], &[order], invoices)
+            .await;
+    }
+
+    /// One invoice, with its account and an order of its value.
+    pub async fn insert_invoice(&self, invoice: NewInvoice) {
+        let value = invoice.value.to_display_string();
+        let order = order(&invoice.order_id, &invoice.account_id, &value);
+        self.insert(&[account(&invoice.account_id)], &[order], &[invoice])
+            .await;
+    }
+
     pub fn today(&self) -> NaiveDate {
         self.running.gateway.today()
     }

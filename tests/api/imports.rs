@@ -33,9 +33,10 @@ const INVOICE: &str = "query($id: ID!) { invoice(id: $id) { status version payme
 /// Four open invoices of one account: INV-1 to INV-4, due in a month.
 async fn store(app: &TestApp) {
     let due = app.today() + Duration::days(30);
-    app.insert(
-        &[account("ACC-1")],
-        &[order("ORD-1", "ACC-1", "400.00")],
+    app.insert_order(
+        "ACC-1",
+        "ORD-1",
+        "400.00",
         &[
             invoice("INV-1", "ACC-1", "ORD-1", "1250.50", due),
             invoice("INV-2", "ACC-1", "ORD-1", "99.90", due),
@@ -433,9 +434,10 @@ async fn text_with_tabs_line_breaks_and_backslashes_is_stored_exactly(app: TestA
 
 async fn a_stale_export_never_undoes_a_later_change_but_pays_what_became_overdue(app: TestApp) {
     let today = app.today();
-    app.insert(
-        &[account("ACC-1")],
-        &[order("ORD-1", "ACC-1", "20.00")],
+    app.insert_order(
+        "ACC-1",
+        "ORD-1",
+        "20.00",
         &[
             invoice("LATE", "ACC-1", "ORD-1", "10.00", today - Duration::days(2)),
             invoice(
@@ -602,12 +604,7 @@ async fn exports_neutralise_formulas_and_write_money_exactly(app: TestApp) {
         due,
     );
     risky.observation = Some("@SUM(A1:A9)".into());
-    app.insert(
-        &[account("ACC-1")],
-        &[order("-1+1", "ACC-1", "1.00")],
-        &[risky],
-    )
-    .await;
+    app.insert_order("ACC-1", "-1+1", "1.00", &[risky]).await;
 
     let rows = export_all(&app).await;
 
@@ -634,12 +631,8 @@ async fn no_export_runs_a_formula_whichever_delimiter_the_spreadsheet_splits_on(
     let mut hidden = invoice("INV-1", "ACC-1", "X;=cmd|'/Ccalc'!A0", "10.00", due);
     hidden.observation = Some("Pago;=1+2 ok,=3+4\tx\t@SUM(A1) b;\"=5+6".into());
     hidden.payment_link = Some("https://pay.example.com/a;=1+2".into());
-    app.insert(
-        &[account("ACC-1")],
-        &[order("X;=cmd|'/Ccalc'!A0", "ACC-1", "10.00")],
-        &[hidden],
-    )
-    .await;
+    app.insert_order("ACC-1", "X;=cmd|'/Ccalc'!A0", "10.00", &[hidden])
+        .await;
     let dir = tempfile::tempdir().unwrap();
     for (name, query) in [("comma", ""), ("semicolon", "delimiter=semicolon")] {
         let response = app.export(Some(&app.admin()), query).await;

@@ -109,12 +109,7 @@ async fn counts_and_totals_cover_the_whole_filter_not_the_page(app: TestApp) {
             _ => new,
         });
     }
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "120.00")],
-        &invoices,
-    )
-    .await;
+    app.insert_order("ACC", "ORD", "120.00", &invoices).await;
 
     let data = app
         .admin_data(
@@ -141,9 +136,10 @@ async fn counts_and_totals_cover_the_whole_filter_not_the_page(app: TestApp) {
 
 async fn an_open_invoice_past_due_reads_as_overdue_everywhere(app: TestApp) {
     let today = app.today();
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "30.00")],
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "30.00",
         &[
             invoice("LATE", "ACC", "ORD", "10.00", today - Duration::days(1)),
             invoice("DUE-TODAY", "ACC", "ORD", "10.00", today),
@@ -212,8 +208,7 @@ async fn paging_forward_and_backward_visits_every_invoice_once_in_every_order(ap
             )
         })
         .collect();
-    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
-        .await;
+    app.insert_order("ACC", "ORD", "1.00", &invoices).await;
 
     for field in ["DUE_DATE", "CREATED_AT", "VALUE"] {
         for direction in ["ASC", "DESC"] {

@@ -25,12 +25,8 @@ async fn amounts_round_trip_exactly_including_the_column_limit(app: TestApp) {
         .enumerate()
         .map(|(n, value)| invoice(&format!("MONEY-{n:02}"), "ACC", "ORD", value, due))
         .collect();
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "99999999999999.9999")],
-        &invoices,
-    )
-    .await;
+    app.insert_order("ACC", "ORD", "99999999999999.9999", &invoices)
+        .await;
 
     let data = app
         .admin_data(
@@ -67,8 +63,7 @@ async fn sums_are_exact_beyond_one_amount(app: TestApp) {
         })
         .chain([invoice("SMALL", "ACC", "ORD", "0.0002", due)])
         .collect();
-    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
-        .await;
+    app.insert_order("ACC", "ORD", "1.00", &invoices).await;
 
     let data = app
         .admin_data(
@@ -105,8 +100,7 @@ async fn sums_past_64_bits_of_units_stay_exact(app: TestApp) {
             )
         })
         .collect();
-    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
-        .await;
+    app.insert_order("ACC", "ORD", "1.00", &invoices).await;
 
     let data = app
         .admin_data(

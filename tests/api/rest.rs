@@ -529,12 +529,7 @@ async fn rest_pages_default_and_cap(app: TestApp) {
             )
         })
         .collect();
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "1050.00")],
-        &invoices,
-    )
-    .await;
+    app.insert_order("ACC", "ORD", "1050.00", &invoices).await;
     let admin = app.admin();
     let count = |query: &'static str| {
         let app = &app;
@@ -617,8 +612,7 @@ async fn rest_money_reaches_the_wire_digit_for_digit(app: TestApp) {
         .enumerate()
         .map(|(n, value)| invoice(&format!("BIG-{n}"), "ACC", "ORD", value, today))
         .collect();
-    app.insert(&[account("ACC")], &[order("ORD", "ACC", "1.00")], &invoices)
-        .await;
+    app.insert_order("ACC", "ORD", "1.00", &invoices).await;
     let admin = app.admin();
     let text = |path: &'static str| {
         let request = app

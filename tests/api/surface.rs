@@ -85,9 +85,10 @@ async fn graphiql_and_its_assets_are_served_by_the_gateway(app: TestApp) {
 }
 
 async fn bad_arguments_get_a_clear_error_with_a_code(app: TestApp) {
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "1.00")],
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "1.00",
         &[invoice(
             "I-1",
             "ACC",
@@ -332,12 +333,8 @@ async fn graphiql_introspection_is_answered_without_a_token(app: TestApp) {
 
 async fn mutations_over_get_and_forgeable_posts_are_refused_before_running(app: TestApp) {
     let due = app.today() + Duration::days(5);
-    app.insert(
-        &[account("ACC")],
-        &[order("ORD", "ACC", "10.00")],
-        &[invoice("INV", "ACC", "ORD", "10.00", due)],
-    )
-    .await;
+    app.insert_invoice(invoice("INV", "ACC", "ORD", "10.00", due))
+        .await;
     let admin = app.admin();
     let pay = r#"mutation { markInvoicePaid(input: {id: "INV"}) { invoice { status } } }"#;
     let version = || async {
