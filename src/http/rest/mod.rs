@@ -12,9 +12,9 @@ mod search;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde::Deserialize;
@@ -32,15 +32,13 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
             invoice,
-            get(read).put(change).delete(|state, headers, ids, query| {
-                settle(state, headers, ids, query, InvoiceStatus::Cancelled)
+            get(read).put(change).delete(|state, ids, none, who| {
+                settle(state, ids, none, who, InvoiceStatus::Cancelled)
             }),
         )
         .route(
             &format!("{invoice}/payments"),
-            post(|state, headers, ids, query| {
-                settle(state, headers, ids, query, InvoiceStatus::Paid)
-            }),
+            post(|state, ids, none, who| settle(state, ids, none, who, InvoiceStatus::Paid)),
         )
         .route(&format!("{invoice}/postponement"), put(postpone))
         .route("/api/creditcontrol/invoices", get(search))
@@ -102,14 +100,46 @@ fn bad_request(message: impl Into<String>, field: Option<&'static str>) -> Failu
     })
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, Failure> {
-    match principal(state, headers).await {
-        Ok(Some(who)) => Ok(who),
-        Ok(None) => Err(Failure(HttpError::new(
-            Code::Unauthenticated,
-            "a bearer token, or the X-VTEX-API-AppKey and X-VTEX-API-AppToken pair, is required",
-        ))),
-        Err(e) => Err(e.into()),
+/// The authenticated caller: a bearer token or an API key pair, else 401.
+struct Caller(Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Failure> {
+        match principal(state, &parts.headers).await {
+            Ok(Some(who)) => Ok(Caller(who)),
+            Ok(None) => Err(Failure(HttpError::new(
+                Code::Unauthenticated,
+                "a bearer token, or the X-VTEX-API-AppKey and X-VTEX-API-AppToken pair, is \
+                 required",
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// A call that takes no query parameters: any is refused, named (400).
+struct NoParameters;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoParameters {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Failure> {
+        parameters(parts.uri.query(), &[])?;
+        Ok(NoParameters)
+    }
+}
+
+/// `PUT` Change invoice's one parameter, the spec's optional `friendlyId`.
+struct FriendlyId(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for FriendlyId {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Failure> {
+        let mut given = parameters(parts.uri.query(), &["friendlyId"])?;
+        Ok(FriendlyId(given.pop().map(|(_, value)| value)))
     }
 }
 
@@ -198,12 +228,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AccountPath {
 
 async fn read(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ids: InvoicePath,
-    RawQuery(query): RawQuery,
+    _: NoParameters,
+    Caller(who): Caller,
 ) -> Result<Response, Failure> {
-    parameters(query.as_deref(), &[])?;
-    let who = caller(&state, &headers).await?;
     let (_, invoice) = located(&state, &who, &ids).await?;
     Ok(axum::Json(to_json(invoice, state.gateway.today())).into_response())
 }
@@ -231,15 +259,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 /// invoice's.
 async fn change(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ids: InvoicePath,
-    RawQuery(query): RawQuery,
+    FriendlyId(friendly_id): FriendlyId,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<Response, Failure> {
-    let friendly_id = parameters(query.as_deref(), &["friendlyId"])?
-        .pop()
-        .map(|(_, value)| value);
-    let who = caller(&state, &headers).await?;
     let body: ChangeBody = parse_body(body)?;
     let status = match body.status.as_deref() {
         None => None,
@@ -271,13 +295,11 @@ async fn change(
 /// `DELETE` (cancel) and `POST .../payments` (mark paid): the invoice to `status`.
 async fn settle(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ids: InvoicePath,
-    RawQuery(query): RawQuery,
+    _: NoParameters,
+    Caller(who): Caller,
     status: InvoiceStatus,
 ) -> Result<Response, Failure> {
-    parameters(query.as_deref(), &[])?;
-    let who = caller(&state, &headers).await?;
     let request = ChangeRequest {
         status: Some(status),
         ..Default::default()
@@ -295,13 +317,11 @@ struct PostponeBody {
 /// overdue invoice moved to today or later is open again.
 async fn postpone(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ids: InvoicePath,
-    RawQuery(query): RawQuery,
+    _: NoParameters,
+    Caller(who): Caller,
     body: Body,
 ) -> Result<Response, Failure> {
-    parameters(query.as_deref(), &[])?;
-    let who = caller(&state, &headers).await?;
     let body: PostponeBody = parse_body(body)?;
     if !(1..=366).contains(&body.due_days) {
         return Err(bad_request(

@@ -3,7 +3,6 @@
 //! ignored), positions `from`..`to`, and a summary of everything the filters match.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -11,7 +10,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::json::{InvoiceJson, number, to_json};
-use super::{AccountPath, Failure, bad_request, caller};
+use super::{AccountPath, Caller, Failure, bad_request};
 use crate::auth::Principal;
 use crate::domain::{Code, Id, InvoiceFilter, InvoiceStatus, Money, StatusTotal, check_no_control};
 use crate::http::AppState;
@@ -295,10 +294,9 @@ async fn answer_search(
 /// cover, oldest first, and a summary of them all.
 pub(super) async fn search(
     State(state): State<AppState>,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
+    Caller(who): Caller,
 ) -> Result<Response, Failure> {
-    let who = caller(&state, &headers).await?;
     let search = Search::parse(query.as_deref(), SEARCH_PARAMETERS)?;
     answer_search(&state, &who, search).await
 }
@@ -307,11 +305,10 @@ pub(super) async fn search(
 /// account (the same positions and filters, but `creditAccountId`, which the path names).
 pub(super) async fn account_invoices(
     State(state): State<AppState>,
-    headers: HeaderMap,
     AccountPath(account_id): AccountPath,
     RawQuery(query): RawQuery,
+    Caller(who): Caller,
 ) -> Result<Response, Failure> {
-    let who = caller(&state, &headers).await?;
     let known: Vec<&'static str> = SEARCH_PARAMETERS
         .iter()
         .copied()
