@@ -184,6 +184,10 @@ pub async fn start_extended(
         gateway: gateway.clone(),
         keys: keys.clone(),
         graphiql_headers,
+        demo_sign_in: demo_tokens.as_ref().map(|tokens| http::DemoSignIn {
+            admin: tokens.admin.clone(),
+            customer: tokens.customer.clone(),
+        }),
         cors_origins: config
             .cors_origins
             .split(',')

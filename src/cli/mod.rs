@@ -288,9 +288,12 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
         "credit-gateway listening on {url} ({})",
         redact(&config.database_url)
     );
-    say!("  GraphiQL:  {url}/graphql");
+    say!("  Console (admins):        {url}/console");
+    say!("  My Credits (customers):  {url}/my-credits");
+    say!("  GraphiQL:                {url}/graphql");
     if let Some(tokens) = &running.demo_tokens {
-        say!("  Demo data is loaded; GraphiQL starts with the admin token below.");
+        say!("  Demo data is loaded: the pages sign in as the demo admin or customer in one");
+        say!("  click, and GraphiQL starts with the admin token below.");
         say!("  Admin token:\n    {}", tokens.admin);
         say!(
             "  Customer token (account {}):\n    {}",

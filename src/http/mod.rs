@@ -1,9 +1,10 @@
 //! The HTTP edge (axum): routes, bearer-token extraction, GraphQL over WebSocket
 //! (`ws`) and over `multipart/mixed` (`multipart`) for subscriptions, GraphiQL and health
-//! checks. The only module that knows axum; it hands GraphQL requests to the schema and
-//! nothing else.
+//! checks, and the browser screens (`console`). The only module that knows axum; it hands
+//! GraphQL requests to the schema and nothing else.
 
 mod body;
+mod console;
 mod edge;
 mod errors;
 mod export;
@@ -34,6 +35,7 @@ use crate::graphql::{self, GatewaySchema};
 use crate::service::{AppError, UseCases};
 use crate::telemetry::{Gauges, METRICS_CONTENT_TYPE, Metrics};
 
+pub use console::DemoSignIn;
 pub use listener::{ConnectionLimits, fit_connections, serve};
 pub use ws::WsSettings;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     /// Headers GraphiQL starts with: the demo admin token in `--demo` mode, else none.
     pub graphiql_headers: serde_json::Value,
+    /// The console's one-click sign-in, in `--demo` mode.
+    pub demo_sign_in: Option<DemoSignIn>,
     pub ws: WsSettings,
     /// Origins allowed to call from a browser (CORS); none by default.
     pub cors_origins: Vec<HeaderValue>,
@@ -68,7 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route(crate::service::EXPORT_PATH, get(export::export_invoices))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .merge(rest::routes());
+        .merge(rest::routes())
+        .merge(console::routes());
     let router = if serve_metrics {
         router.route("/metrics", get(metrics))
     } else {

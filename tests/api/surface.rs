@@ -10,6 +10,7 @@ use crate::on_both_backends;
 on_both_backends!(
     health_and_readiness_answer,
     graphiql_and_its_assets_are_served_by_the_gateway,
+    the_console_and_my_credits_are_served_by_the_gateway,
     bad_arguments_get_a_clear_error_with_a_code,
     malformed_requests_get_a_json_error,
     mutations_over_get_and_forgeable_posts_are_refused_before_running,
@@ -81,6 +82,60 @@ async fn graphiql_and_its_assets_are_served_by_the_gateway(app: TestApp) {
     assert!(
         page.contains(&format!("Bearer {admin}")),
         "demo mode pre-fills the admin token"
+    );
+}
+
+async fn the_console_and_my_credits_are_served_by_the_gateway(app: TestApp) {
+    let get = |app: &TestApp, path: &str| app.client.get(format!("{}{path}", app.base)).send();
+    for path in ["/console", "/console/", "/my-credits"] {
+        let page = get(&app, path).await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let policy = page.headers()["content-security-policy"].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'"), "{policy}");
+        assert_eq!(page.headers()["cache-control"], "no-store");
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains(
+                r#"<script id="cg-config" type="application/json">{"demo":null}</script>"#
+            ),
+            "outside demo mode no token is handed out: {html}"
+        );
+        assert!(
+            !html.contains("https://"),
+            "no asset may come from the internet"
+        );
+        for asset in ["/console/assets/app.js", "/console/assets/app.css"] {
+            assert!(html.contains(asset), "{asset} in {html}");
+        }
+    }
+    for (asset, kind) in [("app.js", "text/javascript"), ("app.css", "text/css")] {
+        let response = get(&app, &format!("/console/assets/{asset}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        let content_type = response.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with(kind), "{asset}: {content_type}");
+    }
+    let missing = get(&app, "/console/assets/other.js").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let body: Value = missing.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "NOT_FOUND");
+
+    let demo = TestApp::with(app.backend).demo().spawn().await.unwrap();
+    let html = get(&demo, "/my-credits")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let tokens = demo.running.demo_tokens.as_ref().unwrap();
+    let config = format!(
+        r#"{{"demo":{{"admin":"{}","customer":"{}"}}}}"#,
+        tokens.admin, tokens.customer
+    );
+    assert!(
+        html.contains(&config),
+        "demo mode signs in with one click: {html}"
     );
 }
 
