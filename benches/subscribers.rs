@@ -65,6 +65,8 @@ async fn start_gateway(port: u16) -> Gateway {
         base: format!("http://127.0.0.1:{port}"),
         _dir: dir,
     };
+    // reqwest is built with TLS but no crypto provider: ring's, as the gateway does.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     for _ in 0..200 {
         if client

@@ -33,12 +33,16 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    webhooks: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(sweeper) = self.sweeper.take() {
-            sweeper.abort();
+        for task in [self.sweeper.take(), self.webhooks.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
         }
         self.gateway.events().stop();
     }
@@ -94,8 +98,34 @@ pub fn gateway(store: Store, config: &Config, secret: &str) -> UseCases {
             max_exports: (config.db_max_connections as usize / 2).max(1),
             cursor_seal: Seal::new(secret.as_bytes(), "subscription cursor"),
             max_subscriptions_per_caller: config.max_subscriptions_per_caller,
+            webhook_allow: webhook_allow_list(config),
         },
     )
+}
+
+/// `CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS`, read (`start` refuses a malformed one first).
+fn webhook_allow_list(config: &Config) -> crate::domain::AllowList {
+    crate::domain::AllowList::parse(&config.webhook_allow_hosts).unwrap_or_default()
+}
+
+/// Delivers webhooks in the background (every instance may; leases share the work).
+fn spawn_webhooks(
+    store: &Store,
+    gateway: &UseCases,
+    config: &Config,
+) -> tokio::task::JoinHandle<()> {
+    let settings = crate::webhooks::Settings {
+        sender: crate::webhooks::Sender::new(
+            webhook_allow_list(config),
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(15),
+        ),
+        concurrency: config.webhook_concurrency,
+    };
+    let today = gateway.clone();
+    let render: crate::webhooks::RenderInvoice =
+        Arc::new(move |invoice| http::invoice_json(invoice, today.today()));
+    crate::webhooks::Dispatcher::new(store.clone(), settings, render).spawn()
 }
 
 /// Migrates, optionally seeds the demo store, binds `bind` and serves in the background.
@@ -120,6 +150,8 @@ pub async fn start_extended(
         )
         .into());
     }
+    crate::domain::AllowList::parse(&config.webhook_allow_hosts)
+        .map_err(|e| format!("CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS: {e}"))?;
     let secret = config.resolve_secret()?;
     let store = open_store(config).await?;
     let gateway = gateway(store.clone(), config, &secret);
@@ -216,6 +248,9 @@ pub async fn start_extended(
         let _ = rx.await;
     }));
     let sweeper = config.sweeper.then(|| gateway.spawn_sweeper());
+    let webhooks = config
+        .webhooks
+        .then(|| spawn_webhooks(&store, &gateway, config));
     tracing::info!(http.addr = %addr, db.backend = store.backend_name(), "listening");
     Ok(Running {
         addr,
@@ -226,5 +261,6 @@ pub async fn start_extended(
         shutdown: Some(tx),
         task: Some(task),
         sweeper,
+        webhooks,
     })
 }

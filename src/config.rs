@@ -176,6 +176,31 @@ pub struct Config {
     )]
     pub persisted_queries_bytes: usize,
 
+    /// Webhook destinations that may be private or loopback, and so may be called over
+    /// plain `http`: comma-separated host names, addresses and CIDR ranges
+    /// (`127.0.0.1,10.0.0.0/8`). Empty: public `https` URLs only.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS",
+        default_value = "",
+        global = true
+    )]
+    pub webhook_allow_hosts: String,
+
+    /// Webhook deliveries in flight at once, per endpoint.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_WEBHOOK_CONCURRENCY",
+        default_value_t = 4,
+        global = true
+    )]
+    pub webhook_concurrency: usize,
+
+    /// Deliver webhooks from this process (every instance may; each endpoint is
+    /// delivered by one at a time).
+    #[arg(long, env = "CREDIT_GATEWAY_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub webhooks: bool,
+
     /// Serve Prometheus metrics at `/metrics`.
     #[arg(long, env = "CREDIT_GATEWAY_METRICS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub metrics: bool,

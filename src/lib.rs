@@ -21,6 +21,8 @@
 //! - [`events`]: the live feed of status changes: one reader of the event table per
 //!   process, woken by commits (PostgreSQL `NOTIFY` across instances), fanned out to
 //!   subscribers.
+//! - [`webhooks`]: webhook delivery from the event table: leases, fan-out, signed sends
+//!   with retries, a guarded HTTP client.
 //! - [`telemetry`]: logs on standard error (text or JSON, a request id on every line),
 //!   panics caught and logged once, and the Prometheus metrics behind `/metrics`.
 
@@ -36,3 +38,4 @@ pub mod http;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

@@ -11,3 +11,6 @@ pub mod import_error;
 pub mod invoice;
 pub mod invoice_event;
 pub mod order;
+pub mod webhook_attempt;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;

@@ -7,6 +7,7 @@ mod m20261124_000001_initial;
 mod m20261124_000002_imports;
 mod m20261124_000003_event_txids;
 mod m20261203_000004_api_keys;
+mod m20261203_000005_webhooks;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000002_imports::Migration),
             Box::new(m20261124_000003_event_txids::Migration),
             Box::new(m20261203_000004_api_keys::Migration),
+            Box::new(m20261203_000005_webhooks::Migration),
         ]
     }
 }

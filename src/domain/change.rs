@@ -116,6 +116,11 @@ fn refuse(code: RefusalCode, field: Option<&'static str>, message: impl Into<Str
 }
 
 impl Refusal {
+    /// A refusal of `field`'s value.
+    pub fn of(code: RefusalCode, field: &'static str, message: impl Into<String>) -> Refusal {
+        refuse(code, Some(field), message)
+    }
+
     pub fn not_found(id: &str) -> Refusal {
         refuse(
             RefusalCode::NotFound,

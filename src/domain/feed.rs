@@ -162,24 +162,18 @@ impl FeedPosition {
             || matches!(&self.reading, Some((target, after)) if target.visible(txid) && seq <= *after)
     }
 
-    /// The opaque text clients hold, sealed: a client can return it, not make one up (a
-    /// forged in-progress list could otherwise make a catch-up read whatever it names).
-    pub fn encode(&self, seal: &Seal) -> String {
-        let text = match &self.reading {
+    /// The position as text, `f1|seen[|target|after]` (what a cursor seals, and what a
+    /// webhook endpoint keeps).
+    pub fn to_text(&self) -> String {
+        match &self.reading {
             Some((target, after)) => format!("f1|{}|{target}|{after}", self.seen),
             None => format!("f1|{}", self.seen),
-        };
-        seal.seal(&text)
+        }
     }
 
-    /// Reads a cursor from [`FeedPosition::encode`] sealed by `seal`, checking every part
-    /// of it.
-    pub fn decode(cursor: &str, seal: &Seal) -> Result<FeedPosition, DomainError> {
+    /// Reads [`FeedPosition::to_text`], checking every part of it.
+    pub fn from_text(text: &str) -> Result<FeedPosition, DomainError> {
         let bad = || DomainError::InvalidCursor;
-        if cursor.len() > MAX_CURSOR_BYTES {
-            return Err(bad());
-        }
-        let text = seal.open(cursor).ok_or_else(bad)?;
         let parts: Vec<&str> = text.split('|').collect();
         let position = match parts.as_slice() {
             ["f1", seen] => FeedPosition {
@@ -200,6 +194,22 @@ impl FeedPosition {
             _ => Ok(position),
         }
     }
+
+    /// The opaque text clients hold, sealed: a client can return it, not make one up (a
+    /// forged in-progress list could otherwise make a catch-up read whatever it names).
+    pub fn encode(&self, seal: &Seal) -> String {
+        seal.seal(&self.to_text())
+    }
+
+    /// Reads a cursor from [`FeedPosition::encode`] sealed by `seal`, checking every part
+    /// of it.
+    pub fn decode(cursor: &str, seal: &Seal) -> Result<FeedPosition, DomainError> {
+        if cursor.len() > MAX_CURSOR_BYTES {
+            return Err(DomainError::InvalidCursor);
+        }
+        let text = seal.open(cursor).ok_or(DomainError::InvalidCursor)?;
+        FeedPosition::from_text(&text)
+    }
 }
 
 /// Which status changes a reader of the feed wants.
@@ -209,6 +219,9 @@ pub struct FeedFilter {
     pub account_id: Option<String>,
     /// Only changes to one of these statuses; empty means any.
     pub statuses: Vec<InvoiceStatus>,
+    /// Every recorded change (links, observations, due dates), not only status changes
+    /// (webhooks want them all; subscriptions tell status changes).
+    pub every_change: bool,
 }
 
 /// One status change read from the feed, with the invoice it changed (as it is now) and

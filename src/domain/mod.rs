@@ -17,6 +17,7 @@ mod money;
 mod page;
 mod seal;
 mod status;
+mod webhook;
 
 /// Whether both backends can store and compare this date: years 0001 to 9999 (SQLite
 /// compares dates as text, PostgreSQL refuses years beyond its range).
@@ -63,3 +64,8 @@ pub use page::{
 };
 pub use seal::Seal;
 pub use status::{AccountStatus, ChangeSource, DocumentType, InvoiceStatus};
+pub use webhook::{
+    AllowList, DeliveryState, EventType, GIVE_UP_AFTER, MAX_RESPONSE_EXCERPT, SigningSecret,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, check_url, is_public, retry_delay,
+    signature_header,
+};

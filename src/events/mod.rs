@@ -52,7 +52,7 @@ pub struct FeedPage {
 
 /// Reads the next page after `position` and moves `position` past it, taking a new
 /// snapshot when the previous one is exhausted.
-async fn read_page(
+pub async fn read_page(
     store: &Store,
     position: &mut FeedPosition,
     filter: &FeedFilter,

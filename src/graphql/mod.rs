@@ -15,6 +15,7 @@ mod scalars;
 mod subscription;
 mod throttle;
 mod types;
+mod webhooks;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     query::InvoiceQuery,
     imports::ImportQuery,
     api_keys::ApiKeyQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Changes to invoices, accounts, and CSV imports. Administrators only.
@@ -49,6 +51,7 @@ pub struct MutationRoot(
     mutation::InvoiceMutation,
     imports::ImportMutation,
     api_keys::ApiKeyMutation,
+    webhooks::WebhookMutation,
 );
 
 pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

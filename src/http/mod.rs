@@ -37,6 +37,7 @@ use crate::telemetry::{Gauges, METRICS_CONTENT_TYPE, Metrics};
 
 pub use console::DemoSignIn;
 pub use listener::{ConnectionLimits, fit_connections, serve};
+pub use rest::invoice_json;
 pub use ws::WsSettings;
 
 /// Largest request body accepted on `/graphql`.

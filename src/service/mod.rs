@@ -13,6 +13,7 @@ mod reads;
 mod seed;
 mod subscriptions;
 mod sweeper;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use seed::SeedScale;
 
 use crate::csv_io::Limits;
 pub use subscriptions::StatusChange;
+pub use webhooks::{EndpointChange, MAX_WEBHOOK_DESCRIPTION, NewSecret, ROTATION_GRACE};
 
 use crate::events::EventHub;
 use crate::store::Store;
@@ -54,6 +56,8 @@ pub struct Settings {
     /// Live subscriptions one principal may hold in this process, on all its
     /// connections together.
     pub max_subscriptions_per_caller: usize,
+    /// Webhook destinations allowed although private or loopback.
+    pub webhook_allow: crate::domain::AllowList,
 }
 
 /// The gateway's use cases over one store. Cheap to clone.

@@ -60,6 +60,7 @@ impl UseCases {
         let filter = FeedFilter {
             account_id,
             statuses,
+            every_change: false,
         };
         let slot = self.subscription_slots.take(who)?;
         let subscription = self.events.subscribe(filter, after).await?;

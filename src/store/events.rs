@@ -192,11 +192,13 @@ fn feed_statements(
     };
     // How each statement ends: the page after `after_seq` of the events `filter` wants.
     let page = |params: &mut Params| {
-        let mut sql = format!(
-            "e.seq > {} AND e.status_to IS NOT NULL \
-             AND (e.status_from IS NULL OR e.status_from <> e.status_to)",
-            params.bind(after_seq)
-        );
+        let mut sql = format!("e.seq > {}", params.bind(after_seq));
+        if !filter.every_change {
+            sql.push_str(
+                " AND e.status_to IS NOT NULL \
+                 AND (e.status_from IS NULL OR e.status_from <> e.status_to)",
+            );
+        }
         if let Some(account) = &filter.account_id {
             sql += &format!(
                 " AND e.invoice_id IN (SELECT id FROM invoices WHERE account_id = {})",
@@ -322,6 +324,7 @@ mod tests {
                 &FeedFilter {
                     account_id: Some("ACC-1".into()),
                     statuses: vec![InvoiceStatus::Paid],
+                    every_change: false,
                 },
                 500,
             );
@@ -333,6 +336,7 @@ mod tests {
                 &FeedFilter {
                     account_id: Some("ACC-2".into()),
                     statuses: vec![InvoiceStatus::Paid, InvoiceStatus::Overdue],
+                    every_change: false,
                 },
                 500,
             );

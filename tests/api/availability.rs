@@ -153,7 +153,7 @@ fn idle_sockets_cannot_starve_the_server_of_descriptors() {
         for _ in 0..60 {
             idle.push(TcpStream::connect(address).await.unwrap());
         }
-        let health = reqwest::Client::builder()
+        let health = http_client()
             .timeout(Duration::from_secs(15))
             .build()
             .unwrap()

@@ -73,7 +73,7 @@ async fn losing_postgresql_under_load_fails_fast_and_recovers_without_losing_com
     for task in 0..=WRITERS {
         let (phase, stop, base, token) = (phase.clone(), stop.clone(), base.clone(), admin.clone());
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = http_client().build().unwrap();
             let mut outcomes = Vec::new();
             let mut n = 0;
             while !stop.load(Ordering::SeqCst) {

@@ -31,24 +31,35 @@ pub enum Backend {
 /// reachable, unless `CREDIT_GATEWAY_REQUIRE_PG=1` (CI) makes that a failure.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {$(
+    ($($name:ident),+ $(,)?) => {
+        $crate::on_both_backends!(config |_| {}; $($name),+);
+    };
+    // Each gateway with its test settings changed by `$tweak` first.
+    (config $tweak:expr; $($name:ident),+ $(,)?) => {$(
         mod $name {
             use $crate::helpers::{Backend, TestApp};
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let app = TestApp::spawn(Backend::Sqlite).await.expect("SQLite always runs");
-                super::$name(app).await;
+                let app = TestApp::with(Backend::Sqlite).config($tweak).spawn();
+                super::$name(app.await.expect("SQLite always runs")).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                if let Some(app) = TestApp::spawn(Backend::Postgres).await {
+                if let Some(app) = TestApp::with(Backend::Postgres).config($tweak).spawn().await {
                     super::$name(app).await;
                 }
             }
         }
     )+};
+}
+
+/// An HTTP client for the tests. reqwest is built with TLS but no crypto provider (the
+/// gateway's webhooks install ring's), so the tests install it too.
+pub fn http_client() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
 }
 
 pub fn pg_admin_url() -> String {
@@ -154,6 +165,11 @@ pub fn test_config(database_url: String) -> Config {
         body_timeout: 30,
         max_connections: 10_000,
         max_subscriptions_per_caller: 100,
+        // The tests' receivers listen on 127.0.0.1. Delivery runs in the webhook tests
+        // only: its rounds would count among the statements other tests measure.
+        webhook_allow_hosts: "127.0.0.1".into(),
+        webhook_concurrency: 4,
+        webhooks: false,
     }
 }
 
@@ -223,7 +239,7 @@ impl Spawn {
             base: format!("http://{}", running.addr),
             running,
             backend,
-            client: reqwest::Client::new(),
+            client: http_client().build().unwrap(),
             config,
 
             _dir: dir,

@@ -20,4 +20,5 @@ mod schema;
 mod subscriptions;
 mod subscriptions_pg;
 mod surface;
+mod webhooks;
 mod ws_client;

@@ -53,6 +53,11 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// An invoice as the Customer Credit API shows it (webhook payloads carry the same).
+pub fn invoice_json(invoice: &Invoice, today: chrono::NaiveDate) -> serde_json::Value {
+    serde_json::to_value(to_json(invoice.clone(), today)).expect("an invoice serializes")
+}
+
 async fn no_such_call() -> Failure {
     Failure(HttpError::new(
         Code::NotFound,

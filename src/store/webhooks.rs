@@ -1,0 +1,455 @@
+//! Webhook endpoints, their deliveries and attempts. An endpoint's fan-out (the
+//! deliveries made from a page of the event feed, and its new place in the feed) is one
+//! transaction, made only by the instance that holds its lease: an event becomes a
+//! delivery once, whatever crashes in between.
+
+use chrono::{DateTime, Utc};
+use entity::{webhook_attempt, webhook_delivery, webhook_endpoint};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
+
+use super::{Store, StoreError, StoreResult};
+use crate::domain::{DeliveryState, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint};
+
+use webhook_delivery::Column as D;
+use webhook_endpoint::Column as E;
+
+/// An endpoint with what only the dispatcher reads: its secrets and feed position.
+#[derive(Clone, Debug)]
+pub struct EndpointState {
+    pub endpoint: WebhookEndpoint,
+    pub secret: String,
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
+    pub position: String,
+}
+
+/// What happened to one attempt at a delivery.
+#[derive(Clone, Debug)]
+pub enum AttemptOutcome {
+    Delivered,
+    /// Try again at this time.
+    Retry(DateTime<Utc>),
+    /// Given up: the endpoint is disabled with this reason, when one is given.
+    GiveUp {
+        disable: Option<String>,
+    },
+}
+
+fn endpoint(row: webhook_endpoint::Model) -> StoreResult<EndpointState> {
+    let names: Vec<String> = serde_json::from_str(&row.event_types)
+        .map_err(|e| StoreError::Corrupt(format!("endpoint {} event types: {e}", row.id)))?;
+    let event_types = names
+        .iter()
+        .map(|n| {
+            EventType::parse(n)
+                .ok_or_else(|| StoreError::Corrupt(format!("event type `{n}` of {}", row.id)))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    Ok(EndpointState {
+        endpoint: WebhookEndpoint {
+            id: row.id,
+            url: row.url,
+            description: row.description,
+            event_types,
+            enabled: row.enabled,
+            disabled_reason: row.disabled_reason,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        },
+        secret: row.secret,
+        previous_secret: row.previous_secret.zip(row.previous_secret_until),
+        position: row.position,
+    })
+}
+
+fn delivery(row: webhook_delivery::Model) -> StoreResult<WebhookDelivery> {
+    Ok(WebhookDelivery {
+        state: DeliveryState::parse(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("delivery state `{}`", row.state)))?,
+        id: row.id,
+        endpoint_id: row.endpoint_id,
+        message_id: row.message_id,
+        event_type: row.event_type,
+        invoice_id: row.invoice_id,
+        seq: row.seq,
+        payload: row.payload,
+        attempts: row.attempts,
+        next_attempt_at: row.next_attempt_at,
+        created_at: row.created_at,
+        delivered_at: row.delivered_at,
+    })
+}
+
+fn types_json(types: &[EventType]) -> String {
+    serde_json::to_string(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
+        .expect("strings serialize")
+}
+
+impl Store {
+    pub async fn insert_webhook_endpoint(
+        &self,
+        new: &WebhookEndpoint,
+        secret: &str,
+        position: &str,
+    ) -> StoreResult<()> {
+        webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
+            id: Set(new.id.clone()),
+            url: Set(new.url.clone()),
+            description: Set(new.description.clone()),
+            event_types: Set(types_json(&new.event_types)),
+            enabled: Set(new.enabled),
+            disabled_reason: Set(None),
+            secret: Set(secret.to_owned()),
+            previous_secret: Set(None),
+            previous_secret_until: Set(None),
+            position: Set(position.to_owned()),
+            lease_owner: Set(None),
+            lease_until: Set(None),
+            created_at: Set(new.created_at),
+            updated_at: Set(new.updated_at),
+        })
+        .exec_without_returning(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Every endpoint, oldest first.
+    pub async fn webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        webhook_endpoint::Entity::find()
+            .order_by_asc(E::CreatedAt)
+            .order_by_asc(E::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| endpoint(row).map(|state| state.endpoint))
+            .collect()
+    }
+
+    pub async fn webhook_endpoint(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
+        webhook_endpoint::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(|row| endpoint(row).map(|state| state.endpoint))
+            .transpose()
+    }
+
+    /// Writes an endpoint's settings (not its secret, position or lease).
+    pub async fn update_webhook_endpoint(&self, changed: &WebhookEndpoint) -> StoreResult<bool> {
+        let updated = webhook_endpoint::Entity::update_many()
+            .col_expr(E::Url, Expr::value(changed.url.clone()))
+            .col_expr(E::Description, Expr::value(changed.description.clone()))
+            .col_expr(E::EventTypes, Expr::value(types_json(&changed.event_types)))
+            .col_expr(E::Enabled, Expr::value(changed.enabled))
+            .col_expr(
+                E::DisabledReason,
+                Expr::value(changed.disabled_reason.clone()),
+            )
+            .col_expr(E::UpdatedAt, Expr::value(changed.updated_at))
+            .filter(E::Id.eq(changed.id.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+
+    /// Deletes an endpoint with its deliveries and their attempts.
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> StoreResult<bool> {
+        let txn = self.db.begin().await?;
+        let deliveries = Query::select()
+            .column(D::Id)
+            .from(webhook_delivery::Entity)
+            .and_where(D::EndpointId.eq(id))
+            .to_owned();
+        webhook_attempt::Entity::delete_many()
+            .filter(webhook_attempt::Column::DeliveryId.in_subquery(deliveries))
+            .exec(&txn)
+            .await?;
+        webhook_delivery::Entity::delete_many()
+            .filter(D::EndpointId.eq(id))
+            .exec(&txn)
+            .await?;
+        let deleted = webhook_endpoint::Entity::delete_by_id(id)
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected == 1)
+    }
+
+    /// A new secret; the old one signs too until `grace_until`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &str,
+        secret: &str,
+        grace_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let rotated = webhook_endpoint::Entity::update_many()
+            .col_expr(E::PreviousSecret, Expr::col(E::Secret))
+            .col_expr(E::PreviousSecretUntil, Expr::value(grace_until))
+            .col_expr(E::Secret, Expr::value(secret))
+            .col_expr(E::UpdatedAt, Expr::value(now))
+            .filter(E::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(rotated.rows_affected == 1)
+    }
+
+    /// Takes, or keeps, the lease of every enabled endpoint no other instance holds, and
+    /// returns them: this instance delivers them until `until`.
+    pub async fn lease_webhook_endpoints(
+        &self,
+        owner: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<EndpointState>> {
+        // Idle, a read only: no write (SQLite's one writer may be an import) when there
+        // is nothing to deliver.
+        let enabled = webhook_endpoint::Entity::find()
+            .filter(E::Enabled.eq(true))
+            .count(&self.db)
+            .await?;
+        if enabled == 0 {
+            return Ok(vec![]);
+        }
+        let free = Condition::any()
+            .add(E::LeaseOwner.eq(owner))
+            .add(E::LeaseUntil.is_null())
+            .add(E::LeaseUntil.lt(now));
+        webhook_endpoint::Entity::update_many()
+            .col_expr(E::LeaseOwner, Expr::value(owner))
+            .col_expr(E::LeaseUntil, Expr::value(until))
+            .filter(E::Enabled.eq(true))
+            .filter(free)
+            .exec(&self.db)
+            .await?;
+        webhook_endpoint::Entity::find()
+            .filter(E::Enabled.eq(true))
+            .filter(E::LeaseOwner.eq(owner))
+            .order_by_asc(E::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(endpoint)
+            .collect()
+    }
+
+    /// Lets go of this instance's leases (at shutdown), so another takes over at once.
+    pub async fn release_webhook_leases(&self, owner: &str) -> StoreResult<()> {
+        webhook_endpoint::Entity::update_many()
+            .col_expr(E::LeaseOwner, Expr::value(Option::<String>::None))
+            .col_expr(E::LeaseUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(E::LeaseOwner.eq(owner))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Records the deliveries made from a page of the feed and the endpoint's new place
+    /// in it, in one transaction, if `owner` still holds its lease. `false`: it does not,
+    /// and nothing was written.
+    pub async fn fan_out_webhooks(
+        &self,
+        endpoint_id: &str,
+        owner: &str,
+        deliveries: &[WebhookDelivery],
+        position: &str,
+    ) -> StoreResult<bool> {
+        let txn = self.db.begin().await?;
+        let moved = webhook_endpoint::Entity::update_many()
+            .col_expr(E::Position, Expr::value(position))
+            .filter(E::Id.eq(endpoint_id))
+            .filter(E::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
+        if moved.rows_affected != 1 {
+            return Ok(false);
+        }
+        for chunk in deliveries.chunks(200) {
+            let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
+                id: Set(d.id.clone()),
+                endpoint_id: Set(d.endpoint_id.clone()),
+                message_id: Set(d.message_id.clone()),
+                event_type: Set(d.event_type.clone()),
+                invoice_id: Set(d.invoice_id.clone()),
+                seq: Set(d.seq),
+                payload: Set(d.payload.clone()),
+                state: Set(d.state.as_str().to_owned()),
+                attempts: Set(d.attempts),
+                next_attempt_at: Set(d.next_attempt_at),
+                created_at: Set(d.created_at),
+                delivered_at: Set(d.delivered_at),
+            });
+            webhook_delivery::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([D::EndpointId, D::MessageId])
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Deliveries of an endpoint due now, in order, leaving out any whose invoice has an
+    /// earlier delivery still pending: an invoice's messages go out in commit order.
+    pub async fn due_webhook_deliveries(
+        &self,
+        endpoint_id: &str,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        let earlier = Query::select()
+            .expr(Expr::val(1))
+            .from_as(webhook_delivery::Entity, "e")
+            .and_where(
+                Expr::col(("e", D::EndpointId)).equals((webhook_delivery::Entity, D::EndpointId)),
+            )
+            .and_where(
+                Expr::col(("e", D::InvoiceId)).equals((webhook_delivery::Entity, D::InvoiceId)),
+            )
+            .and_where(Expr::col(("e", D::State)).eq(DeliveryState::Pending.as_str()))
+            .and_where(Expr::col(("e", D::Seq)).lt(Expr::col((webhook_delivery::Entity, D::Seq))))
+            .to_owned();
+        webhook_delivery::Entity::find()
+            .filter(D::EndpointId.eq(endpoint_id))
+            .filter(D::State.eq(DeliveryState::Pending.as_str()))
+            .filter(D::NextAttemptAt.lte(now))
+            .filter(Expr::exists(earlier).not())
+            .order_by_asc(D::Seq)
+            .order_by_asc(D::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(delivery)
+            .collect()
+    }
+
+    /// Records an attempt and what follows from it, in one transaction.
+    pub async fn record_webhook_attempt(
+        &self,
+        attempt: &WebhookAttempt,
+        outcome: &AttemptOutcome,
+        endpoint_id: &str,
+    ) -> StoreResult<()> {
+        let txn = self.db.begin().await?;
+        webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            delivery_id: Set(attempt.delivery_id.clone()),
+            attempted_at: Set(attempt.attempted_at),
+            status_code: Set(attempt.status_code),
+            duration_ms: Set(attempt.duration_ms),
+            response: Set(attempt.response.clone()),
+            error: Set(attempt.error.clone()),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let mut update = webhook_delivery::Entity::update_many()
+            .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
+            .filter(D::Id.eq(attempt.delivery_id.as_str()));
+        update = match outcome {
+            AttemptOutcome::Delivered => update
+                .col_expr(D::State, Expr::value(DeliveryState::Delivered.as_str()))
+                .col_expr(D::DeliveredAt, Expr::value(attempt.attempted_at)),
+            AttemptOutcome::Retry(at) => update.col_expr(D::NextAttemptAt, Expr::value(*at)),
+            AttemptOutcome::GiveUp { .. } => {
+                update.col_expr(D::State, Expr::value(DeliveryState::Failed.as_str()))
+            }
+        };
+        update.exec(&txn).await?;
+        if let AttemptOutcome::GiveUp {
+            disable: Some(reason),
+        } = outcome
+        {
+            webhook_endpoint::Entity::update_many()
+                .col_expr(E::Enabled, Expr::value(false))
+                .col_expr(E::DisabledReason, Expr::value(reason.clone()))
+                .col_expr(E::UpdatedAt, Expr::value(attempt.attempted_at))
+                .filter(E::Id.eq(endpoint_id))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// An endpoint's deliveries, newest first: up to `limit` after the delivery `after`.
+    pub async fn webhook_deliveries(
+        &self,
+        endpoint_id: &str,
+        after: Option<&str>,
+        limit: u64,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        let mut find = webhook_delivery::Entity::find().filter(D::EndpointId.eq(endpoint_id));
+        if let Some(after) = after {
+            let Some(row) = webhook_delivery::Entity::find_by_id(after)
+                .one(&self.db)
+                .await?
+            else {
+                return Ok(vec![]);
+            };
+            find = find.filter(
+                Condition::any().add(D::Seq.lt(row.seq)).add(
+                    Condition::all()
+                        .add(D::Seq.eq(row.seq))
+                        .add(D::Id.lt(row.id)),
+                ),
+            );
+        }
+        find.order_by_desc(D::Seq)
+            .order_by_desc(D::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(delivery)
+            .collect()
+    }
+
+    pub async fn webhook_delivery(&self, id: &str) -> StoreResult<Option<WebhookDelivery>> {
+        webhook_delivery::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(delivery)
+            .transpose()
+    }
+
+    /// The attempts at these deliveries, oldest first.
+    pub async fn webhook_attempts(
+        &self,
+        delivery_ids: &[String],
+    ) -> StoreResult<Vec<WebhookAttempt>> {
+        if delivery_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(webhook_attempt::Entity::find()
+            .filter(
+                webhook_attempt::Column::DeliveryId.is_in(delivery_ids.iter().map(String::as_str)),
+            )
+            .order_by_asc(webhook_attempt::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| WebhookAttempt {
+                delivery_id: row.delivery_id,
+                attempted_at: row.attempted_at,
+                status_code: row.status_code,
+                duration_ms: row.duration_ms,
+                response: row.response,
+                error: row.error,
+            })
+            .collect())
+    }
+
+    /// Sends a delivery again: pending, due now.
+    pub async fn redeliver_webhook(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
+        let updated = webhook_delivery::Entity::update_many()
+            .col_expr(D::State, Expr::value(DeliveryState::Pending.as_str()))
+            .col_expr(D::NextAttemptAt, Expr::value(now))
+            .col_expr(D::DeliveredAt, Expr::value(Option::<DateTime<Utc>>::None))
+            .filter(D::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(updated.rows_affected == 1)
+    }
+}
