@@ -137,7 +137,9 @@ fn json_logs_carry_the_request_id() {
     let url = announced_url(child.stdout.take().unwrap());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let status = runtime.block_on(async {
-        http_client().build().unwrap()
+        http_client()
+            .build()
+            .unwrap()
             .post(format!("{url}/graphql"))
             .header("x-request-id", "json-log-test-1")
             .json(&json!({ "query": "{ invoices { totalCount } }" }))
