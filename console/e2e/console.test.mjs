@@ -1,6 +1,7 @@
 // The help article's flows, in Debian's Chromium, against the real release binary on
 // SQLite and on PostgreSQL: `node --test e2e/` (see e2e/README in console/README.md).
-// Settings: CG_BINARY (default ../target/release/credit-gateway), CG_BACKENDS
+// Settings: CG_BINARY (default $CARGO_TARGET_DIR or ../target, then
+// release/credit-gateway), CG_BACKENDS
 // (default "sqlite,postgres"), CG_SCREENSHOTS (default e2e/screenshots).
 //
 // The pages are driven by their accessible names only, the contract of the console issue.
@@ -19,7 +20,8 @@ import { startGateway } from './gateway.mjs';
 
 const require = createRequire(import.meta.url);
 const here = new URL('.', import.meta.url).pathname;
-const binary = resolve(here, process.env.CG_BINARY ?? '../../target/release/credit-gateway');
+const targetDir = process.env.CARGO_TARGET_DIR ?? resolve(here, '../../target');
+const binary = resolve(here, process.env.CG_BINARY ?? join(targetDir, 'release/credit-gateway'));
 const backends = (process.env.CG_BACKENDS ?? 'sqlite,postgres').split(',');
 const shots = resolve(here, process.env.CG_SCREENSHOTS ?? 'screenshots');
 mkdirSync(shots, { recursive: true });

@@ -79,6 +79,7 @@ export async function startGateway(binary, backend) {
   });
   const lines = createInterface({ input: child.stdout });
   const base = await new Promise((resolve, reject) => {
+    child.once('error', (e) => reject(new Error(`cannot start ${binary}: ${e.message}`)));
     child.once('exit', (code) => reject(new Error(`the gateway exited with ${code}`)));
     lines.once('line', (line) => {
       const found = line.match(/http:\/\/[0-9.:]+/);
