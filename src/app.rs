@@ -57,14 +57,30 @@ pub struct DemoTokens {
 impl Running {
     /// Stops accepting connections and waits for in-flight requests.
     pub async fn stop(mut self) -> std::io::Result<()> {
+        self.halt().await
+    }
+
+    /// What [`Running::stop`] does, for an owner that keeps the value: the background
+    /// work (sweeper, webhook delivery) ends too, the store stays open.
+    pub async fn halt(&mut self) -> std::io::Result<()> {
+        for task in [self.sweeper.take(), self.webhooks.take()]
+            .into_iter()
+            .flatten()
+        {
+            task.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.wait().await
+        self.finish().await
     }
 
     /// Waits until the server stops by itself (it does not, short of an I/O error).
     pub async fn wait(mut self) -> std::io::Result<()> {
+        self.finish().await
+    }
+
+    async fn finish(&mut self) -> std::io::Result<()> {
         match self.task.take() {
             Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             None => Ok(()),
@@ -113,14 +129,21 @@ fn spawn_webhooks(
     store: &Store,
     gateway: &UseCases,
     config: &Config,
+    metrics: Arc<Metrics>,
 ) -> tokio::task::JoinHandle<()> {
     let settings = crate::webhooks::Settings {
         sender: crate::webhooks::Sender::new(
             webhook_allow_list(config),
             std::time::Duration::from_secs(5),
-            std::time::Duration::from_secs(15),
+            crate::webhooks::SEND_TIMEOUT,
         ),
         concurrency: config.webhook_concurrency,
+        reminder_days: config.reminder_days,
+        metrics,
+        today: {
+            let gateway = gateway.clone();
+            Arc::new(move || gateway.today())
+        },
     };
     let today = gateway.clone();
     let render: crate::webhooks::RenderInvoice =
@@ -211,7 +234,7 @@ pub async fn start_extended(
             metrics.clone(),
             extension,
         ),
-        metrics,
+        metrics: metrics.clone(),
         serve_metrics: config.metrics,
         gateway: gateway.clone(),
         keys: keys.clone(),
@@ -250,7 +273,7 @@ pub async fn start_extended(
     let sweeper = config.sweeper.then(|| gateway.spawn_sweeper());
     let webhooks = config
         .webhooks
-        .then(|| spawn_webhooks(&store, &gateway, config));
+        .then(|| spawn_webhooks(&store, &gateway, config, metrics.clone()));
     tracing::info!(http.addr = %addr, db.backend = store.backend_name(), "listening");
     Ok(Running {
         addr,

@@ -196,6 +196,16 @@ pub struct Config {
     )]
     pub webhook_concurrency: usize,
 
+    /// `invoice.due_soon` webhooks go out this many days before an open invoice's due
+    /// date.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_REMINDER_DAYS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub reminder_days: u32,
+
     /// Deliver webhooks from this process (every instance may; each endpoint is
     /// delivered by one at a time).
     #[arg(long, env = "CREDIT_GATEWAY_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set, global = true)]

@@ -14,3 +14,4 @@ pub mod order;
 pub mod webhook_attempt;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
+pub mod webhook_reminder;

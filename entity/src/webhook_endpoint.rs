@@ -21,6 +21,8 @@ pub struct Model {
     /// Its place in the event feed (`domain::FeedPosition` as text).
     #[sea_orm(column_type = "Text")]
     pub position: String,
+    /// The last finished import considered for `import.finished`: `finished_at|id`.
+    pub imports_after: String,
     /// The instance delivering it, until `lease_until`.
     pub lease_owner: Option<String>,
     pub lease_until: Option<DateTimeUtc>,

@@ -1,5 +1,5 @@
-//! Webhooks: the endpoints admins register, one delivery per event and endpoint, and
-//! every attempt at it. An endpoint's `position` is
+//! Webhooks: the endpoints admins register, one delivery per event and endpoint, every
+//! attempt at it, and the due-date reminders already sent (one per invoice and due date). An endpoint's `position` is
 //! its place in the event feed (a `domain::FeedPosition`, as text): deliveries are made
 //! from the event table, so an event committed is never missed and a rolled-back one
 //! never seen. `lease_owner`/`lease_until` let one instance of several deliver it.
@@ -22,6 +22,7 @@ enum WebhookEndpoints {
     PreviousSecret,
     PreviousSecretUntil,
     Position,
+    ImportsAfter,
     LeaseOwner,
     LeaseUntil,
     CreatedAt,
@@ -57,6 +58,14 @@ enum WebhookAttempts {
     Error,
 }
 
+#[derive(DeriveIden)]
+enum WebhookReminders {
+    Table,
+    InvoiceId,
+    DueDate,
+    SentAt,
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -76,6 +85,7 @@ impl MigrationTrait for Migration {
                         WebhookEndpoints::PreviousSecretUntil,
                     ))
                     .col(text(WebhookEndpoints::Position))
+                    .col(string(WebhookEndpoints::ImportsAfter))
                     .col(string_null(WebhookEndpoints::LeaseOwner))
                     .col(timestamp_with_time_zone_null(WebhookEndpoints::LeaseUntil))
                     .col(timestamp_with_time_zone(WebhookEndpoints::CreatedAt))
@@ -122,18 +132,39 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // What is due next, per endpoint.
-        manager
-            .create_index(
-                Index::create()
-                    .name("webhook_deliveries_due")
-                    .table(WebhookDeliveries::Table)
-                    .col(WebhookDeliveries::EndpointId)
-                    .col(WebhookDeliveries::State)
-                    .col(WebhookDeliveries::Seq)
-                    .to_owned(),
-            )
-            .await?;
+        // What is due next, per endpoint; and per invoice, what must go out before.
+        for (name, columns) in [
+            (
+                "webhook_deliveries_due",
+                [
+                    WebhookDeliveries::EndpointId,
+                    WebhookDeliveries::State,
+                    WebhookDeliveries::Seq,
+                ]
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ),
+            (
+                "webhook_deliveries_invoice",
+                [
+                    WebhookDeliveries::EndpointId,
+                    WebhookDeliveries::InvoiceId,
+                    WebhookDeliveries::State,
+                    WebhookDeliveries::Seq,
+                ]
+                .into_iter()
+                .collect(),
+            ),
+        ] {
+            let mut index = Index::create()
+                .name(name)
+                .table(WebhookDeliveries::Table)
+                .to_owned();
+            for column in columns {
+                index.col(column);
+            }
+            manager.create_index(index).await?;
+        }
         manager
             .create_table(
                 Table::create()
@@ -162,11 +193,27 @@ impl MigrationTrait for Migration {
                     .col(WebhookAttempts::DeliveryId)
                     .to_owned(),
             )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookReminders::Table)
+                    .col(string(WebhookReminders::InvoiceId))
+                    .col(date(WebhookReminders::DueDate))
+                    .col(timestamp_with_time_zone(WebhookReminders::SentAt))
+                    .primary_key(
+                        Index::create()
+                            .col(WebhookReminders::InvoiceId)
+                            .col(WebhookReminders::DueDate),
+                    )
+                    .to_owned(),
+            )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            WebhookReminders::Table.into_iden(),
             WebhookAttempts::Table.into_iden(),
             WebhookDeliveries::Table.into_iden(),
             WebhookEndpoints::Table.into_iden(),

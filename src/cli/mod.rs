@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `seed`, `import`, `export` (in
-//! `files.rs`), `token`, `schema` and `api-key` (in `keys.rs`).
+//! `files.rs`), `token`, `schema`, `api-key` (in `keys.rs`) and `webhook` (in `webhooks.rs`).
 
 use std::process::ExitCode;
 
@@ -14,9 +14,11 @@ use crate::service::{ImportOptions, SeedScale, UseCases};
 
 mod files;
 mod keys;
+mod webhooks;
 
 use self::files::{bar_style, export, import};
 use self::keys::{ApiKeyCommand, api_key};
+use self::webhooks::{WebhookCommand, webhook};
 
 /// A GraphQL gateway for customer-credit invoices.
 #[derive(Debug, Parser)]
@@ -109,6 +111,9 @@ enum Command {
     /// `X-VTEX-API-AppToken`.
     #[command(name = "api-key", subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Register, list, rotate or delete webhook endpoints.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 pub fn run() -> ExitCode {
@@ -173,6 +178,7 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             Ok(())
         }
         Command::ApiKey(command) => api_key(&config, command).await,
+        Command::Webhook(command) => webhook(&config, command).await,
         Command::Seed {
             accounts,
             orders,

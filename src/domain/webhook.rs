@@ -328,13 +328,14 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+            // Global unicast (2000::/3) only, and none of its ranges that reach IPv4 or
+            // nothing: Teredo (2001::/32), documentation (2001:db8::/32), 6to4
+            // (2002::/16). NAT64 (64:ff9b::/96), IPv4-compatible (::/96), site-local,
+            // unique-local and link-local all fall outside 2000::/3.
+            let [first, second, ..] = v6.segments();
+            (first & 0xe000) == 0x2000
+                && !(first == 0x2001 && (second == 0 || second == 0x0db8))
+                && first != 0x2002
         }
     }
 }
@@ -476,6 +477,12 @@ mod tests {
             "https://[::ffff:127.0.0.1]/",
             "https://100.64.0.1/",
             "https://0.0.0.0/",
+            "https://[64:ff9b::a00:5]/",
+            "https://[::a00:5]/",
+            "https://[2002:a00:5::1]/",
+            "https://[2001:0:a00:5::1]/",
+            "https://[fec0::1]/",
+            "https://2130706433/",
         ] {
             assert!(check_url(private, &none).is_err(), "{private}");
         }
@@ -490,6 +497,7 @@ mod tests {
         assert!(allow.permits("localhost", "127.0.0.1".parse().unwrap()));
         assert!(!allow.permits("evil.example.com", "127.0.0.2".parse().unwrap()));
         assert!(allow.permits("hooks.example.com", "93.184.216.34".parse().unwrap()));
+        assert!(allow.permits("hooks.example.com", "2606:4700::1111".parse().unwrap()));
         assert!(AllowList::parse("10.0.0.0/33").is_err());
     }
 }

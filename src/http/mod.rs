@@ -418,12 +418,16 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let gateway = &state.gateway;
     let pool = gateway.pool_status();
+    // A database that does not answer leaves the backlog out, not the whole scrape.
+    let backlog = gateway.webhook_backlog().await.ok();
     let gauges = Gauges {
         pool_connections: pool.connections,
         pool_idle: pool.idle,
         pool_max: pool.max,
         subscriptions: gateway.events().subscribers(),
         imports_running: gateway.imports_running(),
+        webhooks_pending: backlog.map(|b| b.0),
+        webhooks_oldest_pending_seconds: backlog.map(|b| b.1),
     };
     (
         [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],

@@ -131,8 +131,14 @@ impl UseCases {
             reading: None,
         };
         let secret = SigningSecret::generate();
+        let imports_after = crate::webhooks::imports_place(now, "");
         self.store
-            .insert_webhook_endpoint(&endpoint, secret.as_str(), &position.to_text())
+            .insert_webhook_endpoint(
+                &endpoint,
+                secret.as_str(),
+                &position.to_text(),
+                &imports_after,
+            )
             .await?;
         Ok(Ok(NewSecret { endpoint, secret }))
     }
@@ -260,5 +266,10 @@ impl UseCases {
             .await?
             .ok_or_else(|| AppError::Internal("a redelivered delivery vanished".into()))?;
         Ok(Ok(delivery))
+    }
+
+    /// Deliveries pending on every instance, and how long the oldest has waited (seconds).
+    pub async fn webhook_backlog(&self) -> Result<(u64, f64), AppError> {
+        Ok(self.store.webhook_backlog(Utc::now()).await?)
     }
 }

@@ -28,7 +28,7 @@ use sea_orm::{
 pub use changes::{Change, MAX_CHANGES_PER_WRITE};
 pub use events::CommitListener;
 pub use imports::{ImportTxn, Staged};
-pub use webhooks::{AttemptOutcome, EndpointState};
+pub use webhooks::{AttemptOutcome, EndpointState, FanOutPlace};
 pub use write::NewInvoice;
 
 /// Why a store operation failed. Both are faults of the gateway's side, never the caller's.

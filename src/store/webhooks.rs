@@ -3,8 +3,9 @@
 //! transaction, made only by the instance that holds its lease: an event becomes a
 //! delivery once, whatever crashes in between.
 
+use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
-use entity::{webhook_attempt, webhook_delivery, webhook_endpoint};
+use entity::{invoice, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_reminder};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -12,18 +13,32 @@ use sea_orm::{
 };
 
 use super::{Store, StoreError, StoreResult};
-use crate::domain::{DeliveryState, EventType, WebhookAttempt, WebhookDelivery, WebhookEndpoint};
+use crate::domain::{
+    DeliveryState, EventType, Invoice, InvoiceStatus, WebhookAttempt, WebhookDelivery,
+    WebhookEndpoint,
+};
 
 use webhook_delivery::Column as D;
 use webhook_endpoint::Column as E;
 
-/// An endpoint with what only the dispatcher reads: its secrets and feed position.
-#[derive(Clone, Debug)]
+/// An endpoint with what only the dispatcher reads: its secrets and feed position (no
+/// `Debug`: it holds secrets).
+#[derive(Clone)]
 pub struct EndpointState {
     pub endpoint: WebhookEndpoint,
     pub secret: String,
     pub previous_secret: Option<(String, DateTime<Utc>)>,
     pub position: String,
+    /// The last finished import considered: `finished_at|id`.
+    pub imports_after: String,
+}
+
+/// Where a fan-out leaves an endpoint: its place in the event feed, or among finished
+/// imports.
+#[derive(Clone, Copy, Debug)]
+pub enum FanOutPlace<'a> {
+    Feed(&'a str),
+    Imports(&'a str),
 }
 
 /// What happened to one attempt at a delivery.
@@ -62,6 +77,7 @@ fn endpoint(row: webhook_endpoint::Model) -> StoreResult<EndpointState> {
         secret: row.secret,
         previous_secret: row.previous_secret.zip(row.previous_secret_until),
         position: row.position,
+        imports_after: row.imports_after,
     })
 }
 
@@ -83,6 +99,34 @@ fn delivery(row: webhook_delivery::Model) -> StoreResult<WebhookDelivery> {
     })
 }
 
+/// Writes deliveries, once each: one already made from the same message is left as it is.
+async fn insert_deliveries(
+    txn: &sea_orm::DatabaseTransaction,
+    deliveries: &[WebhookDelivery],
+) -> StoreResult<()> {
+    for chunk in deliveries.chunks(200) {
+        let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
+            id: Set(d.id.clone()),
+            endpoint_id: Set(d.endpoint_id.clone()),
+            message_id: Set(d.message_id.clone()),
+            event_type: Set(d.event_type.clone()),
+            invoice_id: Set(d.invoice_id.clone()),
+            seq: Set(d.seq),
+            payload: Set(d.payload.clone()),
+            state: Set(d.state.as_str().to_owned()),
+            attempts: Set(d.attempts),
+            next_attempt_at: Set(d.next_attempt_at),
+            created_at: Set(d.created_at),
+            delivered_at: Set(d.delivered_at),
+        });
+        webhook_delivery::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([D::EndpointId, D::MessageId])
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
+}
+
 fn types_json(types: &[EventType]) -> String {
     serde_json::to_string(&types.iter().map(|t| t.as_str()).collect::<Vec<_>>())
         .expect("strings serialize")
@@ -94,6 +138,7 @@ impl Store {
         new: &WebhookEndpoint,
         secret: &str,
         position: &str,
+        imports_after: &str,
     ) -> StoreResult<()> {
         webhook_endpoint::Entity::insert(webhook_endpoint::ActiveModel {
             id: Set(new.id.clone()),
@@ -106,6 +151,7 @@ impl Store {
             previous_secret: Set(None),
             previous_secret_until: Set(None),
             position: Set(position.to_owned()),
+            imports_after: Set(imports_after.to_owned()),
             lease_owner: Set(None),
             lease_until: Set(None),
             created_at: Set(new.created_at),
@@ -246,19 +292,23 @@ impl Store {
         Ok(())
     }
 
-    /// Records the deliveries made from a page of the feed and the endpoint's new place
-    /// in it, in one transaction, if `owner` still holds its lease. `false`: it does not,
-    /// and nothing was written.
+    /// Records the deliveries made from a page of the feed (or of finished imports) and
+    /// the endpoint's new place in it, in one transaction, if `owner` still holds its
+    /// lease. `false`: it does not, and nothing was written.
     pub async fn fan_out_webhooks(
         &self,
         endpoint_id: &str,
         owner: &str,
         deliveries: &[WebhookDelivery],
-        position: &str,
+        place: FanOutPlace<'_>,
     ) -> StoreResult<bool> {
         let txn = self.db.begin().await?;
+        let (column, value) = match place {
+            FanOutPlace::Feed(position) => (E::Position, position),
+            FanOutPlace::Imports(after) => (E::ImportsAfter, after),
+        };
         let moved = webhook_endpoint::Entity::update_many()
-            .col_expr(E::Position, Expr::value(position))
+            .col_expr(column, Expr::value(value))
             .filter(E::Id.eq(endpoint_id))
             .filter(E::LeaseOwner.eq(owner))
             .exec(&txn)
@@ -266,26 +316,7 @@ impl Store {
         if moved.rows_affected != 1 {
             return Ok(false);
         }
-        for chunk in deliveries.chunks(200) {
-            let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
-                id: Set(d.id.clone()),
-                endpoint_id: Set(d.endpoint_id.clone()),
-                message_id: Set(d.message_id.clone()),
-                event_type: Set(d.event_type.clone()),
-                invoice_id: Set(d.invoice_id.clone()),
-                seq: Set(d.seq),
-                payload: Set(d.payload.clone()),
-                state: Set(d.state.as_str().to_owned()),
-                attempts: Set(d.attempts),
-                next_attempt_at: Set(d.next_attempt_at),
-                created_at: Set(d.created_at),
-                delivered_at: Set(d.delivered_at),
-            });
-            webhook_delivery::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([D::EndpointId, D::MessageId])
-                .exec_without_returning(&txn)
-                .await?;
-        }
+        insert_deliveries(&txn, deliveries).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -344,9 +375,12 @@ impl Store {
         })
         .exec_without_returning(&txn)
         .await?;
+        // Only a pending delivery moves on: another instance may have settled it (a lease
+        // lost in the middle of a send).
         let mut update = webhook_delivery::Entity::update_many()
             .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
-            .filter(D::Id.eq(attempt.delivery_id.as_str()));
+            .filter(D::Id.eq(attempt.delivery_id.as_str()))
+            .filter(D::State.eq(DeliveryState::Pending.as_str()));
         update = match outcome {
             AttemptOutcome::Delivered => update
                 .col_expr(D::State, Expr::value(DeliveryState::Delivered.as_str()))
@@ -451,5 +485,101 @@ impl Store {
             .exec(&self.db)
             .await?;
         Ok(updated.rows_affected == 1)
+    }
+
+    /// Open invoices due after `after` and at most on `until` that have had no reminder
+    /// for their due date, soonest first.
+    pub async fn invoices_to_remind(
+        &self,
+        after: NaiveDate,
+        until: NaiveDate,
+        limit: u64,
+    ) -> StoreResult<Vec<Invoice>> {
+        use invoice::Column as I;
+        let reminded = Query::select()
+            .expr(Expr::val(1))
+            .from(webhook_reminder::Entity)
+            .and_where(
+                Expr::col((
+                    webhook_reminder::Entity,
+                    webhook_reminder::Column::InvoiceId,
+                ))
+                .equals((invoice::Entity, I::Id)),
+            )
+            .and_where(
+                Expr::col((webhook_reminder::Entity, webhook_reminder::Column::DueDate))
+                    .equals((invoice::Entity, I::DueDate)),
+            )
+            .to_owned();
+        invoice::Entity::find()
+            .filter(I::Status.eq(InvoiceStatus::Open.as_str()))
+            .filter(I::DueDate.gt(after))
+            .filter(I::DueDate.lte(until))
+            .filter(Expr::exists(reminded).not())
+            .order_by_asc(I::DueDate)
+            .order_by_asc(I::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(super::convert::invoice)
+            .collect()
+    }
+
+    /// Records that an invoice was reminded of its due date, with the deliveries that
+    /// tell it, in one transaction; `false` (nothing written) when another instance
+    /// already did.
+    pub async fn record_reminder(
+        &self,
+        invoice_id: &str,
+        due_date: NaiveDate,
+        at: DateTime<Utc>,
+        deliveries: &[WebhookDelivery],
+    ) -> StoreResult<bool> {
+        let txn = self.db.begin().await?;
+        let inserted = webhook_reminder::Entity::insert(webhook_reminder::ActiveModel {
+            invoice_id: Set(invoice_id.to_owned()),
+            due_date: Set(due_date),
+            sent_at: Set(at),
+        })
+        .on_conflict_do_nothing_on([
+            webhook_reminder::Column::InvoiceId,
+            webhook_reminder::Column::DueDate,
+        ])
+        .exec_without_returning(&txn)
+        .await?;
+        // Anything but a row inserted leaves the transaction uncommitted: at worst the next
+        // look tries again.
+        if !matches!(inserted, sea_orm::TryInsertResult::Inserted(n) if n > 0) {
+            return Ok(false);
+        }
+        insert_deliveries(&txn, deliveries).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Deliveries pending on every instance, and how long the oldest has waited.
+    pub async fn webhook_backlog(&self, now: DateTime<Utc>) -> StoreResult<(u64, f64)> {
+        let pending = || {
+            webhook_delivery::Entity::find().filter(D::State.eq(DeliveryState::Pending.as_str()))
+        };
+        let count = pending().count(&self.db).await?;
+        let oldest = pending()
+            .order_by_asc(D::CreatedAt)
+            .one(&self.db)
+            .await?
+            .map_or(0.0, |d| {
+                Ord::max((now - d.created_at).num_milliseconds(), 0) as f64 / 1000.0
+            });
+        Ok((count, oldest))
+    }
+
+    /// Deliveries of an endpoint not yet taken by its receiver.
+    pub async fn pending_webhook_deliveries(&self, endpoint_id: &str) -> StoreResult<u64> {
+        Ok(webhook_delivery::Entity::find()
+            .filter(D::EndpointId.eq(endpoint_id))
+            .filter(D::State.eq(DeliveryState::Pending.as_str()))
+            .count(&self.db)
+            .await?)
     }
 }

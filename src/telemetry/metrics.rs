@@ -53,6 +53,12 @@ struct Operation {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Delivery {
+    endpoint: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct State {
     state: &'static str,
 }
@@ -73,6 +79,9 @@ pub struct Metrics {
     pool_max: Gauge,
     subscriptions: Gauge,
     imports_running: Gauge,
+    webhook_deliveries: Family<Delivery, Counter>,
+    webhooks_pending: Gauge,
+    webhooks_oldest: Gauge<f64, std::sync::atomic::AtomicU64>,
     operation_names: Mutex<HashSet<String>>,
 }
 
@@ -84,6 +93,10 @@ pub struct Gauges {
     pub pool_max: u32,
     pub subscriptions: usize,
     pub imports_running: usize,
+    /// Webhook deliveries not yet taken by their receivers (none when unknown).
+    pub webhooks_pending: Option<u64>,
+    /// How long the oldest of them has waited, in seconds.
+    pub webhooks_oldest_pending_seconds: Option<f64>,
 }
 
 impl Default for Metrics {
@@ -98,6 +111,9 @@ impl Default for Metrics {
             pool_max: Gauge::default(),
             subscriptions: Gauge::default(),
             imports_running: Gauge::default(),
+            webhook_deliveries: Family::default(),
+            webhooks_pending: Gauge::default(),
+            webhooks_oldest: Gauge::default(),
             operation_names: Mutex::default(),
         };
         metrics.registered()
@@ -149,7 +165,33 @@ impl Metrics {
             "CSV imports running in this process",
             self.imports_running.clone(),
         );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by this process, by endpoint and outcome (`delivered`, \
+             `retry` or `gave_up`)",
+            self.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "webhook_deliveries_pending",
+            "Webhook deliveries not yet taken by their receivers, on every instance",
+            self.webhooks_pending.clone(),
+        );
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "How long the oldest pending webhook delivery has waited",
+            self.webhooks_oldest.clone(),
+        );
         self
+    }
+
+    /// One webhook delivery attempt: `outcome` is `delivered`, `retry` or `gave_up`.
+    pub fn webhook_attempt(&self, endpoint: &str, outcome: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&Delivery {
+                endpoint: endpoint.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     /// One HTTP request answered. `route` is the route's pattern (`/graphql`,
@@ -224,6 +266,13 @@ impl Metrics {
         self.pool_max.set(gauges.pool_max.into());
         self.subscriptions.set(count(gauges.subscriptions));
         self.imports_running.set(count(gauges.imports_running));
+        if let Some(pending) = gauges.webhooks_pending {
+            self.webhooks_pending
+                .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        }
+        if let Some(oldest) = gauges.webhooks_oldest_pending_seconds {
+            self.webhooks_oldest.set(oldest);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_text::encode(&mut out, &self.registry);

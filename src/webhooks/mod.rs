@@ -13,6 +13,11 @@
 //!    `Retry-After`), or given up after [`GIVE_UP_AFTER`] or on `410 Gone`, which
 //!    disables the endpoint.
 //!
+//! Two kinds of message come from elsewhere: `import.finished`, from the imports table
+//! (each endpoint keeps its place among finished imports), and `invoice.due_soon`, for
+//! open invoices due within the reminder days, recorded once per invoice and due date
+//! (`webhook_reminders`) together with its deliveries.
+//!
 //! A lease lasts [`LEASE`] and is renewed every round: when an instance dies, another
 //! takes its endpoints over within that time. Deliveries are at least once: an instance
 //! that dies after a receiver took a message but before recording it sends it again, with
@@ -23,15 +28,15 @@ mod sender;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::domain::{
     DeliveryState, EventType, FeedEvent, FeedFilter, FeedPosition, GIVE_UP_AFTER, Invoice,
-    SigningSecret, WebhookAttempt, WebhookDelivery, retry_delay, signature_header,
+    InvoiceImport, SigningSecret, WebhookAttempt, WebhookDelivery, retry_delay, signature_header,
 };
-use crate::store::{AttemptOutcome, EndpointState, Store, StoreError, StoreResult};
+use crate::store::{AttemptOutcome, EndpointState, FanOutPlace, Store, StoreError, StoreResult};
 
 pub use sender::{Sender, Sent};
 
@@ -44,9 +49,36 @@ const TICK: Duration = Duration::from_secs(1);
 const PAGES_PER_ROUND: usize = 4;
 /// Deliveries of one endpoint sent per round.
 const DELIVERIES_PER_ROUND: u64 = 200;
+/// Endpoints served at once in a round.
+const ENDPOINTS_AT_ONCE: usize = 8;
+/// Longest a send takes (the sender's total timeout): none starts later than this
+/// before the lease ends, so a send never outlives its lease.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
+/// Deliveries pending for an endpoint past which no more are made from the feed until
+/// it catches up: a receiver that is down while a million-row import commits holds a
+/// bounded backlog, not a million rows per endpoint (the rest waits in the event table).
+const MAX_PENDING: u64 = 10_000;
+/// How often an instance looks for invoices to remind of their due date.
+const REMIND_EVERY: Duration = Duration::from_secs(10);
+/// How long after an import finished it is told: one finishing at the same moment has
+/// committed by then, so the place among finished imports passes none over.
+const SETTLE: Duration = Duration::from_secs(5);
+
+/// How far a fan-out got.
+enum FannedOut {
+    /// Every event committed so far is a delivery (or not wanted).
+    Caught,
+    /// More events wait than a round reads.
+    Behind,
+    /// Another instance holds the endpoint now.
+    LostLease,
+}
 
 /// Writes an invoice as the REST API shows it (the wiring hands in `http`'s rendering).
 pub type RenderInvoice = Arc<dyn Fn(&Invoice) -> Value + Send + Sync>;
+
+/// The day that decides what is due (the gateway's time zone).
+pub type Today = Arc<dyn Fn() -> NaiveDate + Send + Sync>;
 
 /// How deliveries are made.
 #[derive(Clone)]
@@ -54,6 +86,11 @@ pub struct Settings {
     pub sender: Sender,
     /// Deliveries of one endpoint in flight at once.
     pub concurrency: usize,
+    /// `invoice.due_soon` goes out this many days before the due date.
+    pub reminder_days: u32,
+    pub today: Today,
+    /// Counts attempts by endpoint and outcome.
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 #[derive(Clone)]
@@ -63,6 +100,8 @@ pub struct Dispatcher {
     render: RenderInvoice,
     /// This instance, as lease owner.
     owner: String,
+    /// When this instance last looked for invoices to remind.
+    reminded: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl Dispatcher {
@@ -72,6 +111,7 @@ impl Dispatcher {
             settings,
             render,
             owner: format!("instance-{}", uuid::Uuid::new_v4().simple()),
+            reminded: Arc::default(),
         }
     }
 
@@ -81,39 +121,198 @@ impl Dispatcher {
         tokio::spawn(async move {
             let mut commits = self.store.commits();
             loop {
-                if let Err(e) = self.round().await {
-                    tracing::warn!(error = %e, "webhook delivery round failed; retrying");
+                match self.round().await {
+                    // A backlog: the next round at once.
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "webhook delivery round failed; retrying"),
                 }
                 let _ = tokio::time::timeout(TICK, commits.changed()).await;
             }
         })
     }
 
-    /// One round: lease, fan out, deliver.
-    pub async fn round(&self) -> StoreResult<()> {
+    /// One round: lease, fan out, deliver. `true` when work was left for the next.
+    pub async fn round(&self) -> StoreResult<bool> {
         let now = Utc::now();
         let until = now + chrono::Duration::from_std(LEASE).expect("small");
         let endpoints = self
             .store
             .lease_webhook_endpoints(&self.owner, until, now)
             .await?;
-        for endpoint in endpoints {
-            if self.fan_out(&endpoint).await? {
-                self.deliver(&endpoint).await?;
-            }
+        if !endpoints.is_empty() && self.reminders_due() {
+            self.remind().await?;
         }
-        Ok(())
+        // Endpoints side by side: one slow or black-holed receiver holds up no other.
+        // Each endpoint's failure is its own (logged), not the round's.
+        let lease_ends = until;
+        let outcomes: Vec<bool> = futures_util::stream::iter(endpoints)
+            .map(|endpoint| async move {
+                match self.serve_endpoint(&endpoint, lease_ends).await {
+                    Ok(more) => more,
+                    Err(e) => {
+                        tracing::warn!(
+                            webhook.endpoint = %endpoint.endpoint.id,
+                            error = %e,
+                            "webhook endpoint round failed; retrying"
+                        );
+                        false
+                    }
+                }
+            })
+            .buffer_unordered(ENDPOINTS_AT_ONCE)
+            .collect()
+            .await;
+        Ok(outcomes.into_iter().any(|more| more))
     }
 
-    /// Turns the feed after the endpoint's position into deliveries. `false` when the
-    /// lease was lost meanwhile.
-    async fn fan_out(&self, state: &EndpointState) -> StoreResult<bool> {
+    /// One endpoint's part of a round. `true` when work was left for the next.
+    async fn serve_endpoint(
+        &self,
+        endpoint: &EndpointState,
+        lease_ends: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let more = match self.fan_out(endpoint).await? {
+            FannedOut::LostLease => return Ok(false),
+            FannedOut::Caught => false,
+            FannedOut::Behind => true,
+        };
+        if !self.fan_out_imports(endpoint).await? {
+            return Ok(false);
+        }
+        Ok(self.deliver(endpoint, lease_ends).await? || more)
+    }
+
+    /// Whether a minute has passed since this instance last looked for reminders.
+    fn reminders_due(&self) -> bool {
+        let mut last = self.reminded.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= REMIND_EVERY);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// `invoice.due_soon` for the open invoices due within the reminder days that have
+    /// not been reminded of their due date: one reminder per invoice and due date (a
+    /// postponed invoice is reminded again), whichever instance records it first.
+    async fn remind(&self) -> StoreResult<()> {
+        let wanting: Vec<_> = self
+            .store
+            .webhook_endpoints()
+            .await?
+            .into_iter()
+            .filter(|e| e.enabled && e.event_types.contains(&EventType::InvoiceDueSoon))
+            .collect();
+        if wanting.is_empty() {
+            return Ok(());
+        }
+        let today = (self.settings.today)();
+        let until = today + chrono::Days::new(u64::from(self.settings.reminder_days));
+        loop {
+            let invoices = self.store.invoices_to_remind(today, until, 200).await?;
+            for invoice in &invoices {
+                let now = Utc::now();
+                let days = (invoice.due_date - today).num_days();
+                let payload = json!({
+                    "type": EventType::InvoiceDueSoon.as_str(),
+                    "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "data": { "daysUntilDue": days, "invoice": (self.render)(invoice) },
+                });
+                let message_id = format!("rem_{}_{}", invoice.id, invoice.due_date);
+                let deliveries: Vec<WebhookDelivery> = wanting
+                    .iter()
+                    .map(|endpoint| {
+                        new_delivery(
+                            &endpoint.id,
+                            &message_id,
+                            EventType::InvoiceDueSoon,
+                            Some(invoice.id.clone()),
+                            0,
+                            payload.to_string(),
+                            now,
+                        )
+                    })
+                    .collect();
+                self.store
+                    .record_reminder(&invoice.id, invoice.due_date, now, &deliveries)
+                    .await?;
+            }
+            if invoices.len() < 200 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `import.finished` for the imports finished since the endpoint last looked (and at
+    /// least [`SETTLE`] ago, so that one finishing meanwhile is not passed over). `false`
+    /// when the lease was lost.
+    async fn fan_out_imports(&self, state: &EndpointState) -> StoreResult<bool> {
+        if !state
+            .endpoint
+            .event_types
+            .contains(&EventType::ImportFinished)
+        {
+            return Ok(true);
+        }
+        let corrupt = || StoreError::Corrupt(format!("imports place of {}", state.endpoint.id));
+        let (at, id) = state.imports_after.split_once('|').ok_or_else(corrupt)?;
+        let at = DateTime::parse_from_rfc3339(at)
+            .map_err(|_| corrupt())?
+            .with_timezone(&Utc);
+        let now = Utc::now();
+        let before = now - chrono::Duration::from_std(SETTLE).expect("small");
+        let imports = self.store.finished_imports((at, id), before, 100).await?;
+        let Some(last) = imports.last() else {
+            return Ok(true);
+        };
+        let place = imports_place(last.finished_at.unwrap_or(at), &last.id);
+        let deliveries: Vec<WebhookDelivery> = imports
+            .iter()
+            .map(|import| {
+                let payload = json!({
+                    "type": EventType::ImportFinished.as_str(),
+                    "timestamp": import.finished_at.unwrap_or(now)
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "data": { "import": import_json(import) },
+                });
+                new_delivery(
+                    &state.endpoint.id,
+                    &format!("imp_{}", import.id),
+                    EventType::ImportFinished,
+                    None,
+                    0,
+                    payload.to_string(),
+                    now,
+                )
+            })
+            .collect();
+        self.store
+            .fan_out_webhooks(
+                &state.endpoint.id,
+                &self.owner,
+                &deliveries,
+                FanOutPlace::Imports(&place),
+            )
+            .await
+    }
+
+    /// Turns the feed after the endpoint's position into deliveries.
+    async fn fan_out(&self, state: &EndpointState) -> StoreResult<FannedOut> {
         let mut position = FeedPosition::from_text(&state.position)
             .map_err(|_| StoreError::Corrupt(format!("position of {}", state.endpoint.id)))?;
         let filter = FeedFilter {
             every_change: true,
             ..FeedFilter::default()
         };
+        if self
+            .store
+            .pending_webhook_deliveries(&state.endpoint.id)
+            .await?
+            >= MAX_PENDING
+        {
+            return Ok(FannedOut::Caught);
+        }
         for _ in 0..PAGES_PER_ROUND {
             let page = crate::events::read_page(&self.store, &mut position, &filter).await?;
             let now = Utc::now();
@@ -128,17 +327,17 @@ impl Dispatcher {
                     &state.endpoint.id,
                     &self.owner,
                     &deliveries,
-                    &position.to_text(),
+                    FanOutPlace::Feed(&position.to_text()),
                 )
                 .await?;
             if !kept {
-                return Ok(false);
+                return Ok(FannedOut::LostLease);
             }
             if page.last {
-                break;
+                return Ok(FannedOut::Caught);
             }
         }
-        Ok(true)
+        Ok(FannedOut::Behind)
     }
 
     /// The delivery of an event to an endpoint that wants its type.
@@ -201,40 +400,51 @@ impl Dispatcher {
                 "invoice": (self.render)(&event.invoice),
             },
         });
-        Some(WebhookDelivery {
-            id: format!("whd_{}", uuid::Uuid::new_v4().simple()),
-            endpoint_id: state.endpoint.id.clone(),
-            message_id,
-            event_type: kind.as_str().to_owned(),
-            invoice_id: Some(e.invoice_id.clone()),
-            seq: e.seq,
-            payload: payload.to_string(),
-            state: DeliveryState::Pending,
-            attempts: 0,
-            next_attempt_at: now,
-            created_at: now,
-            delivered_at: None,
-        })
+        Some(new_delivery(
+            &state.endpoint.id,
+            &message_id,
+            kind,
+            Some(e.invoice_id.clone()),
+            e.seq,
+            payload.to_string(),
+            now,
+        ))
     }
 
-    /// Sends what is due to the endpoint, a few at once.
-    async fn deliver(&self, state: &EndpointState) -> StoreResult<()> {
+    /// Sends what is due to the endpoint, a few at once, while the lease leaves room for
+    /// a send to finish, and no further once one disabled the endpoint. `true` when more
+    /// was due than a round sends.
+    async fn deliver(&self, state: &EndpointState, lease_ends: DateTime<Utc>) -> StoreResult<bool> {
         let due = self
             .store
             .due_webhook_deliveries(&state.endpoint.id, Utc::now(), DELIVERIES_PER_ROUND)
             .await?;
-        let results: Vec<StoreResult<bool>> = futures_util::stream::iter(due)
-            .map(|delivery| self.attempt(state, delivery))
+        let full = due.len() as u64 == DELIVERIES_PER_ROUND;
+        let last_start = lease_ends - chrono::Duration::from_std(SEND_TIMEOUT).expect("small");
+        let stopped = std::sync::atomic::AtomicBool::new(false);
+        let results: Vec<StoreResult<()>> = futures_util::stream::iter(due)
+            .map(|delivery| {
+                let stopped = &stopped;
+                async move {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    if stopped.load(Relaxed) || Utc::now() > last_start {
+                        return Ok(());
+                    }
+                    if !self.attempt(state, delivery).await? {
+                        stopped.store(true, Relaxed);
+                    }
+                    Ok(())
+                }
+            })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
         for result in results {
-            if !result? {
-                // The endpoint was disabled: what is left waits for it to be enabled.
-                break;
+            if let Err(e) = result {
+                tracing::warn!(webhook.endpoint = %state.endpoint.id, error = %e, "a webhook attempt could not be recorded");
             }
         }
-        Ok(())
+        Ok(full && !stopped.into_inner())
     }
 
     /// One attempt at a delivery, recorded. `false` when it disabled the endpoint.
@@ -258,13 +468,26 @@ impl Dispatcher {
             .await;
         let attempted_at = Utc::now();
         let outcome = outcome(&delivery, &sent, attempted_at);
+        let counted = match &outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::Retry(_) => "retry",
+            AttemptOutcome::GiveUp { .. } => "gave_up",
+        };
+        self.settings
+            .metrics
+            .webhook_attempt(&state.endpoint.id, counted);
         if let AttemptOutcome::GiveUp {
             disable: Some(reason),
         } = &outcome
         {
+            // The host only: a URL's path and query often carry a token.
+            let host = url::Url::parse(&state.endpoint.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
             tracing::warn!(
                 webhook.endpoint = %state.endpoint.id,
-                webhook.url = %state.endpoint.url,
+                webhook.host = %host,
                 reason = %reason,
                 "webhook endpoint disabled"
             );
@@ -285,6 +508,61 @@ impl Dispatcher {
             AttemptOutcome::GiveUp { disable: Some(_) }
         ))
     }
+}
+
+/// A delivery to make now.
+fn new_delivery(
+    endpoint_id: &str,
+    message_id: &str,
+    kind: EventType,
+    invoice_id: Option<String>,
+    seq: i64,
+    payload: String,
+    now: DateTime<Utc>,
+) -> WebhookDelivery {
+    WebhookDelivery {
+        id: format!("whd_{}", uuid::Uuid::new_v4().simple()),
+        endpoint_id: endpoint_id.to_owned(),
+        message_id: message_id.to_owned(),
+        event_type: kind.as_str().to_owned(),
+        invoice_id,
+        seq,
+        payload,
+        state: DeliveryState::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        created_at: now,
+        delivered_at: None,
+    }
+}
+
+/// An endpoint's place among finished imports: after this finish time and id.
+pub fn imports_place(at: DateTime<Utc>, id: &str) -> String {
+    format!(
+        "{}|{id}",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    )
+}
+
+/// An import as `import.finished` tells it.
+fn import_json(import: &InvoiceImport) -> Value {
+    json!({
+        "id": import.id,
+        "fileName": import.file_name,
+        "actor": import.actor,
+        "state": import.state.as_str(),
+        "dryRun": import.dry_run,
+        "applyValidRows": import.apply_valid_rows,
+        "startedAt": import.started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "finishedAt": import.finished_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
+        "rowsTotal": import.rows_total,
+        "rowsRead": import.counts.read,
+        "rowsChanged": import.counts.changed,
+        "rowsUnchanged": import.counts.unchanged,
+        "rowsRefused": import.counts.refused,
+        "problem": import.problem,
+    })
 }
 
 /// The secrets that sign now: the current one, and the previous one during its grace.

@@ -129,7 +129,8 @@ impl Sender {
         Sent {
             status: Some(status),
             retry_after,
-            excerpt: Some(String::from_utf8_lossy(&excerpt).into_owned()),
+            // NUL is no character PostgreSQL stores in text.
+            excerpt: Some(String::from_utf8_lossy(&excerpt).replace('\0', "\u{fffd}")),
             error: None,
             duration: start.elapsed(),
         }

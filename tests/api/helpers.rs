@@ -170,6 +170,7 @@ pub fn test_config(database_url: String) -> Config {
         webhook_allow_hosts: "127.0.0.1".into(),
         webhook_concurrency: 4,
         webhooks: false,
+        reminder_days: 3,
     }
 }
 

@@ -22,6 +22,10 @@ on_both_backends!(config |c| c.webhooks = true;
     a_receiver_answering_410_disables_its_endpoint,
     destinations_off_the_allow_list_and_bad_settings_are_refused,
     only_administrators_manage_webhooks,
+    a_finished_import_is_told_once_with_its_counts,
+    an_invoice_due_soon_is_reminded_once_per_due_date,
+    scripts_manage_endpoints_from_the_command_line,
+    nothing_is_lost_across_a_restart_and_a_receiver_outage,
 );
 
 /// A message as the receiver got it.
@@ -51,11 +55,15 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> Receiver {
+        Receiver::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    async fn start_on(addr: SocketAddr) -> Receiver {
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(inbox.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
         Receiver { addr, inbox }
@@ -219,6 +227,13 @@ async fn a_change_is_delivered_signed_with_the_invoice_as_rest_shows_it(app: Tes
     // Nothing more arrives: each message once.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(receiver.received().len(), 2);
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    for expected in [
+        format!("webhook_deliveries_total{{endpoint=\"{endpoint}\",outcome=\"delivered\"}} 2\n"),
+        "webhook_deliveries_pending 0\n".to_owned(),
+    ] {
+        assert!(metrics.contains(&expected), "{expected:?} in {metrics}");
+    }
 }
 
 async fn a_failing_receiver_is_retried_and_its_retry_after_honoured(app: TestApp) {
@@ -386,4 +401,278 @@ async fn only_administrators_manage_webhooks(app: TestApp) {
         .gql(Some(&customer), "{ webhookEndpoints { id } }", json!({}))
         .await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "FORBIDDEN");
+}
+
+async fn a_finished_import_is_told_once_with_its_counts(app: TestApp) {
+    one_invoice(&app, "INV-1").await;
+    let receiver = Receiver::start().await;
+    register(&app, &receiver, &["import.finished", "invoice.paid"]).await;
+    let csv = "Invoice ID,Status\nINV-1,Paid\nNOPE,Paid\n";
+    let import = app
+        .import_csv(csv.as_bytes().to_vec(), json!({ "applyValidRows": true }))
+        .await;
+    // invoice.paid at once; import.finished once the import has settled (5 s).
+    let got = receiver.wait_for(2, 30).await;
+    assert!(got.iter().all(|m| m.verified));
+    let kinds: Vec<&Value> = got.iter().map(|m| &m.body["type"]).collect();
+    assert_eq!(kinds, [&json!("invoice.paid"), &json!("import.finished")]);
+    let told = &got[1].body["data"]["import"];
+    assert_eq!(told["id"], import["id"]);
+    assert_eq!(told["state"], "APPLIED");
+    assert_eq!(told["rowsChanged"], 1);
+    assert_eq!(told["rowsRefused"], 1);
+    assert_eq!(got[1].id, format!("imp_{}", import["id"].as_str().unwrap()));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.received().len(), 2, "told once");
+}
+
+async fn an_invoice_due_soon_is_reminded_once_per_due_date(app: TestApp) {
+    let today = app.today();
+    app.insert_order(
+        "ACC",
+        "ORD",
+        "20.00",
+        &[
+            invoice(
+                "SOON",
+                "ACC",
+                "ORD",
+                "10.00",
+                today + chrono::Duration::days(2),
+            ),
+            invoice(
+                "LATER",
+                "ACC",
+                "ORD",
+                "10.00",
+                today + chrono::Duration::days(20),
+            ),
+        ],
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    register(&app, &receiver, &["invoice.due_soon"]).await;
+    let got = receiver.wait_for(1, 20).await;
+    assert!(got[0].verified);
+    assert_eq!(got[0].body["type"], "invoice.due_soon");
+    assert_eq!(got[0].body["data"]["invoice"]["id"], "SOON");
+    assert_eq!(got[0].body["data"]["daysUntilDue"], 2);
+    // Postponed within the window: a new due date, a new reminder (the next look, within
+    // a dozen seconds); never one for LATER, nor a second for the same date.
+    let later = (today + chrono::Duration::days(3)).to_string();
+    app.admin_data(
+        "mutation($due: Date!) { changeInvoice(input: {id: \"SOON\", dueDate: $due}) { userErrors { code } } }",
+        json!({ "due": later }),
+    )
+    .await;
+    let got = receiver.wait_for(2, 30).await;
+    assert_eq!(got[1].body["data"]["daysUntilDue"], 3);
+    assert_ne!(got[0].id, got[1].id);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|m| m.body["data"]["invoice"]["id"] == "SOON")
+    );
+}
+
+async fn scripts_manage_endpoints_from_the_command_line(app: TestApp) {
+    one_invoice(&app, "INV-1").await;
+    let receiver = Receiver::start().await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_credit-gateway"))
+            .env("CREDIT_GATEWAY_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .env("DATABASE_URL", &app.config.database_url)
+            .env("CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let url = receiver.url();
+    let created = run(&[
+        "webhook",
+        "create",
+        "--url",
+        &url,
+        "--events",
+        "invoice.paid,invoice.changed",
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let stdout = String::from_utf8(created.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "id then secret: {stdout}");
+    receiver.trust(lines[1]);
+    pay(&app, "INV-1").await;
+    let got = receiver.wait_for(1, 20).await;
+    assert!(
+        got[0].verified,
+        "signed with the secret the command printed"
+    );
+
+    let listed = String::from_utf8(run(&["webhook", "list"]).stdout).unwrap();
+    assert!(
+        listed.starts_with(&format!(
+            "{}\tenabled\tinvoice.paid,invoice.changed\t{url}",
+            lines[0]
+        )),
+        "{listed}"
+    );
+    let rotated = run(&["webhook", "rotate", lines[0]]);
+    assert!(rotated.status.success());
+    assert!(
+        String::from_utf8(rotated.stdout)
+            .unwrap()
+            .trim()
+            .starts_with("whsec_")
+    );
+    assert!(run(&["webhook", "delete", lines[0]]).status.success());
+    assert!(
+        !run(&["webhook", "delete", lines[0]]).status.success(),
+        "gone"
+    );
+    let refused = run(&[
+        "webhook",
+        "create",
+        "--url",
+        "http://127.0.0.2:9/hook",
+        "--events",
+        "invoice.paid",
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8(refused.stderr)
+            .unwrap()
+            .contains("127.0.0.2")
+    );
+}
+
+/// Invoices `INV-1`..`INV-n` of one account and order.
+async fn invoices(app: &TestApp, n: usize) {
+    let due = app.today() + chrono::Duration::days(10);
+    let all: Vec<_> = (1..=n)
+        .map(|i| invoice(&format!("INV-{i}"), "ACC", "ORD", "1.00", due))
+        .collect();
+    app.insert_order("ACC", "ORD", &format!("{n}.00"), &all)
+        .await;
+}
+
+/// Another gateway on the same database, delivering too.
+async fn second_instance(app: &TestApp) -> credit_gateway::app::Running {
+    let mut config = app.config.clone();
+    config.webhooks = true;
+    credit_gateway::app::start(&config, "127.0.0.1:0", false)
+        .await
+        .expect("a second instance starts")
+}
+
+/// Two instances share PostgreSQL: every message arrives (duplicates are allowed by the
+/// at-least-once contract, and counted); when the one holding the lease stops, the other
+/// takes over within the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_lose_nothing_and_one_takes_over_when_the_other_stops() {
+    let Some(app) = TestApp::with(Backend::Postgres)
+        .config(|c| c.webhooks = true)
+        .spawn()
+        .await
+    else {
+        return;
+    };
+    invoices(&app, 30).await;
+    let receiver = Receiver::start().await;
+    register(&app, &receiver, &["invoice.paid"]).await;
+    let other = second_instance(&app).await;
+    for i in 1..=20 {
+        pay(&app, &format!("INV-{i}")).await;
+    }
+    let got = receiver.wait_for(20, 30).await;
+    let mut ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
+    ids.sort_unstable();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), 20, "every message arrived");
+    eprintln!("two instances: {} duplicate deliveries of 20", total - 20);
+    assert!(got.iter().all(|m| m.verified));
+
+    // The first instance stops; the second delivers what comes next once its lease lapses.
+    let mut app = app;
+    app.running.halt().await.unwrap();
+    let base = format!("http://{}", other.addr);
+    let admin = other.keys.mint(
+        &credit_gateway::auth::Principal::Admin {
+            subject: "a".into(),
+        },
+        chrono::Duration::hours(1),
+    );
+    for i in 21..=25 {
+        let body = http_client()
+            .build()
+            .unwrap()
+            .post(format!("{base}/graphql"))
+            .bearer_auth(&admin)
+            .json(&json!({ "query": format!("mutation {{ markInvoicePaid(input: {{id: \"INV-{i}\"}}) {{ userErrors {{ code }} }} }}") }))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(
+            body["data"]["markInvoicePaid"]["userErrors"],
+            json!([]),
+            "{body}"
+        );
+    }
+    let got = receiver.wait_for(total + 5, 60).await;
+    let mut ids: Vec<String> = got.iter().map(|m| m.id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 25, "the second instance took over");
+    other.stop().await.unwrap();
+}
+
+/// A receiver down while changes happen and the gateway stops: a new gateway on the same
+/// database delivers everything once the receiver is back.
+async fn nothing_is_lost_across_a_restart_and_a_receiver_outage(app: TestApp) {
+    invoices(&app, 5).await;
+    // A port nothing listens on yet.
+    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = probe.local_addr().unwrap();
+    drop(probe);
+    let url = format!("http://{addr}/hook");
+    let data = app
+        .admin_data(
+            CREATE,
+            json!({ "input": { "url": url, "eventTypes": ["invoice.paid"] } }),
+        )
+        .await;
+    let secret = data["createWebhookEndpoint"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for i in 1..=5 {
+        pay(&app, &format!("INV-{i}")).await;
+    }
+    // Tried and refused while the receiver is down; then the gateway stops.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let config = app.config.clone();
+    let mut app = app;
+    app.running.halt().await.unwrap();
+    let receiver = Receiver::start_on(addr).await;
+    receiver.trust(&secret);
+    let restarted = credit_gateway::app::start(&config, "127.0.0.1:0", false)
+        .await
+        .unwrap();
+    let got = receiver.wait_for(5, 90).await;
+    let mut ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        ids.len(),
+        5,
+        "every change, once the receiver is back: {got:?}"
+    );
+    assert!(got.iter().all(|m| m.verified));
+    restarted.stop().await.unwrap();
 }

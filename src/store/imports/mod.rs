@@ -201,6 +201,34 @@ impl Store {
         Ok(())
     }
 
+    /// Imports that finished after `(after, after_id)` (a keyset on finish time and id)
+    /// and at most at `before`, oldest first.
+    pub async fn finished_imports(
+        &self,
+        (after, after_id): (DateTime<Utc>, &str),
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> StoreResult<Vec<InvoiceImport>> {
+        use import::Column as C;
+        import::Entity::find()
+            .filter(C::FinishedAt.lte(before))
+            .filter(
+                sea_orm::Condition::any().add(C::FinishedAt.gt(after)).add(
+                    sea_orm::Condition::all()
+                        .add(C::FinishedAt.eq(after))
+                        .add(C::Id.gt(after_id)),
+                ),
+            )
+            .order_by_asc(C::FinishedAt)
+            .order_by_asc(C::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(import_record)
+            .collect()
+    }
+
     /// Whether other processes may be running imports (several gateways share PostgreSQL).
     pub fn is_shared(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Postgres

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Webhook delivery at volume: N invoice.created events (default 100,000, written by
+# `seed` in bulk) delivered to a receiver on 127.0.0.1, timed from the start of the seed
+# to the last message received, with the gateway's resident memory sampled throughout.
+#
+#   benches/webhooks.sh [N] [sqlite|postgres]     # needs target/release/credit-gateway
+#
+# The receiver (Python's standard library, threaded) counts distinct webhook-ids and
+# answers 204; the signatures are checked by the Standard Webhooks library in the test
+# suite (tests/api/webhooks.rs), not here. Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n="${1:-100000}"
+backend="${2:-sqlite}"
+bin="${BIN:-target/release/credit-gateway}"
+[ -x "$bin" ] || cargo build --release --locked
+work="$(mktemp -d)"
+secret="bench-$(date +%s%N)"
+cleanup() {
+  kill "${gateway:-0}" "${receiver:-0}" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if [ "$backend" = postgres ]; then
+  db="cg_bench_webhooks_$$"
+  psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $db" >/dev/null
+  url="postgres://postgres@127.0.0.1:5432/$db"
+else
+  url="sqlite://$work/bench.db?mode=rwc"
+fi
+export DATABASE_URL="$url" CREDIT_GATEWAY_SECRET="$secret" RUST_LOG=warn
+export CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS=127.0.0.1
+
+# The receiver: counts distinct webhook-ids into $work/count.
+cat > "$work/receiver.py" <<'EOF'
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+seen, lock, out = set(), threading.Lock(), sys.argv[2]
+class Hook(BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        with lock:
+            seen.add(self.headers.get("webhook-id"))
+            if len(seen) % 1000 == 0 or len(seen) < 1000:
+                open(out, "w").write(str(len(seen)))
+        self.send_response(204); self.end_headers()
+    def log_message(self, *args): pass
+ThreadingHTTPServer.daemon_threads = True
+server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+print(server.server_address[1], flush=True)
+threading.Timer(3600, server.shutdown).start()
+server.serve_forever()
+EOF
+echo 0 > "$work/count"
+python3 "$work/receiver.py" x "$work/count" > "$work/port" &
+receiver=$!
+for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+port="$(cat "$work/port")"
+
+"$bin" serve --bind 127.0.0.1:0 > "$work/serve.out" &
+gateway=$!
+for _ in $(seq 100); do grep -q http:// "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+base="$(grep -o 'http://[0-9.:]*' "$work/serve.out" | head -1)"
+token="$("$bin" token --admin)"
+curl -sf "$base/graphql" -H 'content-type: application/json' -H "authorization: Bearer $token" \
+  -d "{\"query\":\"mutation { createWebhookEndpoint(input: {url: \\\"http://127.0.0.1:$port/hook\\\", eventTypes: [\\\"invoice.created\\\"]}) { userErrors { message } } }\"}" \
+  > /dev/null
+rss() { awk '/VmRSS/ {print $2}' "/proc/$gateway/status"; }
+sleep 1
+idle="$(rss)"
+peak="$idle"
+start="$(date +%s.%N)"
+"$bin" seed --accounts 1000 --orders "$n" --invoices "$n" > /dev/null 2>&1
+seeded="$(date +%s.%N)"
+while [ "$(cat "$work/count")" -lt "$n" ]; do
+  now="$(rss)"; [ "$now" -gt "$peak" ] && peak="$now"
+  if [ "$(echo "$(date +%s.%N) - $start > 900" | bc)" = 1 ]; then
+    echo "timed out with $(cat "$work/count") of $n delivered" >&2; exit 1
+  fi
+  sleep 0.5
+done
+done_at="$(date +%s.%N)"
+now="$(rss)"; [ "$now" -gt "$peak" ] && peak="$now"
+printf 'webhooks (%s): %d events delivered in %.1f s (seed %.1f s of it), %.0f/s; gateway RSS idle %.1f MiB, peak %.1f MiB (+%.1f MiB)\n' \
+  "$backend" "$n" "$(echo "$done_at - $start" | bc)" "$(echo "$seeded - $start" | bc)" \
+  "$(echo "$n / ($done_at - $start)" | bc -l)" "$(echo "$idle / 1024" | bc -l)" \
+  "$(echo "$peak / 1024" | bc -l)" "$(echo "($peak - $idle) / 1024" | bc -l)"
