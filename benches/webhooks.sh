@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n="${1:-100000}"
 backend="${2:-sqlite}"
-bin="${BIN:-target/release/credit-gateway}"
+bin="${BIN:-${CARGO_TARGET_DIR:-target}/release/credit-gateway}"
 [ -x "$bin" ] || cargo build --release --locked
 work="$(mktemp -d)"
 secret="bench-$(date +%s%N)"

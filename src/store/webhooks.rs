@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use entity::{invoice, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_reminder};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 
 use super::{Store, StoreError, StoreResult};
@@ -356,52 +356,89 @@ impl Store {
             .collect()
     }
 
-    /// Records an attempt and what follows from it, in one transaction.
-    pub async fn record_webhook_attempt(
+    /// Records attempts at an endpoint's deliveries and what follows from each, in one
+    /// transaction.
+    pub async fn record_webhook_attempts(
         &self,
-        attempt: &WebhookAttempt,
-        outcome: &AttemptOutcome,
+        attempts: &[(WebhookAttempt, AttemptOutcome)],
         endpoint_id: &str,
     ) -> StoreResult<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
         let txn = self.db.begin().await?;
-        webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            delivery_id: Set(attempt.delivery_id.clone()),
-            attempted_at: Set(attempt.attempted_at),
-            status_code: Set(attempt.status_code),
-            duration_ms: Set(attempt.duration_ms),
-            response: Set(attempt.response.clone()),
-            error: Set(attempt.error.clone()),
-        })
-        .exec_without_returning(&txn)
-        .await?;
+        for chunk in attempts.chunks(200) {
+            let rows = chunk
+                .iter()
+                .map(|(attempt, _)| webhook_attempt::ActiveModel {
+                    id: sea_orm::ActiveValue::NotSet,
+                    delivery_id: Set(attempt.delivery_id.clone()),
+                    attempted_at: Set(attempt.attempted_at),
+                    status_code: Set(attempt.status_code),
+                    duration_ms: Set(attempt.duration_ms),
+                    response: Set(attempt.response.clone()),
+                    error: Set(attempt.error.clone()),
+                });
+            webhook_attempt::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await?;
+        }
         // Only a pending delivery moves on: another instance may have settled it (a lease
-        // lost in the middle of a send).
-        let mut update = webhook_delivery::Entity::update_many()
-            .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
-            .filter(D::Id.eq(attempt.delivery_id.as_str()))
-            .filter(D::State.eq(DeliveryState::Pending.as_str()));
-        update = match outcome {
-            AttemptOutcome::Delivered => update
+        // lost in the middle of a send). The delivered ones in one statement per chunk.
+        let delivered: Vec<&WebhookAttempt> = attempts
+            .iter()
+            .filter(|(_, outcome)| matches!(outcome, AttemptOutcome::Delivered))
+            .map(|(attempt, _)| attempt)
+            .collect();
+        for chunk in delivered.chunks(200) {
+            let at = chunk
+                .iter()
+                .map(|a| a.attempted_at)
+                .max()
+                .unwrap_or_default();
+            webhook_delivery::Entity::update_many()
+                .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
                 .col_expr(D::State, Expr::value(DeliveryState::Delivered.as_str()))
-                .col_expr(D::DeliveredAt, Expr::value(attempt.attempted_at)),
-            AttemptOutcome::Retry(at) => update.col_expr(D::NextAttemptAt, Expr::value(*at)),
-            AttemptOutcome::GiveUp { .. } => {
-                update.col_expr(D::State, Expr::value(DeliveryState::Failed.as_str()))
-            }
-        };
-        update.exec(&txn).await?;
-        if let AttemptOutcome::GiveUp {
-            disable: Some(reason),
-        } = outcome
-        {
-            webhook_endpoint::Entity::update_many()
-                .col_expr(E::Enabled, Expr::value(false))
-                .col_expr(E::DisabledReason, Expr::value(reason.clone()))
-                .col_expr(E::UpdatedAt, Expr::value(attempt.attempted_at))
-                .filter(E::Id.eq(endpoint_id))
+                .col_expr(D::DeliveredAt, Expr::value(at))
+                .filter(super::lists::is_one_of(
+                    txn.get_database_backend(),
+                    "id",
+                    chunk.iter().map(|a| a.delivery_id.clone()).collect(),
+                ))
+                .filter(D::State.eq(DeliveryState::Pending.as_str()))
                 .exec(&txn)
                 .await?;
+        }
+        for (attempt, outcome) in attempts {
+            if matches!(outcome, AttemptOutcome::Delivered) {
+                continue;
+            }
+            let mut update = webhook_delivery::Entity::update_many()
+                .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
+                .filter(D::Id.eq(attempt.delivery_id.as_str()))
+                .filter(D::State.eq(DeliveryState::Pending.as_str()));
+            update = match outcome {
+                AttemptOutcome::Delivered => update
+                    .col_expr(D::State, Expr::value(DeliveryState::Delivered.as_str()))
+                    .col_expr(D::DeliveredAt, Expr::value(attempt.attempted_at)),
+                AttemptOutcome::Retry(at) => update.col_expr(D::NextAttemptAt, Expr::value(*at)),
+                AttemptOutcome::GiveUp { .. } => {
+                    update.col_expr(D::State, Expr::value(DeliveryState::Failed.as_str()))
+                }
+            };
+            update.exec(&txn).await?;
+            if let AttemptOutcome::GiveUp {
+                disable: Some(reason),
+            } = outcome
+            {
+                webhook_endpoint::Entity::update_many()
+                    .col_expr(E::Enabled, Expr::value(false))
+                    .col_expr(E::DisabledReason, Expr::value(reason.clone()))
+                    .col_expr(E::UpdatedAt, Expr::value(attempt.attempted_at))
+                    .filter(E::Id.eq(endpoint_id))
+                    .exec(&txn)
+                    .await?;
+            }
         }
         txn.commit().await?;
         Ok(())

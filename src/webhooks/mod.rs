@@ -422,33 +422,51 @@ impl Dispatcher {
         let full = due.len() as u64 == DELIVERIES_PER_ROUND;
         let last_start = lease_ends - chrono::Duration::from_std(SEND_TIMEOUT).expect("small");
         let stopped = std::sync::atomic::AtomicBool::new(false);
-        let results: Vec<StoreResult<()>> = futures_util::stream::iter(due)
-            .map(|delivery| {
-                let stopped = &stopped;
-                async move {
-                    use std::sync::atomic::Ordering::Relaxed;
-                    if stopped.load(Relaxed) || Utc::now() > last_start {
-                        return Ok(());
+        let results: Vec<StoreResult<Option<(WebhookAttempt, AttemptOutcome)>>> =
+            futures_util::stream::iter(due)
+                .map(|delivery| {
+                    let stopped = &stopped;
+                    async move {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        if stopped.load(Relaxed) || Utc::now() > last_start {
+                            return Ok(None);
+                        }
+                        let (attempt, outcome) = self.attempt(state, delivery).await?;
+                        if matches!(outcome, AttemptOutcome::GiveUp { disable: Some(_) }) {
+                            stopped.store(true, Relaxed);
+                        }
+                        Ok(Some((attempt, outcome)))
                     }
-                    if !self.attempt(state, delivery).await? {
-                        stopped.store(true, Relaxed);
-                    }
-                    Ok(())
-                }
-            })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
+                })
+                .buffer_unordered(self.settings.concurrency.max(1))
+                .collect()
+                .await;
+        // One transaction for the batch: a commit per attempt was most of a delivery's
+        // cost. An instance that dies before it sends the batch again (at least once).
+        let mut attempts = Vec::with_capacity(results.len());
         for result in results {
-            if let Err(e) = result {
-                tracing::warn!(webhook.endpoint = %state.endpoint.id, error = %e, "a webhook attempt could not be recorded");
+            match result {
+                Ok(Some(done)) => attempts.push(done),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    webhook.endpoint = %state.endpoint.id,
+                    error = %e,
+                    "a webhook delivery could not be attempted"
+                ),
             }
         }
+        self.store
+            .record_webhook_attempts(&attempts, &state.endpoint.id)
+            .await?;
         Ok(full && !stopped.into_inner())
     }
 
-    /// One attempt at a delivery, recorded. `false` when it disabled the endpoint.
-    async fn attempt(&self, state: &EndpointState, delivery: WebhookDelivery) -> StoreResult<bool> {
+    /// One attempt at a delivery, and what follows from it (recorded by the caller).
+    async fn attempt(
+        &self,
+        state: &EndpointState,
+        delivery: WebhookDelivery,
+    ) -> StoreResult<(WebhookAttempt, AttemptOutcome)> {
         let now = Utc::now();
         let secrets = signing_secrets(state, now)?;
         let secrets: Vec<&SigningSecret> = secrets.iter().collect();
@@ -500,13 +518,7 @@ impl Dispatcher {
             response: sent.excerpt,
             error: sent.error,
         };
-        self.store
-            .record_webhook_attempt(&attempt, &outcome, &state.endpoint.id)
-            .await?;
-        Ok(!matches!(
-            outcome,
-            AttemptOutcome::GiveUp { disable: Some(_) }
-        ))
+        Ok((attempt, outcome))
     }
 }
 
