@@ -31,12 +31,12 @@ if [ "$backend" = postgres ]; then
 else
   url="sqlite://$work/bench.db?mode=rwc"
 fi
-export DATABASE_URL="$url" CREDIT_GATEWAY_SECRET="$secret" RUST_LOG=warn
+export DATABASE_URL="$url" CREDIT_GATEWAY_SECRET="$secret" RUST_LOG="${RUST_LOG:-warn}"
 export CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS=127.0.0.1
 
 # The receiver: counts distinct webhook-ids into $work/count.
 cat > "$work/receiver.py" <<'EOF'
-import sys, threading
+import os, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 seen, lock, out = set(), threading.Lock(), sys.argv[2]
 class Hook(BaseHTTPRequestHandler):
@@ -45,7 +45,8 @@ class Hook(BaseHTTPRequestHandler):
         with lock:
             seen.add(self.headers.get("webhook-id"))
             if len(seen) % 1000 == 0 or len(seen) < 1000:
-                open(out, "w").write(str(len(seen)))
+                with open(out + ".new", "w") as f: f.write(str(len(seen)))
+                os.replace(out + ".new", out)
         self.send_response(204); self.end_headers()
     def log_message(self, *args): pass
 ThreadingHTTPServer.daemon_threads = True
@@ -60,7 +61,7 @@ receiver=$!
 for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
 port="$(cat "$work/port")"
 
-"$bin" serve --bind 127.0.0.1:0 > "$work/serve.out" &
+"$bin" serve --bind 127.0.0.1:0 > "$work/serve.out" 2> "${SERVE_LOG:-/dev/null}" &
 gateway=$!
 for _ in $(seq 100); do grep -q http:// "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 base="$(grep -o 'http://[0-9.:]*' "$work/serve.out" | head -1)"
@@ -75,10 +76,12 @@ peak="$idle"
 start="$(date +%s.%N)"
 "$bin" seed --accounts 1000 --orders "$n" --invoices "$n" > /dev/null 2>&1
 seeded="$(date +%s.%N)"
-while [ "$(cat "$work/count")" -lt "$n" ]; do
+# The receiver rewrites the count file: read it as 0 when caught mid-write.
+count() { local c; c="$(cat "$work/count" 2>/dev/null)"; echo "${c:-0}"; }
+while [ "$(count)" -lt "$n" ]; do
   now="$(rss)"; [ "$now" -gt "$peak" ] && peak="$now"
   if [ "$(echo "$(date +%s.%N) - $start > 900" | bc)" = 1 ]; then
-    echo "timed out with $(cat "$work/count") of $n delivered" >&2; exit 1
+    echo "timed out with $(count) of $n delivered" >&2; exit 1
   fi
   sleep 0.5
 done
