@@ -31,14 +31,6 @@ fn administrators_only(who: &Principal) -> Result<(), AppError> {
     }
 }
 
-fn refused(code: RefusalCode, field: &'static str, message: String) -> Refusal {
-    Refusal {
-        code,
-        field: Some(field),
-        message,
-    }
-}
-
 impl UseCases {
     pub async fn create_api_key(
         &self,
@@ -49,14 +41,14 @@ impl UseCases {
         administrators_only(who)?;
         let name = name.trim();
         if name.is_empty() || name.chars().any(char::is_control) {
-            return Ok(Err(refused(
+            return Ok(Err(Refusal::of(
                 RefusalCode::InvalidInput,
                 "name",
-                "the name must be a non-blank line of text".into(),
+                "the name must be a non-blank line of text",
             )));
         }
         if name.chars().count() > MAX_KEY_NAME {
-            return Ok(Err(refused(
+            return Ok(Err(Refusal::of(
                 RefusalCode::TooLong,
                 "name",
                 format!("the name is longer than {MAX_KEY_NAME} characters"),
@@ -97,7 +89,7 @@ impl UseCases {
             .revoke_api_key(id, Utc::now().trunc_subsecs(6))
             .await?;
         Ok(revoked.ok_or_else(|| {
-            refused(
+            Refusal::of(
                 RefusalCode::NotFound,
                 "id",
                 format!("no live API key `{id}`"),

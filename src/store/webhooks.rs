@@ -494,9 +494,11 @@ impl Store {
             return Ok(vec![]);
         }
         Ok(webhook_attempt::Entity::find()
-            .filter(
-                webhook_attempt::Column::DeliveryId.is_in(delivery_ids.iter().map(String::as_str)),
-            )
+            .filter(super::lists::is_one_of(
+                self.db.get_database_backend(),
+                "delivery_id",
+                delivery_ids.to_vec(),
+            ))
             .order_by_asc(webhook_attempt::Column::Id)
             .all(&self.db)
             .await?
