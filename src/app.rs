@@ -33,16 +33,16 @@ pub struct Running {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     sweeper: Option<tokio::task::JoinHandle<()>>,
-    webhooks: Option<tokio::task::JoinHandle<()>>,
+    webhooks: Option<crate::webhooks::Delivering>,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for task in [self.sweeper.take(), self.webhooks.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(task) = self.sweeper.take() {
             task.abort();
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.abort();
         }
         self.gateway.events().stop();
     }
@@ -61,30 +61,34 @@ impl Running {
     }
 
     /// What [`Running::stop`] does, for an owner that keeps the value: the background
-    /// work (sweeper, webhook delivery) ends too, the store stays open.
+    /// work ends too (the sweeper at once; webhook delivery once its sends in flight are
+    /// recorded, giving its endpoints up to other instances), the store stays open.
     pub async fn halt(&mut self) -> std::io::Result<()> {
-        for task in [self.sweeper.take(), self.webhooks.take()]
-            .into_iter()
-            .flatten()
-        {
+        if let Some(task) = self.sweeper.take() {
             task.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
+        }
         self.finish().await
     }
 
-    /// Waits until the server stops by itself (it does not, short of an I/O error).
-    pub async fn wait(mut self) -> std::io::Result<()> {
+    /// Waits until the server stops by itself (it does not, short of an I/O error). May be
+    /// abandoned for [`Running::stop`], which then waits for the requests in flight.
+    pub async fn serving(&mut self) -> std::io::Result<()> {
         self.finish().await
     }
 
     async fn finish(&mut self) -> std::io::Result<()> {
-        match self.task.take() {
-            Some(task) => task.await.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-            None => Ok(()),
-        }
+        let Some(task) = self.task.as_mut() else {
+            return Ok(());
+        };
+        let result = task.await.unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        self.task = None;
+        result
     }
 }
 
@@ -130,7 +134,7 @@ fn spawn_webhooks(
     gateway: &UseCases,
     config: &Config,
     metrics: Arc<Metrics>,
-) -> tokio::task::JoinHandle<()> {
+) -> crate::webhooks::Delivering {
     let settings = crate::webhooks::Settings {
         sender: crate::webhooks::Sender::new(
             webhook_allow_list(config),
@@ -138,6 +142,7 @@ fn spawn_webhooks(
             crate::webhooks::SEND_TIMEOUT,
         ),
         concurrency: config.webhook_concurrency,
+        rate: config.webhook_rate,
         reminder_days: config.reminder_days,
         metrics,
         today: {

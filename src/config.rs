@@ -196,6 +196,15 @@ pub struct Config {
     )]
     pub webhook_concurrency: usize,
 
+    /// Webhook sends a second per endpoint at most, evenly spaced; 0 leaves them unpaced.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_WEBHOOK_RATE",
+        default_value_t = 0,
+        global = true
+    )]
+    pub webhook_rate: u32,
+
     /// `invoice.due_soon` webhooks go out this many days before an open invoice's due
     /// date.
     #[arg(

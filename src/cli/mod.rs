@@ -281,7 +281,7 @@ macro_rules! say {
 }
 
 async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app::StartError> {
-    let running = crate::app::start(config, bind, demo).await?;
+    let mut running = crate::app::start(config, bind, demo).await?;
     // Ctrl-C is listened for before the gateway says it is up, so that a signal right
     // after the announcement stops it cleanly rather than abruptly.
     // SIGTERM too: what Docker, Kubernetes and systemd send to stop a service.
@@ -320,9 +320,13 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
     };
     #[cfg(not(unix))]
     let stop = tokio::signal::ctrl_c();
-    tokio::select! {
-        result = running.wait() => result?,
-        _ = stop => tracing::info!("shutting down"),
+    let stopped = tokio::select! {
+        result = running.serving() => { result?; false }
+        _ = stop => true,
+    };
+    if stopped {
+        tracing::info!("shutting down");
+        running.stop().await?;
     }
     Ok(())
 }

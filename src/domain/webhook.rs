@@ -27,10 +27,12 @@ pub enum EventType {
     /// A reminder some days before the due date.
     InvoiceDueSoon,
     ImportFinished,
+    /// Another endpoint was disabled (given up after days of failures, or `410 Gone`).
+    EndpointDisabled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 8] = [
+    pub const ALL: [EventType; 9] = [
         EventType::InvoiceCreated,
         EventType::InvoicePaid,
         EventType::InvoiceCancelled,
@@ -39,6 +41,7 @@ impl EventType {
         EventType::InvoiceChanged,
         EventType::InvoiceDueSoon,
         EventType::ImportFinished,
+        EventType::EndpointDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl EventType {
             EventType::InvoiceChanged => "invoice.changed",
             EventType::InvoiceDueSoon => "invoice.due_soon",
             EventType::ImportFinished => "import.finished",
+            EventType::EndpointDisabled => "webhook_endpoint.disabled",
         }
     }
 
@@ -100,6 +104,9 @@ pub struct WebhookEndpoint {
 pub enum DeliveryState {
     /// Not taken yet: tried again at `next_attempt_at`.
     Pending,
+    /// Waiting behind an earlier delivery of the same invoice (an invoice's messages go
+    /// out one at a time, in commit order): pending once that one is settled.
+    Queued,
     /// The endpoint answered 2xx.
     Delivered,
     /// Given up (after days of failures, or a 410): a person may send it again.
@@ -107,9 +114,13 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    /// Not settled yet: the deliveries that count as the endpoint's backlog.
+    pub const OUTSTANDING: [DeliveryState; 2] = [DeliveryState::Pending, DeliveryState::Queued];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
+            DeliveryState::Queued => "queued",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
         }
@@ -118,6 +129,7 @@ impl DeliveryState {
     pub fn parse(text: &str) -> Option<DeliveryState> {
         [
             DeliveryState::Pending,
+            DeliveryState::Queued,
             DeliveryState::Delivered,
             DeliveryState::Failed,
         ]

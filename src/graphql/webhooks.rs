@@ -33,7 +33,8 @@ impl WebhookEndpoint {
 
     /// The event types it receives: `invoice.created`, `invoice.paid`,
     /// `invoice.cancelled`, `invoice.overdue`, `invoice.reopened`, `invoice.changed`,
-    /// `invoice.due_soon`, `import.finished`.
+    /// `invoice.due_soon`, `import.finished`, and `webhook_endpoint.disabled` (another
+    /// endpoint was disabled: for operations).
     async fn event_types(&self) -> Vec<&'static str> {
         self.0.event_types.iter().map(|t| t.as_str()).collect()
     }
@@ -91,7 +92,8 @@ pub struct WebhookDelivery {
     sequence: String,
     /// The body, JSON, as signed.
     payload: String,
-    /// `pending`, `delivered` or `failed` (given up).
+    /// `pending`, `queued` (waiting behind an earlier delivery of the same invoice),
+    /// `delivered` or `failed` (given up).
     state: String,
     /// When the next try is due, while pending.
     next_attempt_at: DateTime<Utc>,

@@ -6,10 +6,12 @@
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use entity::{invoice, webhook_attempt, webhook_delivery, webhook_endpoint, webhook_reminder};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use std::collections::HashSet;
+
+use sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use super::{Store, StoreError, StoreResult};
@@ -100,11 +102,13 @@ fn delivery(row: webhook_delivery::Model) -> StoreResult<WebhookDelivery> {
 }
 
 /// Writes deliveries, once each: one already made from the same message is left as it is.
+/// In statements that fit one socket write (a payload is a kilobyte or two: 200 in one
+/// statement waited 40 ms a time on PostgreSQL, see `store::WIRE_BUDGET`).
 async fn insert_deliveries(
     txn: &sea_orm::DatabaseTransaction,
     deliveries: &[WebhookDelivery],
 ) -> StoreResult<()> {
-    for chunk in deliveries.chunks(200) {
+    for chunk in super::wire_chunks(deliveries, |d| d.payload.len() + 160) {
         let rows = chunk.iter().map(|d| webhook_delivery::ActiveModel {
             id: Set(d.id.clone()),
             endpoint_id: Set(d.endpoint_id.clone()),
@@ -124,6 +128,96 @@ async fn insert_deliveries(
             .exec_without_returning(txn)
             .await?;
     }
+    Ok(())
+}
+
+/// Not settled yet: pending or queued.
+fn outstanding() -> SimpleExpr {
+    D::State.is_in(DeliveryState::OUTSTANDING.map(DeliveryState::as_str))
+}
+
+/// An invoice's messages go out one at a time, in commit order: a delivery of a change
+/// whose invoice has one outstanding for the endpoint (or earlier in `deliveries`, which
+/// are in commit order) is made queued behind it; [`release_queued`] makes it pending when
+/// the one before is settled. Messages not made from changes (reminders, imports) take no
+/// part. One query for the batch, whatever its length.
+async fn queue_behind_earlier(
+    txn: &sea_orm::DatabaseTransaction,
+    endpoint_id: &str,
+    deliveries: &mut [WebhookDelivery],
+) -> StoreResult<()> {
+    let ordered = |d: &WebhookDelivery| d.seq > 0 && d.invoice_id.is_some();
+    let invoices: Vec<String> = deliveries
+        .iter()
+        .filter(|d| ordered(d))
+        .filter_map(|d| d.invoice_id.clone())
+        .collect();
+    if invoices.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let mut busy: HashSet<String> = webhook_delivery::Entity::find()
+        .select_only()
+        .column(D::InvoiceId)
+        .distinct()
+        .filter(D::EndpointId.eq(endpoint_id))
+        .filter(outstanding())
+        .filter(D::Seq.gt(0))
+        .filter(super::lists::is_one_of(backend, "invoice_id", invoices))
+        .into_tuple::<Option<String>>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    for delivery in deliveries.iter_mut().filter(|d| ordered(d)) {
+        let invoice = delivery
+            .invoice_id
+            .clone()
+            .expect("ordered deliveries have one");
+        if !busy.insert(invoice) {
+            delivery.state = DeliveryState::Queued;
+        }
+    }
+    Ok(())
+}
+
+/// After the deliveries `settled` (delivered or given up): the next queued delivery of
+/// each one's invoice becomes pending. A read only when the endpoint has none queued.
+async fn release_queued(
+    txn: &sea_orm::DatabaseTransaction,
+    endpoint_id: &str,
+    settled: Vec<String>,
+) -> StoreResult<()> {
+    let queued = webhook_delivery::Entity::find()
+        .filter(D::EndpointId.eq(endpoint_id))
+        .filter(D::State.eq(DeliveryState::Queued.as_str()))
+        .one(txn)
+        .await?;
+    if queued.is_none() || settled.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let (endpoint, list) = match backend {
+        DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?", "?"),
+    };
+    let sql = format!(
+        "UPDATE webhook_deliveries SET state = 'pending' \
+         WHERE endpoint_id = {endpoint} AND state = 'queued' AND id IN ( \
+           SELECT (SELECT q.id FROM webhook_deliveries q \
+                   WHERE q.endpoint_id = s.endpoint_id AND q.invoice_id = s.invoice_id \
+                     AND q.state = 'queued' ORDER BY q.seq LIMIT 1) \
+           FROM webhook_deliveries s \
+           WHERE {} AND s.seq > 0 AND s.invoice_id IS NOT NULL)",
+        super::lists::one_of(backend, "s.id", list)
+    );
+    txn.execute_raw(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [endpoint_id.into(), super::lists::list(backend, settled)],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -299,7 +393,7 @@ impl Store {
         &self,
         endpoint_id: &str,
         owner: &str,
-        deliveries: &[WebhookDelivery],
+        mut deliveries: Vec<WebhookDelivery>,
         place: FanOutPlace<'_>,
     ) -> StoreResult<bool> {
         let txn = self.db.begin().await?;
@@ -316,36 +410,24 @@ impl Store {
         if moved.rows_affected != 1 {
             return Ok(false);
         }
-        insert_deliveries(&txn, deliveries).await?;
+        queue_behind_earlier(&txn, endpoint_id, &mut deliveries).await?;
+        insert_deliveries(&txn, &deliveries).await?;
         txn.commit().await?;
         Ok(true)
     }
 
-    /// Deliveries of an endpoint due now, in order, leaving out any whose invoice has an
-    /// earlier delivery still pending: an invoice's messages go out in commit order.
+    /// Deliveries of an endpoint due now, in order (an invoice has at most one pending at
+    /// a time: see [`queue_behind_earlier`]).
     pub async fn due_webhook_deliveries(
         &self,
         endpoint_id: &str,
         now: DateTime<Utc>,
         limit: u64,
     ) -> StoreResult<Vec<WebhookDelivery>> {
-        let earlier = Query::select()
-            .expr(Expr::val(1))
-            .from_as(webhook_delivery::Entity, "e")
-            .and_where(
-                Expr::col(("e", D::EndpointId)).equals((webhook_delivery::Entity, D::EndpointId)),
-            )
-            .and_where(
-                Expr::col(("e", D::InvoiceId)).equals((webhook_delivery::Entity, D::InvoiceId)),
-            )
-            .and_where(Expr::col(("e", D::State)).eq(DeliveryState::Pending.as_str()))
-            .and_where(Expr::col(("e", D::Seq)).lt(Expr::col((webhook_delivery::Entity, D::Seq))))
-            .to_owned();
         webhook_delivery::Entity::find()
             .filter(D::EndpointId.eq(endpoint_id))
             .filter(D::State.eq(DeliveryState::Pending.as_str()))
             .filter(D::NextAttemptAt.lte(now))
-            .filter(Expr::exists(earlier).not())
             .order_by_asc(D::Seq)
             .order_by_asc(D::Id)
             .limit(limit)
@@ -357,17 +439,25 @@ impl Store {
     }
 
     /// Records attempts at an endpoint's deliveries and what follows from each, in one
-    /// transaction.
+    /// transaction. When an outcome disables the endpoint, `disabled_notices` (the
+    /// deliveries telling other endpoints so) are written with the change, once: not when
+    /// the endpoint was disabled already.
     pub async fn record_webhook_attempts(
         &self,
         attempts: &[(WebhookAttempt, AttemptOutcome)],
         endpoint_id: &str,
+        disabled_notices: &[WebhookDelivery],
     ) -> StoreResult<()> {
         if attempts.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin().await?;
-        for chunk in attempts.chunks(200) {
+        let size = |(a, _): &(WebhookAttempt, AttemptOutcome)| {
+            a.response.as_ref().map_or(0, String::len)
+                + a.error.as_ref().map_or(0, String::len)
+                + 80
+        };
+        for chunk in super::wire_chunks(attempts, size) {
             let rows = chunk
                 .iter()
                 .map(|(attempt, _)| webhook_attempt::ActiveModel {
@@ -431,15 +521,25 @@ impl Store {
                 disable: Some(reason),
             } = outcome
             {
-                webhook_endpoint::Entity::update_many()
+                let disabled = webhook_endpoint::Entity::update_many()
                     .col_expr(E::Enabled, Expr::value(false))
                     .col_expr(E::DisabledReason, Expr::value(reason.clone()))
                     .col_expr(E::UpdatedAt, Expr::value(attempt.attempted_at))
                     .filter(E::Id.eq(endpoint_id))
+                    .filter(E::Enabled.eq(true))
                     .exec(&txn)
                     .await?;
+                if disabled.rows_affected == 1 {
+                    insert_deliveries(&txn, disabled_notices).await?;
+                }
             }
         }
+        let settled: Vec<String> = attempts
+            .iter()
+            .filter(|(_, outcome)| !matches!(outcome, AttemptOutcome::Retry(_)))
+            .map(|(attempt, _)| attempt.delivery_id.clone())
+            .collect();
+        release_queued(&txn, endpoint_id, settled).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -599,9 +699,7 @@ impl Store {
 
     /// Deliveries pending on every instance, and how long the oldest has waited.
     pub async fn webhook_backlog(&self, now: DateTime<Utc>) -> StoreResult<(u64, f64)> {
-        let pending = || {
-            webhook_delivery::Entity::find().filter(D::State.eq(DeliveryState::Pending.as_str()))
-        };
+        let pending = || webhook_delivery::Entity::find().filter(outstanding());
         let count = pending().count(&self.db).await?;
         let oldest = pending()
             .order_by_asc(D::CreatedAt)
@@ -617,7 +715,7 @@ impl Store {
     pub async fn pending_webhook_deliveries(&self, endpoint_id: &str) -> StoreResult<u64> {
         Ok(webhook_delivery::Entity::find()
             .filter(D::EndpointId.eq(endpoint_id))
-            .filter(D::State.eq(DeliveryState::Pending.as_str()))
+            .filter(outstanding())
             .count(&self.db)
             .await?)
     }

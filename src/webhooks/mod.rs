@@ -23,21 +23,24 @@
 //! that dies after a receiver took a message but before recording it sends it again, with
 //! the same `webhook-id`.
 
+mod messages;
+mod pace;
 mod sender;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
-use serde_json::{Value, json};
 
 use crate::domain::{
-    DeliveryState, EventType, FeedEvent, FeedFilter, FeedPosition, GIVE_UP_AFTER, Invoice,
-    InvoiceImport, SigningSecret, WebhookAttempt, WebhookDelivery, retry_delay, signature_header,
+    EventType, FeedFilter, FeedPosition, GIVE_UP_AFTER, SigningSecret, WebhookAttempt,
+    WebhookDelivery, retry_delay, signature_header,
 };
 use crate::store::{AttemptOutcome, EndpointState, FanOutPlace, Store, StoreError, StoreResult};
 
+pub use messages::RenderInvoice;
 pub use sender::{Sender, Sent};
 
 /// How long an instance holds the endpoints it leased without renewing.
@@ -49,6 +52,8 @@ const TICK: Duration = Duration::from_secs(1);
 const PAGES_PER_ROUND: usize = 4;
 /// Deliveries of one endpoint sent per round.
 const DELIVERIES_PER_ROUND: u64 = 200;
+/// Longest a paced round's sends take at their pace.
+const PACED_ROUND: Duration = Duration::from_secs(10);
 /// Endpoints served at once in a round.
 const ENDPOINTS_AT_ONCE: usize = 8;
 /// Longest a send takes (the sender's total timeout): none starts later than this
@@ -74,9 +79,6 @@ enum FannedOut {
     LostLease,
 }
 
-/// Writes an invoice as the REST API shows it (the wiring hands in `http`'s rendering).
-pub type RenderInvoice = Arc<dyn Fn(&Invoice) -> Value + Send + Sync>;
-
 /// The day that decides what is due (the gateway's time zone).
 pub type Today = Arc<dyn Fn() -> NaiveDate + Send + Sync>;
 
@@ -86,6 +88,8 @@ pub struct Settings {
     pub sender: Sender,
     /// Deliveries of one endpoint in flight at once.
     pub concurrency: usize,
+    /// Sends a second per endpoint at most; 0: unpaced.
+    pub rate: u32,
     /// `invoice.due_soon` goes out this many days before the due date.
     pub reminder_days: u32,
     pub today: Today,
@@ -102,34 +106,88 @@ pub struct Dispatcher {
     owner: String,
     /// When this instance last looked for invoices to remind.
     reminded: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    paces: pace::Paces,
+    /// Set when the instance stops: no send starts after it.
+    stopping: Arc<AtomicBool>,
+}
+
+/// Delivery running in the background; [`Delivering::stop`] ends it cleanly.
+pub struct Delivering {
+    task: tokio::task::JoinHandle<()>,
+    stop: Arc<tokio::sync::Notify>,
+    stopping: Arc<AtomicBool>,
+    store: Store,
+    owner: String,
+}
+
+impl Delivering {
+    /// Lets the sends in flight finish (at most [`SEND_TIMEOUT`]) and their attempts be
+    /// recorded, starts no more, then gives the endpoints' leases up so that another
+    /// instance takes them over at once instead of when they lapse.
+    pub async fn stop(self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
+        let mut task = self.task;
+        let grace = SEND_TIMEOUT + Duration::from_secs(5);
+        if tokio::time::timeout(grace, &mut task).await.is_err() {
+            task.abort();
+        }
+        if let Err(e) = self.store.release_webhook_leases(&self.owner).await {
+            tracing::warn!(error = %e, "webhook leases not released; they lapse instead");
+        }
+    }
+
+    /// Ends delivery at once, in the middle of a send if need be (what was sent and not
+    /// recorded is sent again: at least once).
+    pub fn abort(&self) {
+        self.task.abort();
+    }
 }
 
 impl Dispatcher {
     pub fn new(store: Store, settings: Settings, render: RenderInvoice) -> Dispatcher {
         Dispatcher {
             store,
+            paces: pace::Paces::new(settings.rate),
             settings,
             render,
             owner: format!("instance-{}", uuid::Uuid::new_v4().simple()),
             reminded: Arc::default(),
+            stopping: Arc::default(),
         }
     }
 
-    /// Runs rounds until the task is dropped: after each commit of this process, and at
-    /// least every [`TICK`] (other instances' commits, retries coming due).
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut commits = self.store.commits();
-            loop {
-                match self.round().await {
-                    // A backlog: the next round at once.
-                    Ok(true) => continue,
-                    Ok(false) => {}
-                    Err(e) => tracing::warn!(error = %e, "webhook delivery round failed; retrying"),
-                }
-                let _ = tokio::time::timeout(TICK, commits.changed()).await;
+    /// Runs rounds until stopped: after each commit of this process, and at least every
+    /// [`TICK`] (other instances' commits, retries coming due).
+    pub fn spawn(self) -> Delivering {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        Delivering {
+            task: tokio::spawn({
+                let stop = stop.clone();
+                let this = self.clone();
+                async move { this.run(&stop).await }
+            }),
+            stop,
+            stopping: self.stopping.clone(),
+            store: self.store.clone(),
+            owner: self.owner.clone(),
+        }
+    }
+
+    async fn run(&self, stop: &tokio::sync::Notify) {
+        let mut commits = self.store.commits();
+        while !self.stopping.load(Ordering::Relaxed) {
+            match self.round().await {
+                // A backlog: the next round at once.
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "webhook delivery round failed; retrying"),
             }
-        })
+            tokio::select! {
+                _ = stop.notified() => {}
+                _ = tokio::time::timeout(TICK, commits.changed()) => {}
+            }
+        }
     }
 
     /// One round: lease, fan out, deliver. `true` when work was left for the next.
@@ -140,6 +198,8 @@ impl Dispatcher {
             .store
             .lease_webhook_endpoints(&self.owner, until, now)
             .await?;
+        let leased: Vec<&str> = endpoints.iter().map(|e| e.endpoint.id.as_str()).collect();
+        self.paces.retain(&leased);
         if !endpoints.is_empty() && self.reminders_due() {
             self.remind().await?;
         }
@@ -214,25 +274,10 @@ impl Dispatcher {
             for invoice in &invoices {
                 let now = Utc::now();
                 let days = (invoice.due_date - today).num_days();
-                let payload = json!({
-                    "type": EventType::InvoiceDueSoon.as_str(),
-                    "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                    "data": { "daysUntilDue": days, "invoice": (self.render)(invoice) },
-                });
-                let message_id = format!("rem_{}_{}", invoice.id, invoice.due_date);
+                let message = messages::reminder(invoice, days, now, &self.render);
                 let deliveries: Vec<WebhookDelivery> = wanting
                     .iter()
-                    .map(|endpoint| {
-                        new_delivery(
-                            &endpoint.id,
-                            &message_id,
-                            EventType::InvoiceDueSoon,
-                            Some(invoice.id.clone()),
-                            0,
-                            payload.to_string(),
-                            now,
-                        )
-                    })
+                    .map(|endpoint| message.to(&endpoint.id, now))
                     .collect();
                 self.store
                     .record_reminder(&invoice.id, invoice.due_date, now, &deliveries)
@@ -269,29 +314,13 @@ impl Dispatcher {
         let place = imports_place(last.finished_at.unwrap_or(at), &last.id);
         let deliveries: Vec<WebhookDelivery> = imports
             .iter()
-            .map(|import| {
-                let payload = json!({
-                    "type": EventType::ImportFinished.as_str(),
-                    "timestamp": import.finished_at.unwrap_or(now)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                    "data": { "import": import_json(import) },
-                });
-                new_delivery(
-                    &state.endpoint.id,
-                    &format!("imp_{}", import.id),
-                    EventType::ImportFinished,
-                    None,
-                    0,
-                    payload.to_string(),
-                    now,
-                )
-            })
+            .map(|import| messages::import_finished(import, now).to(&state.endpoint.id, now))
             .collect();
         self.store
             .fan_out_webhooks(
                 &state.endpoint.id,
                 &self.owner,
-                &deliveries,
+                deliveries,
                 FanOutPlace::Imports(&place),
             )
             .await
@@ -316,17 +345,20 @@ impl Dispatcher {
         for _ in 0..PAGES_PER_ROUND {
             let page = crate::events::read_page(&self.store, &mut position, &filter).await?;
             let now = Utc::now();
+            let wanted = &state.endpoint.event_types;
             let deliveries: Vec<WebhookDelivery> = page
                 .events
                 .iter()
-                .filter_map(|event| self.delivery(state, event, now))
+                .filter(|e| EventType::of(&e.event).is_some_and(|kind| wanted.contains(&kind)))
+                .filter_map(|event| messages::change(event, &self.render))
+                .map(|message| message.to(&state.endpoint.id, now))
                 .collect();
             let kept = self
                 .store
                 .fan_out_webhooks(
                     &state.endpoint.id,
                     &self.owner,
-                    &deliveries,
+                    deliveries,
                     FanOutPlace::Feed(&position.to_text()),
                 )
                 .await?;
@@ -340,86 +372,21 @@ impl Dispatcher {
         Ok(FannedOut::Behind)
     }
 
-    /// The delivery of an event to an endpoint that wants its type.
-    fn delivery(
-        &self,
-        state: &EndpointState,
-        event: &FeedEvent,
-        now: DateTime<Utc>,
-    ) -> Option<WebhookDelivery> {
-        let kind = EventType::of(&event.event)?;
-        if !state.endpoint.event_types.contains(&kind) {
-            return None;
-        }
-        let e = &event.event;
-        let change = |from: &Option<String>, to: &Option<String>| {
-            (from != to).then(|| json!({ "from": from, "to": to }))
-        };
-        let mut changes = serde_json::Map::new();
-        if e.status_from != e.status_to {
-            changes.insert(
-                "status".into(),
-                json!({
-                    "from": e.status_from.map(|s| s.as_str()),
-                    "to": e.status_to.map(|s| s.as_str()),
-                }),
-            );
-        }
-        for (name, value) in [
-            (
-                "paymentLink",
-                change(&e.payment_link_from, &e.payment_link_to),
-            ),
-            (
-                "observation",
-                change(&e.observation_from, &e.observation_to),
-            ),
-            (
-                "dueDate",
-                change(
-                    &e.due_date_from.map(|d| d.to_string()),
-                    &e.due_date_to.map(|d| d.to_string()),
-                ),
-            ),
-        ] {
-            if let Some(value) = value {
-                changes.insert(name.into(), value);
-            }
-        }
-        let message_id = format!("evt_{}", e.seq);
-        let payload = json!({
-            "type": kind.as_str(),
-            "timestamp": e.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "data": {
-                "sequence": e.seq,
-                "actor": e.actor,
-                "source": e.source.as_str(),
-                "reason": e.reason,
-                "importId": e.import_id,
-                "changes": changes,
-                "invoice": (self.render)(&event.invoice),
-            },
-        });
-        Some(new_delivery(
-            &state.endpoint.id,
-            &message_id,
-            kind,
-            Some(e.invoice_id.clone()),
-            e.seq,
-            payload.to_string(),
-            now,
-        ))
-    }
-
     /// Sends what is due to the endpoint, a few at once, while the lease leaves room for
     /// a send to finish, and no further once one disabled the endpoint. `true` when more
     /// was due than a round sends.
     async fn deliver(&self, state: &EndpointState, lease_ends: DateTime<Utc>) -> StoreResult<bool> {
+        // Paced, a round takes no more than its pace sends in [`PACED_ROUND`], so that it
+        // ends well inside the lease (and a stop waits for little).
+        let limit = match self.settings.rate {
+            0 => DELIVERIES_PER_ROUND,
+            rate => DELIVERIES_PER_ROUND.min(u64::from(rate) * PACED_ROUND.as_secs()),
+        };
         let due = self
             .store
-            .due_webhook_deliveries(&state.endpoint.id, Utc::now(), DELIVERIES_PER_ROUND)
+            .due_webhook_deliveries(&state.endpoint.id, Utc::now(), limit)
             .await?;
-        let full = due.len() as u64 == DELIVERIES_PER_ROUND;
+        let full = due.len() as u64 == limit;
         let last_start = lease_ends - chrono::Duration::from_std(SEND_TIMEOUT).expect("small");
         let stopped = std::sync::atomic::AtomicBool::new(false);
         let results: Vec<StoreResult<Option<(WebhookAttempt, AttemptOutcome)>>> =
@@ -428,7 +395,16 @@ impl Dispatcher {
                     let stopped = &stopped;
                     async move {
                         use std::sync::atomic::Ordering::Relaxed;
-                        if stopped.load(Relaxed) || Utc::now() > last_start {
+                        let go = || {
+                            !stopped.load(Relaxed)
+                                && !self.stopping.load(Relaxed)
+                                && Utc::now() <= last_start
+                        };
+                        if !go() {
+                            return Ok(None);
+                        }
+                        self.paces.wait(&state.endpoint.id).await;
+                        if !go() {
                             return Ok(None);
                         }
                         let (attempt, outcome) = self.attempt(state, delivery).await?;
@@ -455,10 +431,40 @@ impl Dispatcher {
                 ),
             }
         }
+        let notices = match attempts
+            .iter()
+            .find_map(|(attempt, outcome)| match outcome {
+                AttemptOutcome::GiveUp {
+                    disable: Some(reason),
+                } => Some((reason, attempt.attempted_at)),
+                _ => None,
+            }) {
+            Some((reason, at)) => self.disabled_notices(state, reason, at).await?,
+            None => vec![],
+        };
         self.store
-            .record_webhook_attempts(&attempts, &state.endpoint.id)
+            .record_webhook_attempts(&attempts, &state.endpoint.id, &notices)
             .await?;
         Ok(full && !stopped.into_inner())
+    }
+
+    /// `webhook_endpoint.disabled` to the other enabled endpoints that want it.
+    async fn disabled_notices(
+        &self,
+        state: &EndpointState,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Vec<WebhookDelivery>> {
+        let message = messages::endpoint_disabled(&state.endpoint, reason, at);
+        Ok(self
+            .store
+            .webhook_endpoints()
+            .await?
+            .iter()
+            .filter(|e| e.id != state.endpoint.id && e.enabled)
+            .filter(|e| e.event_types.contains(&EventType::EndpointDisabled))
+            .map(|e| message.to(&e.id, at))
+            .collect())
     }
 
     /// One attempt at a delivery, and what follows from it (recorded by the caller).
@@ -522,59 +528,12 @@ impl Dispatcher {
     }
 }
 
-/// A delivery to make now.
-fn new_delivery(
-    endpoint_id: &str,
-    message_id: &str,
-    kind: EventType,
-    invoice_id: Option<String>,
-    seq: i64,
-    payload: String,
-    now: DateTime<Utc>,
-) -> WebhookDelivery {
-    WebhookDelivery {
-        id: format!("whd_{}", uuid::Uuid::new_v4().simple()),
-        endpoint_id: endpoint_id.to_owned(),
-        message_id: message_id.to_owned(),
-        event_type: kind.as_str().to_owned(),
-        invoice_id,
-        seq,
-        payload,
-        state: DeliveryState::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        created_at: now,
-        delivered_at: None,
-    }
-}
-
 /// An endpoint's place among finished imports: after this finish time and id.
 pub fn imports_place(at: DateTime<Utc>, id: &str) -> String {
     format!(
         "{}|{id}",
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
     )
-}
-
-/// An import as `import.finished` tells it.
-fn import_json(import: &InvoiceImport) -> Value {
-    json!({
-        "id": import.id,
-        "fileName": import.file_name,
-        "actor": import.actor,
-        "state": import.state.as_str(),
-        "dryRun": import.dry_run,
-        "applyValidRows": import.apply_valid_rows,
-        "startedAt": import.started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "finishedAt": import.finished_at
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-        "rowsTotal": import.rows_total,
-        "rowsRead": import.counts.read,
-        "rowsChanged": import.counts.changed,
-        "rowsUnchanged": import.counts.unchanged,
-        "rowsRefused": import.counts.refused,
-        "problem": import.problem,
-    })
 }
 
 /// The secrets that sign now: the current one, and the previous one during its grace.

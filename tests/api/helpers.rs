@@ -169,6 +169,7 @@ pub fn test_config(database_url: String) -> Config {
         // only: its rounds would count among the statements other tests measure.
         webhook_allow_hosts: "127.0.0.1".into(),
         webhook_concurrency: 4,
+        webhook_rate: 0,
         webhooks: false,
         reminder_days: 3,
     }
