@@ -3,8 +3,6 @@
 //! digest, accepted on REST and GraphQL, read-only keys refused every change; and the
 //! ERP flow of the Customer Credit API's examples, with a key pair and a bearer token.
 
-use std::process::Command;
-
 use chrono::Duration;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
@@ -357,23 +355,9 @@ async fn wrong_pairs_are_refused_like_bad_tokens(app: TestApp) {
     }
 }
 
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_credit-gateway"));
-    command
-        .env("CREDIT_GATEWAY_SECRET", SECRET)
-        .env("RUST_LOG", "warn");
-    command
-}
-
 async fn keys_from_the_command_line_work_and_revoke(app: TestApp) {
     store(&app).await;
-    let run = |args: &[&str]| {
-        binary()
-            .env("DATABASE_URL", &app.config.database_url)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| app.binary().args(args).output().unwrap();
     let created = run(&["api-key", "create", "--name", "ERP", "--role", "read-only"]);
     assert!(created.status.success(), "{created:?}");
     let stdout = String::from_utf8(created.stdout).unwrap();

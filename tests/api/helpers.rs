@@ -423,6 +423,16 @@ impl TestApp {
     pub fn today(&self) -> NaiveDate {
         self.running.gateway.today()
     }
+
+    /// The gateway's binary, on this test's database and secret, logging warnings only.
+    pub fn binary(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_credit-gateway"));
+        command
+            .env("CREDIT_GATEWAY_SECRET", SECRET)
+            .env("RUST_LOG", "warn")
+            .env("DATABASE_URL", &self.config.database_url);
+        command
+    }
 }
 
 impl Drop for TestApp {

@@ -29,6 +29,10 @@ on_both_backends!(config |c| c.webhooks = true;
     every_event_type_is_delivered_once_in_commit_order,
 );
 
+// Delivered by the gateway's binary, killed mid-delivery (the gateway in the test process
+// manages endpoints only).
+on_both_backends!(a_gateway_killed_mid_delivery_loses_nothing);
+
 // Paced: at most `RATE` messages a second to an endpoint.
 on_both_backends!(config |c| { c.webhooks = true; c.webhook_rate = super::RATE; };
     a_large_import_is_delivered_whole_and_paced,
@@ -55,6 +59,8 @@ struct Inbox {
     secrets: Vec<String>,
     /// Statuses to answer, in turn; 204 once they run out.
     answers: VecDeque<(u16, Option<&'static str>)>,
+    /// How long each answer takes.
+    delay: Duration,
     received: Vec<Received>,
 }
 
@@ -96,6 +102,23 @@ impl Receiver {
             .push_back((status, retry_after));
     }
 
+    /// Waits for `n` distinct messages (at most `seconds`).
+    async fn wait_for_distinct(&self, n: usize, seconds: u64) -> Vec<Received> {
+        for _ in 0..seconds * 10 {
+            let got = self.received();
+            let ids: std::collections::HashSet<&str> = got.iter().map(|m| m.id.as_str()).collect();
+            if ids.len() >= n {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{n} distinct messages expected, got {:?}", self.received());
+    }
+
+    fn answer_after(&self, delay: Duration) {
+        self.inbox.lock().unwrap().delay = delay;
+    }
+
     fn received(&self) -> Vec<Received> {
         self.inbox.lock().unwrap().received.clone()
     }
@@ -123,28 +146,39 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, HeaderMap) {
+    let (status, retry_after, delay) = take(&inbox, &headers, &body);
+    tokio::time::sleep(delay).await;
+    let mut answer = HeaderMap::new();
+    if let Some(seconds) = retry_after {
+        answer.insert("retry-after", seconds.parse().unwrap());
+    }
+    (StatusCode::from_u16(status).unwrap(), answer)
+}
+
+/// Records a message; what to answer, and after how long.
+fn take(
+    inbox: &Mutex<Inbox>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> (u16, Option<&'static str>, Duration) {
     let mut inbox = inbox.lock().unwrap();
     let verify = |secret: &String| {
         standardwebhooks::Webhook::new(secret)
             .unwrap()
-            .verify(&body, &headers)
+            .verify(body, headers)
             .is_ok()
     };
     let verified = inbox.secrets.last().is_some_and(verify);
     let verified_by_other = inbox.secrets.len() > 1 && verify(&inbox.secrets[0]);
     inbox.received.push(Received {
         id: headers["webhook-id"].to_str().unwrap().to_owned(),
-        body: serde_json::from_slice(&body).unwrap(),
+        body: serde_json::from_slice(body).unwrap(),
         verified,
         verified_by_other,
         at: Instant::now(),
     });
     let (status, retry_after) = inbox.answers.pop_front().unwrap_or((204, None));
-    let mut answer = HeaderMap::new();
-    if let Some(seconds) = retry_after {
-        answer.insert("retry-after", seconds.parse().unwrap());
-    }
-    (StatusCode::from_u16(status).unwrap(), answer)
+    (status, retry_after, inbox.delay)
 }
 
 const CREATE: &str =
@@ -534,10 +568,7 @@ async fn scripts_manage_endpoints_from_the_command_line(app: TestApp) {
     one_invoice(&app, "INV-1").await;
     let receiver = Receiver::start().await;
     let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_credit-gateway"))
-            .env("CREDIT_GATEWAY_SECRET", SECRET)
-            .env("RUST_LOG", "warn")
-            .env("DATABASE_URL", &app.config.database_url)
+        app.binary()
             .env("CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
             .args(args)
             .output()
@@ -892,4 +923,53 @@ async fn a_large_import_is_delivered_whole_and_paced(app: TestApp) {
         fastest >= Duration::from_secs(1),
         "{window} messages arrived within {fastest:?}"
     );
+}
+
+/// `kill -9` while a slow receiver has messages in flight: a gateway started again on the
+/// same database (once the dead one's lease lapses) delivers every message, those taken
+/// but not recorded a second time with the same `webhook-id`.
+async fn a_gateway_killed_mid_delivery_loses_nothing(app: TestApp) {
+    const N: usize = 12;
+    invoices(&app, N).await;
+    let receiver = Receiver::start().await;
+    receiver.answer_after(Duration::from_millis(300));
+    register(&app, &receiver, &["invoice.paid"]).await;
+    for i in 1..=N {
+        pay(&app, &format!("INV-{i}")).await;
+    }
+    let deliver = || {
+        let mut child = app
+            .binary()
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .env("CREDIT_GATEWAY_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+            .env("CREDIT_GATEWAY_WEBHOOK_CONCURRENCY", "2")
+            .env("CREDIT_GATEWAY_SWEEPER", "false")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        announced_url(child.stdout.take().unwrap());
+        child
+    };
+    let mut first = deliver();
+    receiver.wait_for(3, 30).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before = receiver.received().len();
+    assert!(
+        before < N,
+        "killed mid-delivery: {before} of {N} had arrived"
+    );
+
+    let mut second = deliver();
+    let got = receiver.wait_for_distinct(N, 90).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let mut ids: Vec<&str> = got.iter().map(|m| m.id.as_str()).collect();
+    ids.sort_unstable();
+    let total = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every message arrived: {got:?}");
+    assert!(got.iter().all(|m| m.verified));
+    eprintln!("killed mid-delivery: {} sent twice of {N}", total - N);
 }
