@@ -60,9 +60,10 @@ impl Running {
         self.halt().await
     }
 
-    /// What [`Running::stop`] does, for an owner that keeps the value: the background
-    /// work ends too (the sweeper at once; webhook delivery once its sends in flight are
-    /// recorded, giving its endpoints up to other instances), the store stays open.
+    /// What [`Running::stop`] does, for an owner that keeps the value: subscriptions and
+    /// the background work end too (the sweeper at once; webhook delivery once its sends
+    /// in flight are recorded, giving its endpoints up to other instances), the store
+    /// stays open.
     pub async fn halt(&mut self) -> std::io::Result<()> {
         if let Some(task) = self.sweeper.take() {
             task.abort();
@@ -70,6 +71,8 @@ impl Running {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Subscriptions end now rather than hold the stop for the server's whole grace.
+        self.gateway.events().stop();
         if let Some(webhooks) = self.webhooks.take() {
             webhooks.stop().await;
         }

@@ -17,12 +17,15 @@ pub struct Model {
     /// The signed body, JSON.
     #[sea_orm(column_type = "Text")]
     pub payload: String,
-    /// `pending`, `delivered` or `failed` (given up).
+    /// `pending`, `queued` (behind an earlier delivery of its invoice), `delivered` or
+    /// `failed` (given up).
     pub state: String,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
+    /// When it left the queue (null: pending from its creation).
+    pub pending_since: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ mod m20261124_000002_imports;
 mod m20261124_000003_event_txids;
 mod m20261203_000004_api_keys;
 mod m20261203_000005_webhooks;
+mod m20261204_000006_webhook_queue;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_event_txids::Migration),
             Box::new(m20261203_000004_api_keys::Migration),
             Box::new(m20261203_000005_webhooks::Migration),
+            Box::new(m20261204_000006_webhook_queue::Migration),
         ]
     }
 }

@@ -326,7 +326,20 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
     };
     if stopped {
         tracing::info!("shutting down");
-        running.stop().await?;
+        // A second signal ends at once, whatever is still in flight.
+        #[cfg(unix)]
+        let again = async {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        };
+        #[cfg(not(unix))]
+        let again = tokio::signal::ctrl_c();
+        tokio::select! {
+            result = running.stop() => result?,
+            _ = again => tracing::warn!("stopped before the requests in flight finished"),
+        }
     }
     Ok(())
 }

@@ -155,6 +155,16 @@ pub struct WebhookDelivery {
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
+    /// When it left the queue behind an earlier delivery of its invoice (`None`: pending
+    /// from its creation).
+    pub pending_since: Option<DateTime<Utc>>,
+}
+
+impl WebhookDelivery {
+    /// Since when it has been tried: its days of retries count from then.
+    pub fn tried_since(&self) -> DateTime<Utc> {
+        self.pending_since.unwrap_or(self.created_at)
+    }
 }
 
 /// One try at a delivery.

@@ -342,7 +342,9 @@ impl WebhookMutation {
         Ok(rotated.into())
     }
 
-    /// Sends a delivery again now, with the same `webhook-id`.
+    /// Sends a delivery again now, with the same `webhook-id`: `pending`, or `queued`
+    /// behind what its invoice has outstanding (an invoice's messages go one at a time).
+    /// A queued delivery is left as it is.
     async fn redeliver_webhook(
         &self,
         ctx: &Context<'_>,

@@ -253,7 +253,7 @@ impl UseCases {
     pub async fn redeliver_webhook(&self, who: &Principal, id: &Id) -> Refusable<WebhookDelivery> {
         admins(who)?;
         let now: DateTime<Utc> = Utc::now().trunc_subsecs(6);
-        if !self.store.redeliver_webhook(id, now).await? {
+        if self.store.redeliver_webhook(id, now).await?.is_none() {
             return Ok(Err(Refusal::of(
                 RefusalCode::NotFound,
                 "deliveryId",

@@ -98,6 +98,7 @@ fn delivery(row: webhook_delivery::Model) -> StoreResult<WebhookDelivery> {
         next_attempt_at: row.next_attempt_at,
         created_at: row.created_at,
         delivered_at: row.delivered_at,
+        pending_since: row.pending_since,
     })
 }
 
@@ -122,6 +123,7 @@ async fn insert_deliveries(
             next_attempt_at: Set(d.next_attempt_at),
             created_at: Set(d.created_at),
             delivered_at: Set(d.delivered_at),
+            pending_since: Set(d.pending_since),
         });
         webhook_delivery::Entity::insert_many(rows)
             .on_conflict_do_nothing_on([D::EndpointId, D::MessageId])
@@ -182,40 +184,45 @@ async fn queue_behind_earlier(
     Ok(())
 }
 
-/// After the deliveries `settled` (delivered or given up): the next queued delivery of
-/// each one's invoice becomes pending. A read only when the endpoint has none queued.
+/// The next queued delivery of each invoice that has none pending becomes pending, due
+/// now. Run after deliveries are settled and on every fan-out, so that a queue left behind
+/// (a settlement recorded by an instance that had lost the lease, say) moves on anyway. A
+/// read only when the endpoint has none queued.
 async fn release_queued(
     txn: &sea_orm::DatabaseTransaction,
     endpoint_id: &str,
-    settled: Vec<String>,
+    now: DateTime<Utc>,
 ) -> StoreResult<()> {
     let queued = webhook_delivery::Entity::find()
         .filter(D::EndpointId.eq(endpoint_id))
         .filter(D::State.eq(DeliveryState::Queued.as_str()))
         .one(txn)
         .await?;
-    if queued.is_none() || settled.is_empty() {
+    if queued.is_none() {
         return Ok(());
     }
     let backend = txn.get_database_backend();
-    let (endpoint, list) = match backend {
-        DbBackend::Postgres => ("$1", "$2"),
-        _ => ("?", "?"),
+    let [since, due, endpoint] = match backend {
+        DbBackend::Postgres => ["$1", "$2", "$3"],
+        _ => ["?", "?", "?"],
     };
     let sql = format!(
-        "UPDATE webhook_deliveries SET state = 'pending' \
-         WHERE endpoint_id = {endpoint} AND state = 'queued' AND id IN ( \
+        "UPDATE webhook_deliveries SET state = 'pending', pending_since = {since}, \
+           next_attempt_at = {due} \
+         WHERE id IN ( \
            SELECT (SELECT q.id FROM webhook_deliveries q \
                    WHERE q.endpoint_id = s.endpoint_id AND q.invoice_id = s.invoice_id \
                      AND q.state = 'queued' ORDER BY q.seq LIMIT 1) \
-           FROM webhook_deliveries s \
-           WHERE {} AND s.seq > 0 AND s.invoice_id IS NOT NULL)",
-        super::lists::one_of(backend, "s.id", list)
+           FROM (SELECT DISTINCT endpoint_id, invoice_id FROM webhook_deliveries \
+                 WHERE endpoint_id = {endpoint} AND state = 'queued') s \
+           WHERE NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+                   WHERE p.endpoint_id = s.endpoint_id AND p.invoice_id = s.invoice_id \
+                     AND p.state = 'pending' AND p.seq > 0))"
     );
     txn.execute_raw(Statement::from_sql_and_values(
         backend,
         sql,
-        [endpoint_id.into(), super::lists::list(backend, settled)],
+        [now.into(), now.into(), endpoint_id.into()],
     ))
     .await?;
     Ok(())
@@ -273,6 +280,15 @@ impl Store {
             .one(&self.db)
             .await?
             .map(|row| endpoint(row).map(|state| state.endpoint))
+            .transpose()
+    }
+
+    /// An endpoint with its secrets and places, as the dispatcher reads it.
+    pub async fn webhook_endpoint_state(&self, id: &str) -> StoreResult<Option<EndpointState>> {
+        webhook_endpoint::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(endpoint)
             .transpose()
     }
 
@@ -412,6 +428,7 @@ impl Store {
         }
         queue_behind_earlier(&txn, endpoint_id, &mut deliveries).await?;
         insert_deliveries(&txn, &deliveries).await?;
+        release_queued(&txn, endpoint_id, Utc::now()).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -439,19 +456,28 @@ impl Store {
     }
 
     /// Records attempts at an endpoint's deliveries and what follows from each, in one
-    /// transaction. When an outcome disables the endpoint, `disabled_notices` (the
-    /// deliveries telling other endpoints so) are written with the change, once: not when
-    /// the endpoint was disabled already.
+    /// transaction, renewing `owner`'s lease until `lease_until` (which also orders it
+    /// after a fan-out of the endpoint in flight). When an outcome disables the endpoint,
+    /// `disabled_notices` (the deliveries telling other endpoints so) are written with the
+    /// change, once: not when the endpoint was disabled already.
     pub async fn record_webhook_attempts(
         &self,
         attempts: &[(WebhookAttempt, AttemptOutcome)],
         endpoint_id: &str,
+        (owner, lease_until): (&str, DateTime<Utc>),
         disabled_notices: &[WebhookDelivery],
     ) -> StoreResult<()> {
         if attempts.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin().await?;
+        // Attempts are recorded even when the lease was lost meanwhile: they happened.
+        webhook_endpoint::Entity::update_many()
+            .col_expr(E::LeaseUntil, Expr::value(lease_until))
+            .filter(E::Id.eq(endpoint_id))
+            .filter(E::LeaseOwner.eq(owner))
+            .exec(&txn)
+            .await?;
         let size = |(a, _): &(WebhookAttempt, AttemptOutcome)| {
             a.response.as_ref().map_or(0, String::len)
                 + a.error.as_ref().map_or(0, String::len)
@@ -534,12 +560,12 @@ impl Store {
                 }
             }
         }
-        let settled: Vec<String> = attempts
+        let now = attempts
             .iter()
-            .filter(|(_, outcome)| !matches!(outcome, AttemptOutcome::Retry(_)))
-            .map(|(attempt, _)| attempt.delivery_id.clone())
-            .collect();
-        release_queued(&txn, endpoint_id, settled).await?;
+            .map(|(a, _)| a.attempted_at)
+            .max()
+            .unwrap_or_default();
+        release_queued(&txn, endpoint_id, now).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -614,16 +640,40 @@ impl Store {
             .collect())
     }
 
-    /// Sends a delivery again: pending, due now.
-    pub async fn redeliver_webhook(&self, id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
-        let updated = webhook_delivery::Entity::update_many()
-            .col_expr(D::State, Expr::value(DeliveryState::Pending.as_str()))
+    /// Sends a delivery again, due now: pending, or queued behind what its invoice has
+    /// outstanding (an invoice's messages stay one at a time). A queued one is left as it
+    /// is. `None`: no such delivery.
+    pub async fn redeliver_webhook(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<DeliveryState>> {
+        let txn = self.db.begin().await?;
+        let Some(row) = webhook_delivery::Entity::find_by_id(id).one(&txn).await? else {
+            return Ok(None);
+        };
+        let current = delivery(row)?;
+        if current.state == DeliveryState::Queued {
+            return Ok(Some(DeliveryState::Queued));
+        }
+        let mut again = vec![WebhookDelivery {
+            state: DeliveryState::Pending,
+            ..current.clone()
+        }];
+        if current.state != DeliveryState::Pending {
+            queue_behind_earlier(&txn, &current.endpoint_id, &mut again).await?;
+        }
+        let state = again[0].state;
+        webhook_delivery::Entity::update_many()
+            .col_expr(D::State, Expr::value(state.as_str()))
             .col_expr(D::NextAttemptAt, Expr::value(now))
+            .col_expr(D::PendingSince, Expr::value(now))
             .col_expr(D::DeliveredAt, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(D::Id.eq(id))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        Ok(updated.rows_affected == 1)
+        txn.commit().await?;
+        Ok(Some(state))
     }
 
     /// Open invoices due after `after` and at most on `until` that have had no reminder

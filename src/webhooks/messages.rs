@@ -42,6 +42,7 @@ impl Message {
             next_attempt_at: now,
             created_at: now,
             delivered_at: None,
+            pending_since: None,
         }
     }
 }
@@ -161,15 +162,19 @@ pub fn import_finished(import: &InvoiceImport, now: DateTime<Utc>) -> Message {
 }
 
 /// `webhook_endpoint.disabled` (`dis_<endpoint>_<microseconds>`), for the endpoints of
-/// operations: which endpoint, where it pointed, and why.
+/// operations: which endpoint, the host it pointed at (not its URL, whose path and query
+/// often carry a token, and the receiver may be another company's), and why.
 pub fn endpoint_disabled(endpoint: &WebhookEndpoint, reason: &str, at: DateTime<Utc>) -> Message {
     let kind = EventType::EndpointDisabled;
+    let host = url::Url::parse(&endpoint.url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
     let payload = json!({
         "type": kind.as_str(),
         "timestamp": time(at),
         "data": { "endpoint": {
             "id": endpoint.id,
-            "url": endpoint.url,
+            "host": host,
             "description": endpoint.description,
             "eventTypes": endpoint.event_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
             "disabledReason": reason,

@@ -1,5 +1,7 @@
-//! Webhook delivery, driven from the event table. Each round, an instance leases the
-//! enabled endpoints no other instance holds (`store::webhooks`), then for each:
+//! Webhook delivery, driven from the event table. Every second (and after each commit of
+//! this process) an instance leases the enabled endpoints no other instance holds
+//! (`store::webhooks`) and serves each in a task of its own (so that a slow receiver
+//! holds up no other), one round after another while it has work:
 //!
 //! 1. **fan-out**: reads the event feed after the endpoint's position (the snapshot
 //!    positions subscriptions use, so an event committed late is not skipped and a
@@ -7,8 +9,8 @@
 //!    writes them with its new position in one transaction, only while it holds the
 //!    lease: an event becomes one delivery per endpoint, whatever crashes;
 //! 2. **delivery**: sends the deliveries that are due, signed per the Standard Webhooks
-//!    specification, an invoice's in commit order (the store hands out none while an
-//!    earlier one of the same invoice is pending), and records every attempt with what
+//!    specification, an invoice's one at a time in commit order (a later one waits
+//!    `queued` until the one before is settled), and records every attempt with what
 //!    follows: delivered, retried after a backoff with jitter (or the receiver's
 //!    `Retry-After`), or given up after [`GIVE_UP_AFTER`] or on `410 Gone`, which
 //!    disables the endpoint.
@@ -18,18 +20,20 @@
 //! open invoices due within the reminder days, recorded once per invoice and due date
 //! (`webhook_reminders`) together with its deliveries.
 //!
-//! A lease lasts [`LEASE`] and is renewed every round: when an instance dies, another
-//! takes its endpoints over within that time. Deliveries are at least once: an instance
-//! that dies after a receiver took a message but before recording it sends it again, with
-//! the same `webhook-id`.
+//! A lease lasts [`LEASE`] and is renewed every second and with every batch of attempts
+//! recorded: when an instance dies, another takes its endpoints over within that time;
+//! one that stops cleanly gives them up at once. Deliveries are at least once: an
+//! instance that dies after a receiver took a message but before recording its batch
+//! sends it again, with the same `webhook-id`.
 
 mod messages;
 mod pace;
 mod sender;
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
@@ -54,8 +58,14 @@ const PAGES_PER_ROUND: usize = 4;
 const DELIVERIES_PER_ROUND: u64 = 200;
 /// Longest a paced round's sends take at their pace.
 const PACED_ROUND: Duration = Duration::from_secs(10);
-/// Endpoints served at once in a round.
+/// Endpoints an instance serves at once (the others wait their turn, longest waiting
+/// first).
 const ENDPOINTS_AT_ONCE: usize = 8;
+/// How long a stop waits for the sends in flight before it abandons them (they are sent
+/// again by whoever delivers next).
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// Room left in a lease after the last send may end, to record the batch.
+const RECORD_MARGIN: Duration = Duration::from_secs(5);
 /// Longest a send takes (the sender's total timeout): none starts later than this
 /// before the lease ends, so a send never outlives its lease.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(15);
@@ -77,6 +87,48 @@ enum FannedOut {
     Behind,
     /// Another instance holds the endpoint now.
     LostLease,
+}
+
+/// The endpoints this instance is serving: a task each.
+#[derive(Default)]
+struct Serving {
+    /// Each ends with its endpoint's id and whether work was left.
+    tasks: tokio::task::JoinSet<(String, bool)>,
+    /// The endpoint each task serves.
+    running: HashMap<tokio::task::Id, String>,
+    /// Endpoints whose last round found no more work: none starts again before the next
+    /// tick or commit.
+    resting: HashSet<String>,
+    /// When each endpoint's last round started: the longest waiting go first.
+    last_started: HashMap<String, Instant>,
+}
+
+impl Serving {
+    fn is_running(&self, endpoint: &str) -> bool {
+        self.running.values().any(|id| id == endpoint)
+    }
+
+    fn ended(&mut self, done: Result<(tokio::task::Id, (String, bool)), tokio::task::JoinError>) {
+        let task = match &done {
+            Ok((task, _)) => *task,
+            Err(e) => e.id(),
+        };
+        let Some(endpoint) = self.running.remove(&task) else {
+            return;
+        };
+        match done {
+            // First in line for the next start.
+            Ok((_, (_, true))) => {
+                self.last_started.remove(&endpoint);
+            }
+            Ok(_) => {
+                self.resting.insert(endpoint);
+            }
+            Err(e) => {
+                tracing::error!(webhook.endpoint = %endpoint, error = %e, "a webhook endpoint's round panicked")
+            }
+        }
+    }
 }
 
 /// The day that decides what is due (the gateway's time zone).
@@ -121,16 +173,20 @@ pub struct Delivering {
 }
 
 impl Delivering {
-    /// Lets the sends in flight finish (at most [`SEND_TIMEOUT`]) and their attempts be
-    /// recorded, starts no more, then gives the endpoints' leases up so that another
-    /// instance takes them over at once instead of when they lapse.
+    /// Starts no more sends, lets those in flight finish and be recorded (for at most
+    /// [`STOP_GRACE`]: the rest are sent again later), then gives the endpoints' leases up
+    /// so that another instance takes them over at once instead of when they lapse.
     pub async fn stop(self) {
         self.stopping.store(true, Ordering::Relaxed);
         self.stop.notify_one();
         let mut task = self.task;
-        let grace = SEND_TIMEOUT + Duration::from_secs(5);
-        if tokio::time::timeout(grace, &mut task).await.is_err() {
+        // The task waits [`STOP_GRACE`] for its endpoints' sends, then abandons them.
+        if tokio::time::timeout(STOP_GRACE * 2, &mut task)
+            .await
+            .is_err()
+        {
             task.abort();
+            let _ = task.await;
         }
         if let Err(e) = self.store.release_webhook_leases(&self.owner).await {
             tracing::warn!(error = %e, "webhook leases not released; they lapse instead");
@@ -176,54 +232,79 @@ impl Dispatcher {
 
     async fn run(&self, stop: &tokio::sync::Notify) {
         let mut commits = self.store.commits();
+        let mut serving = Serving::default();
         while !self.stopping.load(Ordering::Relaxed) {
-            match self.round().await {
-                // A backlog: the next round at once.
-                Ok(true) => continue,
-                Ok(false) => {}
-                Err(e) => tracing::warn!(error = %e, "webhook delivery round failed; retrying"),
+            if let Err(e) = self.lease_and_serve(&mut serving).await {
+                tracing::warn!(error = %e, "webhook delivery round failed; retrying");
             }
             tokio::select! {
                 _ = stop.notified() => {}
-                _ = tokio::time::timeout(TICK, commits.changed()) => {}
+                // Every endpoint may have work now.
+                _ = tokio::time::timeout(TICK, commits.changed()) => serving.resting.clear(),
+                // An endpoint's round ended: with work left, the next starts at once.
+                Some(done) = serving.tasks.join_next_with_id() => serving.ended(done),
             }
+        }
+        let drained = async {
+            while let Some(done) = serving.tasks.join_next_with_id().await {
+                serving.ended(done);
+            }
+        };
+        if tokio::time::timeout(STOP_GRACE, drained).await.is_err() {
+            serving.tasks.shutdown().await;
         }
     }
 
-    /// One round: lease, fan out, deliver. `true` when work was left for the next.
-    pub async fn round(&self) -> StoreResult<bool> {
+    /// Takes or renews the leases, and starts a round for each leased endpoint that has
+    /// none running, while fewer than [`ENDPOINTS_AT_ONCE`] run.
+    async fn lease_and_serve(&self, serving: &mut Serving) -> StoreResult<()> {
         let now = Utc::now();
-        let until = now + chrono::Duration::from_std(LEASE).expect("small");
+        let lease_ends = now + chrono::Duration::from_std(LEASE).expect("small");
         let endpoints = self
             .store
-            .lease_webhook_endpoints(&self.owner, until, now)
+            .lease_webhook_endpoints(&self.owner, lease_ends, now)
             .await?;
         let leased: Vec<&str> = endpoints.iter().map(|e| e.endpoint.id.as_str()).collect();
         self.paces.retain(&leased);
+        serving
+            .last_started
+            .retain(|id, _| leased.contains(&id.as_str()));
         if !endpoints.is_empty() && self.reminders_due() {
             self.remind().await?;
         }
-        // Endpoints side by side: one slow or black-holed receiver holds up no other.
-        // Each endpoint's failure is its own (logged), not the round's.
-        let lease_ends = until;
-        let outcomes: Vec<bool> = futures_util::stream::iter(endpoints)
-            .map(|endpoint| async move {
-                match self.serve_endpoint(&endpoint, lease_ends).await {
-                    Ok(more) => more,
-                    Err(e) => {
-                        tracing::warn!(
-                            webhook.endpoint = %endpoint.endpoint.id,
-                            error = %e,
-                            "webhook endpoint round failed; retrying"
-                        );
-                        false
-                    }
+        let mut idle: Vec<EndpointState> = endpoints
+            .into_iter()
+            .filter(|e| !serving.is_running(&e.endpoint.id))
+            .filter(|e| !serving.resting.contains(&e.endpoint.id))
+            .collect();
+        idle.sort_by_key(|e| serving.last_started.get(&e.endpoint.id).copied());
+        for endpoint in idle {
+            if serving.running.len() >= ENDPOINTS_AT_ONCE {
+                break;
+            }
+            let id = endpoint.endpoint.id.clone();
+            serving.last_started.insert(id.clone(), Instant::now());
+            let this = self.clone();
+            let task = serving.tasks.spawn({
+                let id = id.clone();
+                async move {
+                    let more = match this.serve_endpoint(&endpoint, lease_ends).await {
+                        Ok(more) => more,
+                        Err(e) => {
+                            tracing::warn!(
+                                webhook.endpoint = %id,
+                                error = %e,
+                                "webhook endpoint round failed; retrying"
+                            );
+                            false
+                        }
+                    };
+                    (id, more)
                 }
-            })
-            .buffer_unordered(ENDPOINTS_AT_ONCE)
-            .collect()
-            .await;
-        Ok(outcomes.into_iter().any(|more| more))
+            });
+            serving.running.insert(task.id(), id);
+        }
+        Ok(())
     }
 
     /// One endpoint's part of a round. `true` when work was left for the next.
@@ -376,6 +457,19 @@ impl Dispatcher {
     /// a send to finish, and no further once one disabled the endpoint. `true` when more
     /// was due than a round sends.
     async fn deliver(&self, state: &EndpointState, lease_ends: DateTime<Utc>) -> StoreResult<bool> {
+        // Read again: the secrets sign as they are now (a rotation during the round
+        // counts), and an endpoint disabled or deleted meanwhile gets nothing more.
+        let Some(state) = self
+            .store
+            .webhook_endpoint_state(&state.endpoint.id)
+            .await?
+        else {
+            return Ok(false);
+        };
+        if !state.endpoint.enabled {
+            return Ok(false);
+        }
+        let state = &state;
         // Paced, a round takes no more than its pace sends in [`PACED_ROUND`], so that it
         // ends well inside the lease (and a stop waits for little).
         let limit = match self.settings.rate {
@@ -387,7 +481,8 @@ impl Dispatcher {
             .due_webhook_deliveries(&state.endpoint.id, Utc::now(), limit)
             .await?;
         let full = due.len() as u64 == limit;
-        let last_start = lease_ends - chrono::Duration::from_std(SEND_TIMEOUT).expect("small");
+        let last_start =
+            lease_ends - chrono::Duration::from_std(SEND_TIMEOUT + RECORD_MARGIN).expect("small");
         let stopped = std::sync::atomic::AtomicBool::new(false);
         let results: Vec<StoreResult<Option<(WebhookAttempt, AttemptOutcome)>>> =
             futures_util::stream::iter(due)
@@ -442,8 +537,14 @@ impl Dispatcher {
             Some((reason, at)) => self.disabled_notices(state, reason, at).await?,
             None => vec![],
         };
+        let renewed = Utc::now() + chrono::Duration::from_std(LEASE).expect("small");
         self.store
-            .record_webhook_attempts(&attempts, &state.endpoint.id, &notices)
+            .record_webhook_attempts(
+                &attempts,
+                &state.endpoint.id,
+                (&self.owner, renewed),
+                &notices,
+            )
             .await?;
         Ok(full && !stopped.into_inner())
     }
@@ -562,7 +663,7 @@ fn outcome(delivery: &WebhookDelivery, sent: &Sent, now: DateTime<Utc>) -> Attem
         }
         _ => {}
     }
-    let age = (now - delivery.created_at).to_std().unwrap_or_default();
+    let age = (now - delivery.tried_since()).to_std().unwrap_or_default();
     if age >= GIVE_UP_AFTER {
         return AttemptOutcome::GiveUp {
             disable: Some(format!(
