@@ -43,13 +43,9 @@ impl MigrationTrait for Migration {
         Ok(())
     }
 
+    /// Drops the column only: queued deliveries stay queued (the code of the version
+    /// before knows them; making them pending would send an invoice's out of order).
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "UPDATE webhook_deliveries SET state = 'pending' WHERE state = 'queued'",
-            )
-            .await?;
         manager
             .alter_table(
                 Table::alter()

@@ -193,9 +193,12 @@ async fn release_queued(
     endpoint_id: &str,
     now: DateTime<Utc>,
 ) -> StoreResult<()> {
-    let queued = webhook_delivery::Entity::find()
+    let queued: Option<String> = webhook_delivery::Entity::find()
+        .select_only()
+        .column(D::Id)
         .filter(D::EndpointId.eq(endpoint_id))
         .filter(D::State.eq(DeliveryState::Queued.as_str()))
+        .into_tuple()
         .one(txn)
         .await?;
     if queued.is_none() {
@@ -433,6 +436,14 @@ impl Store {
         Ok(true)
     }
 
+    /// Moves an endpoint's queues on (see [`release_queued`]), outside a fan-out.
+    pub async fn release_webhook_queue(&self, endpoint_id: &str) -> StoreResult<()> {
+        let txn = self.db.begin().await?;
+        release_queued(&txn, endpoint_id, Utc::now()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
     /// Deliveries of an endpoint due now, in order (an invoice has at most one pending at
     /// a time: see [`queue_behind_earlier`]).
     pub async fn due_webhook_deliveries(
@@ -456,8 +467,7 @@ impl Store {
     }
 
     /// Records attempts at an endpoint's deliveries and what follows from each, in one
-    /// transaction, renewing `owner`'s lease until `lease_until` (which also orders it
-    /// after a fan-out of the endpoint in flight). When an outcome disables the endpoint,
+    /// transaction, renewing `owner`'s lease until `lease_until`. When an outcome disables the endpoint,
     /// `disabled_notices` (the deliveries telling other endpoints so) are written with the
     /// change, once: not when the endpoint was disabled already.
     pub async fn record_webhook_attempts(
@@ -471,7 +481,8 @@ impl Store {
             return Ok(());
         }
         let txn = self.db.begin().await?;
-        // Attempts are recorded even when the lease was lost meanwhile: they happened.
+        // Attempts are recorded even when the lease was lost meanwhile: they happened (a
+        // queue this leaves without a pending head moves on at the next fan-out).
         webhook_endpoint::Entity::update_many()
             .col_expr(E::LeaseUntil, Expr::value(lease_until))
             .filter(E::Id.eq(endpoint_id))
@@ -649,7 +660,12 @@ impl Store {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<DeliveryState>> {
         let txn = self.db.begin().await?;
-        let Some(row) = webhook_delivery::Entity::find_by_id(id).one(&txn).await? else {
+        // Locked (on SQLite, a write first), so that no settlement or fan-out of its
+        // invoice interleaves.
+        let Some(row) = self
+            .find_locked::<webhook_delivery::Entity>(&txn, D::Id, id)
+            .await?
+        else {
             return Ok(None);
         };
         let current = delivery(row)?;
@@ -668,8 +684,10 @@ impl Store {
             .col_expr(D::State, Expr::value(state.as_str()))
             .col_expr(D::NextAttemptAt, Expr::value(now))
             .col_expr(D::PendingSince, Expr::value(now))
+            .col_expr(D::Attempts, Expr::value(0))
             .col_expr(D::DeliveredAt, Expr::value(Option::<DateTime<Utc>>::None))
             .filter(D::Id.eq(id))
+            .filter(D::State.eq(current.state.as_str()))
             .exec(&txn)
             .await?;
         txn.commit().await?;

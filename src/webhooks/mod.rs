@@ -94,38 +94,54 @@ enum FannedOut {
 struct Serving {
     /// Each ends with its endpoint's id and whether work was left.
     tasks: tokio::task::JoinSet<(String, bool)>,
-    /// The endpoint each task serves.
-    running: HashMap<tokio::task::Id, String>,
+    /// The endpoint each task serves, and the wake-up its round started after.
+    running: HashMap<tokio::task::Id, (String, u64)>,
     /// Endpoints whose last round found no more work: none starts again before the next
     /// tick or commit.
     resting: HashSet<String>,
-    /// When each endpoint's last round started: the longest waiting go first.
+    /// Ticks and commits so far.
+    wakes: u64,
+    /// When each endpoint's last round started: the longest waiting start first (never
+    /// started, first of all).
     last_started: HashMap<String, Instant>,
 }
 
 impl Serving {
     fn is_running(&self, endpoint: &str) -> bool {
-        self.running.values().any(|id| id == endpoint)
+        self.running.values().any(|(id, _)| id == endpoint)
     }
 
-    fn ended(&mut self, done: Result<(tokio::task::Id, (String, bool)), tokio::task::JoinError>) {
+    /// A tick or a commit: every endpoint may have work. `true`: start rounds.
+    fn woken(&mut self) -> bool {
+        self.wakes += 1;
+        self.resting.clear();
+        true
+    }
+
+    /// A round ended. `true`: start rounds (work was left, or a tick or commit came while
+    /// it ran, which its reading of the feed may have missed).
+    fn ended(
+        &mut self,
+        done: Result<(tokio::task::Id, (String, bool)), tokio::task::JoinError>,
+    ) -> bool {
         let task = match &done {
             Ok((task, _)) => *task,
             Err(e) => e.id(),
         };
-        let Some(endpoint) = self.running.remove(&task) else {
-            return;
+        let Some((endpoint, woken)) = self.running.remove(&task) else {
+            return false;
         };
         match done {
-            // First in line for the next start.
-            Ok((_, (_, true))) => {
-                self.last_started.remove(&endpoint);
-            }
+            Ok((_, (_, true))) => true,
+            Ok(_) if woken != self.wakes => true,
             Ok(_) => {
                 self.resting.insert(endpoint);
+                false
             }
             Err(e) => {
-                tracing::error!(webhook.endpoint = %endpoint, error = %e, "a webhook endpoint's round panicked")
+                tracing::error!(webhook.endpoint = %endpoint, error = %e, "a webhook endpoint's round panicked");
+                self.resting.insert(endpoint);
+                false
             }
         }
     }
@@ -232,18 +248,23 @@ impl Dispatcher {
 
     async fn run(&self, stop: &tokio::sync::Notify) {
         let mut commits = self.store.commits();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut serving = Serving::default();
+        let mut start = true;
         while !self.stopping.load(Ordering::Relaxed) {
-            if let Err(e) = self.lease_and_serve(&mut serving).await {
+            if start && let Err(e) = self.lease_and_serve(&mut serving).await {
                 tracing::warn!(error = %e, "webhook delivery round failed; retrying");
             }
-            tokio::select! {
-                _ = stop.notified() => {}
-                // Every endpoint may have work now.
-                _ = tokio::time::timeout(TICK, commits.changed()) => serving.resting.clear(),
-                // An endpoint's round ended: with work left, the next starts at once.
+            start = tokio::select! {
+                _ = stop.notified() => false,
+                // Leases renewed, retries come due, other instances' commits: every second.
+                _ = tick.tick() => serving.woken(),
+                // This process committed: every endpoint may have work now.
+                Ok(()) = commits.changed() => serving.woken(),
+                // An endpoint's round ended: with work left, its next starts at once.
                 Some(done) = serving.tasks.join_next_with_id() => serving.ended(done),
-            }
+            };
         }
         let drained = async {
             while let Some(done) = serving.tasks.join_next_with_id().await {
@@ -269,8 +290,11 @@ impl Dispatcher {
         serving
             .last_started
             .retain(|id, _| leased.contains(&id.as_str()));
-        if !endpoints.is_empty() && self.reminders_due() {
-            self.remind().await?;
+        if !endpoints.is_empty()
+            && self.reminders_due()
+            && let Err(e) = self.remind().await
+        {
+            tracing::warn!(error = %e, "webhook reminders failed; trying again later");
         }
         let mut idle: Vec<EndpointState> = endpoints
             .into_iter()
@@ -285,6 +309,7 @@ impl Dispatcher {
             let id = endpoint.endpoint.id.clone();
             serving.last_started.insert(id.clone(), Instant::now());
             let this = self.clone();
+            let woken = serving.wakes;
             let task = serving.tasks.spawn({
                 let id = id.clone();
                 async move {
@@ -302,7 +327,7 @@ impl Dispatcher {
                     (id, more)
                 }
             });
-            serving.running.insert(task.id(), id);
+            serving.running.insert(task.id(), (id, woken));
         }
         Ok(())
     }
@@ -421,6 +446,8 @@ impl Dispatcher {
             .await?
             >= MAX_PENDING
         {
+            // No fan-out, so no release with it: queues still move on.
+            self.store.release_webhook_queue(&state.endpoint.id).await?;
             return Ok(FannedOut::Caught);
         }
         for _ in 0..PAGES_PER_ROUND {

@@ -61,9 +61,9 @@ struct Inbox {
     answers: VecDeque<(u16, Option<&'static str>)>,
     /// How long each answer takes.
     delay: Duration,
-    /// Messages of each invoice being answered.
-    in_flight: std::collections::HashMap<String, usize>,
-    /// Messages that arrived while one of the same invoice was being answered.
+    /// The change messages (`evt_…`) being answered, with their invoice.
+    in_flight: Vec<(String, String)>,
+    /// Invoices of which a change message arrived while another was being answered.
     overlapping: Vec<String>,
     received: Vec<Received>,
 }
@@ -156,11 +156,21 @@ async fn receive(
     body: Bytes,
 ) -> (StatusCode, HeaderMap) {
     let (status, retry_after, delay) = take(&inbox, &headers, &body);
-    tokio::time::sleep(delay).await;
-    let invoice = invoice_of(&body);
-    if let Some(n) = inbox.lock().unwrap().in_flight.get_mut(&invoice) {
-        *n -= 1;
+    // Answered (or dropped, when the gateway gives up on the answer): no longer in flight.
+    struct Answered(Arc<Mutex<Inbox>>, String);
+    impl Drop for Answered {
+        fn drop(&mut self) {
+            let mut inbox = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = inbox.in_flight.iter().position(|(id, _)| *id == self.1) {
+                inbox.in_flight.remove(at);
+            }
+        }
     }
+    let _answered = Answered(
+        inbox.clone(),
+        headers["webhook-id"].to_str().unwrap().to_owned(),
+    );
+    tokio::time::sleep(delay).await;
     let mut answer = HeaderMap::new();
     if let Some(seconds) = retry_after {
         answer.insert("retry-after", seconds.parse().unwrap());
@@ -184,11 +194,19 @@ fn take(
     body: &Bytes,
 ) -> (u16, Option<&'static str>, Duration) {
     let mut inbox = inbox.lock().unwrap();
-    let invoice = invoice_of(body);
-    let busy = inbox.in_flight.entry(invoice.clone()).or_default();
-    *busy += 1;
-    if *busy > 1 && !invoice.is_empty() {
-        inbox.overlapping.push(invoice);
+    // Only changes are ordered (a reminder of an invoice is not ordered with its changes);
+    // a retry of the same message is not another message.
+    let id = headers["webhook-id"].to_str().unwrap().to_owned();
+    if id.starts_with("evt_") {
+        let invoice = invoice_of(body);
+        if inbox
+            .in_flight
+            .iter()
+            .any(|(other, of)| *of == invoice && *other != id)
+        {
+            inbox.overlapping.push(invoice.clone());
+        }
+        inbox.in_flight.push((id, invoice));
     }
     let verify = |secret: &String| {
         standardwebhooks::Webhook::new(secret)
