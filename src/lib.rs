@@ -39,3 +39,4 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
+pub mod xlsx_io;

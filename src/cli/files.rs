@@ -131,18 +131,21 @@ fn draw_import(bar: &indicatif::ProgressBar, import: &crate::domain::InvoiceImpo
     bar.set_position(import.counts.read);
 }
 
+/// Writes the export of `filter`: CSV with `delimiter`, or a workbook when it is `None`.
 pub(super) async fn export(
     config: &Config,
     filter: InvoiceFilter,
-    delimiter: u8,
+    delimiter: Option<u8>,
     output: Option<PathBuf>,
 ) -> Result<(), crate::app::StartError> {
     use tokio::io::AsyncWriteExt;
 
     let gateway = open_gateway(config).await?;
-    let mut chunks = gateway
-        .export_invoices(&operator(), filter, delimiter)
-        .map_err(|e| e.public_message())?;
+    let mut chunks = match delimiter {
+        Some(delimiter) => gateway.export_invoices(&operator(), filter, delimiter),
+        None => gateway.export_invoices_xlsx(&operator(), filter),
+    }
+    .map_err(|e| e.public_message())?;
     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &output {
         Some(path) => Box::new(
             tokio::fs::File::create(path)

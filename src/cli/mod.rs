@@ -69,8 +69,12 @@ enum Command {
         #[arg(long)]
         apply_valid_rows: bool,
     },
-    /// Write the invoices of a filter as CSV (the import template).
+    /// Write the invoices of a filter as CSV or as a workbook (the import template).
     Export {
+        /// `csv`, or `xlsx` for a workbook (header frozen and filtered, dates as dates,
+        /// ids as text, the status as a list).
+        #[arg(long, default_value = "csv", value_parser = ["csv", "xlsx"])]
+        format: String,
         /// Only invoices with this status (OPEN, PAID, CANCELLED, OVERDUE).
         #[arg(long)]
         status: Option<String>,
@@ -215,6 +219,7 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             import(&config, &file, options).await
         }
         Command::Export {
+            format,
             status,
             order_id,
             account_id,
@@ -231,8 +236,13 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
                 due_to,
             }
             .read()?;
-            let delimiter = if semicolon { b';' } else { b',' };
-            export(&config, filter, delimiter, output).await
+            let form = match (format.as_str(), semicolon) {
+                ("xlsx", true) => return Err("--semicolon is for CSV only".into()),
+                ("xlsx", false) => None,
+                (_, true) => Some(b';'),
+                (_, false) => Some(b','),
+            };
+            export(&config, filter, form, output).await
         }
     }
 }

@@ -15,7 +15,7 @@ mod writer;
 
 pub use problem::FileProblem;
 pub use reader::{ImportFile, Limits, RowReader};
-pub use template::Column;
+pub use template::{Column, neutralise, status_label};
 pub use writer::InvoiceCsvWriter;
 
 /// Property tests over generated input (a deterministic generator, so a failure

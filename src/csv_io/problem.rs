@@ -37,6 +37,8 @@ pub enum FileProblem {
         header: bool,
     },
     Unreadable(String),
+    /// A workbook that cannot be imported: what it is, and what to do instead.
+    Workbook(String),
 }
 
 impl FileProblem {
@@ -87,7 +89,8 @@ impl FileProblem {
             | FileProblem::Binary
             | FileProblem::MixedEncoding
             | FileProblem::Malformed { .. }
-            | FileProblem::Unreadable(_) => RefusalCode::InvalidFile,
+            | FileProblem::Unreadable(_)
+            | FileProblem::Workbook(_) => RefusalCode::InvalidFile,
         }
     }
 }
@@ -138,6 +141,7 @@ impl fmt::Display for FileProblem {
                 Column::ALL.len()
             ),
             FileProblem::Unreadable(why) => write!(f, "the file cannot be read: {why}"),
+            FileProblem::Workbook(what) => write!(f, "{what}"),
         }
     }
 }

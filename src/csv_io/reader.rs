@@ -144,6 +144,14 @@ impl ImportFile {
         self.rows
     }
 
+    /// Where `column` sits in the file's rows (its index from 0), if the file has it.
+    pub fn position(&self, column: Column) -> Option<usize> {
+        self.layout
+            .positions
+            .iter()
+            .position(|c| *c == Some(column))
+    }
+
     /// Reads the rows, after the header.
     pub fn into_rows(mut self) -> Result<RowReader, FileProblem> {
         let lines_skipped = self.lines_skipped;

@@ -2,6 +2,7 @@
 //! cursors. Nothing here knows HTTP, GraphQL or the database; every function can be
 //! tested on plain values.
 
+mod aging;
 mod api_key;
 mod change;
 mod code;
@@ -41,6 +42,7 @@ pub fn parse_date(text: &str) -> Option<chrono::NaiveDate> {
     (shaped && is_storable_date(date)).then_some(date)
 }
 
+pub use aging::{AgingBucket, AgingTotal, OverdueAccount, ReceivablesAging};
 pub use api_key::{ApiKey, ApiKeyRole, MAX_KEY_NAME};
 pub use change::{
     Applied, ChangeRequest, LinkPolicy, MAX_OBSERVATION_CHARS, Origin, Outcome, Refusal,

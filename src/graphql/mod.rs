@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, resolvers, loaders and the error boundary. The only module
 //! that knows async-graphql; it calls the service and never the store.
 
+mod aging;
 mod api_keys;
 mod connection;
 mod error;
@@ -39,6 +40,7 @@ pub use throttle::Budget;
 #[graphql(name = "Query")]
 pub struct QueryRoot(
     query::InvoiceQuery,
+    aging::AgingQuery,
     imports::ImportQuery,
     api_keys::ApiKeyQuery,
     webhooks::WebhookQuery,

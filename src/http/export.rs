@@ -1,8 +1,9 @@
-//! `GET /export/invoices.csv`: the streamed CSV export, for admins. It takes the filters
-//! of the `invoices` query as query parameters, and a bearer token either in the
-//! `Authorization` header or, for a browser's download button, as the `token` parameter
-//! of a link from the `invoiceExportUrl` query (a five-minute token that opens the export
-//! of its own filter and nothing else).
+//! `GET /export/invoices.csv` and `GET /export/invoices.xlsx`: the exports, for admins, as
+//! CSV (streamed) or as a workbook. They take the filters of the `invoices` query as query
+//! parameters, and a bearer token either in the `Authorization` header or, for a
+//! browser's download button, as the `token` parameter of a link from the
+//! `invoiceExportUrl` query (a five-minute token that opens the export of its own filter
+//! and nothing else, in either form).
 
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -44,10 +45,34 @@ fn caller_of(
     }
 }
 
+/// The file an export writes.
+#[derive(Clone, Copy)]
+enum Form {
+    Csv,
+    Workbook,
+}
+
 pub(super) async fn export_invoices(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Response {
+    export(state, headers, query, Form::Csv).await
+}
+
+pub(super) async fn export_invoices_xlsx(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ExportQuery>, QueryRejection>,
+) -> Response {
+    export(state, headers, query, Form::Workbook).await
+}
+
+async fn export(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<ExportQuery>, QueryRejection>,
+    form: Form,
 ) -> Response {
     let Query(query) = match query {
         Ok(query) => query,
@@ -65,10 +90,11 @@ pub(super) async fn export_invoices(
                  unchanged: ask invoiceExportUrl for a link to this one",
             ));
         }
-        state
-            .gateway
-            .export_invoices(&who, filter, delimiter)
-            .map_err(HttpError::from)
+        match form {
+            Form::Csv => state.gateway.export_invoices(&who, filter, delimiter),
+            Form::Workbook => state.gateway.export_invoices_xlsx(&who, filter),
+        }
+        .map_err(HttpError::from)
     })();
     let chunks = match started {
         Ok(chunks) => chunks,
@@ -83,10 +109,17 @@ pub(super) async fn export_invoices(
         };
         Some((item, chunks))
     });
-    let file_name = format!("invoices-{}.csv", state.gateway.today());
+    let (extension, content_type) = match form {
+        Form::Csv => ("csv", "text/csv; charset=utf-8"),
+        Form::Workbook => (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    };
+    let file_name = format!("invoices-{}.{extension}", state.gateway.today());
     (
         [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_TYPE, content_type.to_owned()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"{file_name}\""),

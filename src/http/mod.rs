@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/ws", get(ws::upgrade))
         .route("/graphiql/{file}", get(graphiql_asset))
         .route(crate::service::EXPORT_PATH, get(export::export_invoices))
+        .route(
+            crate::service::EXPORT_XLSX_PATH,
+            get(export::export_invoices_xlsx),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(rest::routes())

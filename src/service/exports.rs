@@ -1,14 +1,17 @@
-//! CSV exports: any filter of the `invoices` query, streamed. One statement reads the rows
-//! (a consistent snapshot); a task turns them into CSV chunks and hands them over a
-//! bounded channel, so memory holds a few chunks however many rows there are, and a slow
-//! client slows the reading instead of filling memory.
+//! Exports: any filter of the `invoices` query, as CSV or as a workbook (`.xlsx`). One
+//! statement reads the rows (a consistent snapshot); a task turns them into chunks of the
+//! file and hands them over a bounded channel, so memory holds a few chunks however many
+//! rows there are, and a slow client slows the reading instead of filling memory. A CSV
+//! streams from its first row; a workbook is written row by row to a temporary file
+//! (constant memory) and streams once its last row is in (a zip is whole or nothing).
 
 use tokio::sync::mpsc;
 
 use super::{AppError, UseCases};
 use crate::auth::Principal;
 use crate::csv_io::InvoiceCsvWriter;
-use crate::domain::{FilterText, InvoiceFilter};
+use crate::domain::{FilterText, Invoice, InvoiceFilter};
+use crate::xlsx_io::InvoiceWorkbook;
 
 /// How long an export waits for a client that takes no data before giving up.
 const STALLED: std::time::Duration = std::time::Duration::from_secs(60);
@@ -41,6 +44,9 @@ pub struct ExportQuery {
 
 /// The path of CSV exports.
 pub const EXPORT_PATH: &str = "/export/invoices.csv";
+/// The path of workbook exports (the same query parameters, and the same download links'
+/// tokens, as [`EXPORT_PATH`]; `delimiter` has no meaning there).
+pub const EXPORT_XLSX_PATH: &str = "/export/invoices.xlsx";
 
 impl ExportQuery {
     /// The link that opens the export of `filter` with `delimiter` and `token`.
@@ -87,7 +93,115 @@ pub fn export_link_binding(filter: &InvoiceFilter, delimiter: u8) -> String {
     .to_string()
 }
 
+/// Bytes written into an export's channel, a chunk at a time, from a blocking thread (the
+/// workbook writer's output). A client gone fails the write.
+struct ChunkWriter {
+    tx: mpsc::Sender<Result<Vec<u8>, AppError>>,
+    buffer: Vec<u8>,
+}
+
+impl ChunkWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::other("the export's client is gone"))
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.send()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
 impl UseCases {
+    /// Who may export, and a place among the exports streaming at once.
+    fn start_export(
+        &self,
+        who: &Principal,
+        filter: &InvoiceFilter,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        who.require_every_account("export invoices")?;
+        filter.check()?;
+        self.exports.clone().try_acquire_owned().map_err(|_| {
+            AppError::Busy("too many exports are streaming; try again in a moment".into())
+        })
+    }
+
+    /// Starts exporting the invoices `filter` covers as a workbook (admins only).
+    pub fn export_invoices_xlsx(
+        &self,
+        who: &Principal,
+        filter: InvoiceFilter,
+    ) -> Result<ExportChunks, AppError> {
+        let permit = self.start_export(who, &filter)?;
+        let (tx, rx) = mpsc::channel(4);
+        let (rows_tx, mut rows) = mpsc::channel::<Invoice>(1024);
+        let gateway = self.clone();
+        let today = self.today();
+        // The workbook is written on a blocking thread (its rows go to a temporary file);
+        // the rows come from the database on this task.
+        let out = tx.clone();
+        let writer = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+            let mut book = InvoiceWorkbook::new().map_err(|e| e.to_string())?;
+            while let Some(invoice) = rows.blocking_recv() {
+                book.write(&invoice, today).map_err(|e| e.to_string())?;
+            }
+            let written = u64::from(book.rows() - 1);
+            let mut chunks = ChunkWriter {
+                tx: out,
+                buffer: Vec::with_capacity(CHUNK_BYTES),
+            };
+            book.finish(&mut chunks).map_err(|e| e.to_string())?;
+            std::io::Write::flush(&mut chunks).map_err(|e| e.to_string())?;
+            Ok(written)
+        });
+        let task = async move {
+            let _permit = permit;
+            let read = async {
+                let stream = gateway.store.stream_invoices(&filter, today).await?;
+                let mut stream = std::pin::pin!(stream);
+                while let Some(invoice) = futures_util::StreamExt::next(&mut stream).await {
+                    if rows_tx.send(invoice?).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), crate::store::StoreError>(())
+            };
+            if let Err(e) = read.await {
+                tracing::error!(error = %e, "workbook export failed");
+                writer.abort();
+                let _ = tx.send(Err(e.into())).await;
+                return;
+            }
+            drop(rows_tx);
+            match writer.await {
+                Ok(Ok(rows)) => tracing::info!(export.rows = rows, "workbook export finished"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "workbook export stopped");
+                    let _ = tx
+                        .send(Err(AppError::Internal(format!("the workbook failed: {e}"))))
+                        .await;
+                }
+                Err(e) => tracing::error!(error = %e, "workbook export task failed"),
+            }
+        };
+        tokio::spawn(tracing::Instrument::in_current_span(task));
+        Ok(rx)
+    }
+
     /// Starts exporting the invoices `filter` covers (admins only). `delimiter` is the
     /// CSV delimiter (`,` by default; `;` suits spreadsheets in comma-decimal locales).
     pub fn export_invoices(
@@ -96,13 +210,7 @@ impl UseCases {
         filter: InvoiceFilter,
         delimiter: u8,
     ) -> Result<ExportChunks, AppError> {
-        who.require_every_account("export invoices")?;
-        filter.check()?;
-        let Ok(permit) = self.exports.clone().try_acquire_owned() else {
-            return Err(AppError::Busy(
-                "too many exports are streaming; try again in a moment".into(),
-            ));
-        };
+        let permit = self.start_export(who, &filter)?;
         let (tx, rx) = mpsc::channel(4);
         let gateway = self.clone();
         // The export streams from a task of its own; its log lines still belong to the

@@ -2,6 +2,7 @@
 //! service checks rights and scopes, computes "today" in the store's time zone, and calls
 //! the store; it knows neither HTTP nor GraphQL.
 
+mod aging;
 mod api_keys;
 mod changes;
 mod creation;
@@ -25,7 +26,7 @@ pub use changes::ChangeResult;
 pub use creation::AccountDraft;
 pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
-pub use exports::{EXPORT_PATH, ExportQuery, export_link_binding};
+pub use exports::{EXPORT_PATH, EXPORT_XLSX_PATH, ExportQuery, export_link_binding};
 pub use imports::{BATCH_ROWS as IMPORT_BATCH_ROWS, ImportOptions, ImportReport};
 pub use reads::InvoicePage;
 pub use seed::SeedScale;

@@ -138,10 +138,10 @@ fn key_value(key: &SortKey) -> StoreResult<Value> {
 /// Status, currency, count, and the two parts of the value sum.
 type TotalRow = (String, String, i64, Option<String>, Option<String>);
 
-const SUM_HIGH: &str = "CAST(SUM(value_units / 1000000000) AS TEXT)";
-const SUM_LOW: &str = "CAST(SUM(value_units % 1000000000) AS TEXT)";
+pub(super) const SUM_HIGH: &str = "CAST(SUM(value_units / 1000000000) AS TEXT)";
+pub(super) const SUM_LOW: &str = "CAST(SUM(value_units % 1000000000) AS TEXT)";
 
-fn parse_sum(high: Option<String>, low: Option<String>) -> StoreResult<Decimal> {
+pub(super) fn parse_sum(high: Option<String>, low: Option<String>) -> StoreResult<Decimal> {
     let part = |text: Option<String>| match text {
         None => Ok(0_i128),
         Some(text) => text

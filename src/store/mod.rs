@@ -2,6 +2,7 @@
 //! through SeaORM. This module turns rows into domain records and back; nothing outside
 //! it (and `entity`, `migration`) knows SeaORM.
 
+mod aging;
 mod api_keys;
 mod changes;
 mod convert;

@@ -21,4 +21,5 @@ mod subscriptions;
 mod subscriptions_pg;
 mod surface;
 mod webhooks;
+mod workbooks;
 mod ws_client;

@@ -13,13 +13,14 @@ use tokio::sync::mpsc;
 use super::registry::Progress;
 use super::spill::ErrorSpill;
 use super::{BATCH_ROWS, ImportOptions, ImportReport};
-use crate::csv_io::{FileProblem, ImportFile};
+use crate::csv_io::{Column, FileProblem, ImportFile, Limits};
 use crate::domain::{
     BatchClaims, ChangeSource, ImportRow, ImportState, InvoiceImport, Origin, RowError, RowVerdict,
     decide_row, settle_stale_row,
 };
 use crate::service::UseCases;
 use crate::store::{Change, ImportTxn, Staged, StoreError};
+use crate::xlsx_io::{as_template_csv, column_letter};
 
 /// Times the bookkeeping of a finished import is retried while SQLite is locked by
 /// another import (each attempt waits out SQLite's own busy timeout first).
@@ -137,10 +138,10 @@ impl UseCases {
         spill: &mut ErrorSpill,
     ) -> Result<Option<FileProblem>, ImportFault> {
         let limits = self.settings().import_limits;
-        let checked = tokio::task::spawn_blocking(move || ImportFile::open(file, limits))
+        let checked = tokio::task::spawn_blocking(move || open_import(file, limits))
             .await
             .map_err(|e| ImportFault::Task(e.to_string()))?;
-        let checked = match checked {
+        let (checked, letters) = match checked {
             Ok(checked) => checked,
             Err(problem) => return Ok(Some(problem)),
         };
@@ -170,7 +171,10 @@ impl UseCases {
             let batch = self.decide_batch(&txn, rows).await?;
             progress.add(&batch, read);
             for error in &batch.errors {
-                spill.push(error);
+                match &letters {
+                    Some(letters) => spill.push(&in_sheet(error, letters)),
+                    None => spill.push(error),
+                }
             }
             // An all-or-nothing import that has refused a row only checks the rest.
             let applying =
@@ -292,4 +296,37 @@ fn read_batches(file: ImportFile) -> mpsc::Receiver<Rows> {
         }
     });
     rx
+}
+
+/// A workbook's column letters, by template column (`Status` → `C`).
+type Letters = std::collections::HashMap<&'static str, String>;
+
+/// The uploaded file, checked: a workbook is read as the CSV of its sheet (its size was
+/// checked as uploaded, not as unpacked), and its column letters kept for messages.
+fn open_import(file: File, limits: Limits) -> Result<(ImportFile, Option<Letters>), FileProblem> {
+    let (file, workbook) = as_template_csv(file, limits)?;
+    if !workbook {
+        return Ok((ImportFile::open(file, limits)?, None));
+    }
+    let unpacked = Limits {
+        max_bytes: u64::MAX,
+        ..limits
+    };
+    let checked = ImportFile::open(file, unpacked)?;
+    let letters = Column::ALL
+        .into_iter()
+        .filter_map(|c| Some((c.header(), column_letter(checked.position(c)?))))
+        .collect();
+    Ok((checked, Some(letters)))
+}
+
+/// A row's error as a workbook's user finds it: the column with its letter, `Status (C)`.
+fn in_sheet(error: &RowError, letters: &Letters) -> RowError {
+    let mut error = error.clone();
+    if let Some(column) = &error.column
+        && let Some(letter) = letters.get(column.as_str())
+    {
+        error.column = Some(format!("{column} ({letter})"));
+    }
+    error
 }
