@@ -278,7 +278,7 @@ for (const backend of backends) {
       const file = savedBySpreadsheet(typed);
 
       await page.getByRole('button', { name: 'Import', exact: true }).click();
-      await page.getByText('Drop your CSV file here or choose one').waitFor();
+      await page.getByText('Drop your CSV or .xlsx file here or choose one').waitFor();
       await page.locator('input[type=file]').setInputFiles(file);
       // The dry run lists the refused row with its line.
       const refused = page.getByRole('row').filter({ hasText: 'NO-SUCH-INVOICE' });
@@ -304,6 +304,42 @@ for (const backend of backends) {
         }
         throw new Error('the import did not pay the invoice');
       });
+      assert.deepEqual(page.problems, []);
+      await page.context().close();
+    });
+
+    test('the workbook export and the aging report', async () => {
+      const page = await newPage(gateway, '/console');
+      await signInAsDemo(page, 'admin');
+      await tab(page, 'Open');
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'Export .xlsx' }).click(),
+      ]);
+      assert.match(download.suggestedFilename(), /\.xlsx$/);
+      const bytes = readFileSync(await download.path());
+      assert.equal(bytes.subarray(0, 4).toString('latin1'), 'PK\x03\x04', 'a zip: a workbook');
+
+      await page.getByRole('button', { name: 'Aging' }).click();
+      const report = await gateway.graphql(
+        gateway.token(),
+        '{ receivablesAging { currencies { currency total { count } days1To30 { count } } } }',
+      );
+      const first = report.receivablesAging.currencies[0];
+      assert.ok(first, 'the demo store has unpaid invoices');
+      const table = page.getByRole('table', { name: new RegExp(`Unpaid invoices in ${first.currency}`) });
+      await table.waitFor();
+      const total = table.getByRole('row', { name: /Total unpaid/ });
+      assert.match(await total.textContent(), new RegExp(String(first.total.count)));
+      const bucket = table.getByRole('row', { name: /1–30 days/ });
+      assert.match(await bucket.textContent(), new RegExp(String(first.days1To30.count)));
+      await shoot(page, `${backend}-console-aging-en`);
+      const [file] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: 'Download .xlsx' }).click(),
+      ]);
+      assert.match(file.suggestedFilename(), /^aging-\d{4}-\d{2}-\d{2}\.xlsx$/);
+      assert.equal(readFileSync(await file.path()).subarray(0, 2).toString('latin1'), 'PK');
       assert.deepEqual(page.problems, []);
       await page.context().close();
     });
@@ -358,6 +394,12 @@ for (const backend of backends) {
         for (const word of Object.values(words)) await page.getByRole('tab', { name: word, exact: true }).waitFor();
         await shoot(page, `${backend}-console-${lang}`);
         if (lang === 'en') await axeCheck(page, 'console');
+        const aging = { en: 'Aging', es: 'ANTIGÜEDAD', pt: 'Aging' }[lang];
+        await page.getByRole('button', { name: aging, exact: true }).click();
+        await page.locator('#aging-report table').first().waitFor();
+        await shoot(page, `${backend}-console-aging-${lang}`);
+        if (lang === 'en') await axeCheck(page, 'console with the aging report');
+        await page.getByRole('button', { name: aging, exact: true }).click();
         const customer = await newPage(gateway, '/my-credits');
         await signInAsDemo(customer, 'customer');
         await customer.getByLabel('Language').selectOption({ label: LANGUAGE_NAMES[lang] });

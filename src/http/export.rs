@@ -52,6 +52,19 @@ enum Form {
     Workbook,
 }
 
+impl Form {
+    /// Its extension and content type.
+    fn file(self) -> (&'static str, &'static str) {
+        match self {
+            Form::Csv => ("csv", "text/csv; charset=utf-8"),
+            Form::Workbook => (
+                "xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ),
+        }
+    }
+}
+
 pub(super) async fn export_invoices(
     state: State<AppState>,
     headers: HeaderMap,
@@ -109,13 +122,7 @@ async fn export(
         };
         Some((item, chunks))
     });
-    let (extension, content_type) = match form {
-        Form::Csv => ("csv", "text/csv; charset=utf-8"),
-        Form::Workbook => (
-            "xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    };
+    let (extension, content_type) = form.file();
     let file_name = format!("invoices-{}.{extension}", state.gateway.today());
     (
         [
@@ -129,4 +136,93 @@ async fn export(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// The query string of `/export/aging.csv` and `/export/aging.xlsx`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) struct AgingQuery {
+    /// `YYYY-MM-DD`; today when absent.
+    as_of: Option<String>,
+    account_id: Option<String>,
+}
+
+pub(super) async fn export_aging_csv(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AgingQuery>, QueryRejection>,
+) -> Response {
+    export_aging(state, headers, query, Form::Csv).await
+}
+
+pub(super) async fn export_aging_xlsx(
+    state: State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AgingQuery>, QueryRejection>,
+) -> Response {
+    export_aging(state, headers, query, Form::Workbook).await
+}
+
+/// The receivables aging report as a file, for any caller with a token (scoped like the
+/// `receivablesAging` query: a customer's is its own account's).
+async fn export_aging(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<AgingQuery>, QueryRejection>,
+    form: Form,
+) -> Response {
+    let answer = async {
+        let Query(query) =
+            query.map_err(|e| bad_request(&format!("bad query parameters: {}", e.body_text())))?;
+        let as_of = query
+            .as_of
+            .map(|text| {
+                chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+                    .map_err(|_| bad_request("`asOf` must be a date, YYYY-MM-DD"))
+            })
+            .transpose()?;
+        let account = query
+            .account_id
+            .map(|id| {
+                crate::domain::Id::parse(id)
+                    .map_err(|e| HttpError::from(crate::service::AppError::from(e)))
+            })
+            .transpose()?;
+        let who = super::principal(&state, &headers)
+            .await
+            .map_err(HttpError::from)?
+            .ok_or_else(|| HttpError::new(Code::Unauthenticated, "a bearer token is required"))?;
+        let report = state
+            .gateway
+            .receivables_aging(&who, as_of, account.as_ref())
+            .await
+            .map_err(HttpError::from)?;
+        let bytes = match form {
+            Form::Csv => crate::xlsx_io::aging_csv(&report),
+            Form::Workbook => crate::xlsx_io::aging_workbook(&report).map_err(|e| {
+                HttpError::from(crate::service::AppError::Internal(format!(
+                    "aging workbook: {e}"
+                )))
+            })?,
+        };
+        let (extension, content_type) = form.file();
+        Ok::<Response, HttpError>(
+            (
+                [
+                    (header::CONTENT_TYPE, content_type.to_owned()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!(
+                            "attachment; filename=\"aging-{}.{extension}\"",
+                            report.as_of
+                        ),
+                    ),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                bytes,
+            )
+                .into_response(),
+        )
+    };
+    answer.await.unwrap_or_else(|refused| refused.graphql())
 }

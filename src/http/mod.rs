@@ -75,6 +75,8 @@ pub fn router(state: AppState) -> Router {
             crate::service::EXPORT_XLSX_PATH,
             get(export::export_invoices_xlsx),
         )
+        .route("/export/aging.csv", get(export::export_aging_csv))
+        .route("/export/aging.xlsx", get(export::export_aging_xlsx))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .merge(rest::routes())

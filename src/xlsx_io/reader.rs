@@ -11,11 +11,12 @@
 //! of its column). A formula is never evaluated: its cell's value as the spreadsheet last
 //! saved it is used (no saved value reads as an empty cell).
 //!
-//! Bounded: the zip's entries are checked before anything is unpacked (a zip bomb, a
-//! sheet or string table larger than [`MAX_UNPACKED`], an entry packed more than
-//! [`MAX_RATIO`] times are refused); the sheet is read a cell at a time and written as it
-//! goes, and reading stops at the row limit, so memory holds one row and the workbook's
-//! shared strings.
+//! Bounded: the zip's entries are checked before anything is unpacked (a workbook that
+//! would unpack to more than [`MAX_UNPACKED`], a shared-string table over
+//! [`MAX_SHARED_STRINGS`], an entry packed more than [`MAX_RATIO`] times: a zip bomb);
+//! the sheet is read a cell at a time and written as it goes (a million empty styled rows
+//! cost time, not memory), and reading stops at the row limit, so memory holds one row
+//! and the workbook's shared strings.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -27,6 +28,9 @@ use crate::csv_io::{FileProblem, Limits, neutralise};
 /// Most bytes a workbook may unpack to, all entries together. Our own export of the row
 /// limit (a million rows) unpacks to about 600 MB.
 pub const MAX_UNPACKED: u64 = 2 * 1024 * 1024 * 1024;
+/// Most bytes the shared-string table may unpack to: it is the one part read whole (the
+/// sheet streams). A million distinct ids and notes take about 60 MB.
+pub const MAX_SHARED_STRINGS: u64 = 256 * 1024 * 1024;
 /// The most an entry may be compressed (unpacked size over packed size, for entries over
 /// a megabyte). Spreadsheet XML packs 10 to 30 times; zip bombs thousands of times.
 pub const MAX_RATIO: u64 = 200;
@@ -256,6 +260,14 @@ fn check_entries(file: &File) -> Result<(), FileProblem> {
         }
         let (unpacked, packed) = (entry.size(), entry.compressed_size());
         total = total.saturating_add(unpacked);
+        if name == "xl/sharedstrings.xml" && unpacked > MAX_SHARED_STRINGS {
+            return Err(refused(&format!(
+                "the workbook's table of texts would unpack to {} MB, more than the {} MB \
+                 accepted: split the sheet",
+                unpacked >> 20,
+                MAX_SHARED_STRINGS >> 20
+            )));
+        }
         if unpacked > 1 << 20 && unpacked / packed.max(1) > MAX_RATIO {
             return Err(refused(&format!(
                 "`{}` would unpack {} times its size: refused as a zip bomb",

@@ -138,21 +138,25 @@ impl InvoiceWorkbook {
     /// The number and its format when a spreadsheet keeps `value` exactly; `None` when it
     /// must be text.
     fn money_format(&mut self, value: Decimal) -> Option<(f64, Format)> {
-        let digits = value.mantissa().unsigned_abs().to_string().len() as u32;
-        if digits > EXACT_DIGITS {
-            return None;
-        }
-        let number = rust_decimal::prelude::ToPrimitive::to_f64(&value)?;
-        let places = value.scale().max(2);
+        let (number, places) = exact_number(value)?;
         let format = self
             .money
-            .entry(places)
-            .or_insert_with(|| {
-                Format::new().set_num_format(format!("0.{}", "0".repeat(places as usize)))
-            })
+            .entry(places as u32)
+            .or_insert_with(|| Format::new().set_num_format(format!("0.{}", "0".repeat(places))))
             .clone();
         Some((number, format))
     }
+}
+
+/// `value` as a spreadsheet number, with the decimals to show (at least two), when a
+/// spreadsheet's float keeps it exactly: at most [`EXACT_DIGITS`] significant digits.
+pub(super) fn exact_number(value: Decimal) -> Option<(f64, usize)> {
+    let digits = value.mantissa().unsigned_abs().to_string().len() as u32;
+    if digits > EXACT_DIGITS {
+        return None;
+    }
+    let number = rust_decimal::prelude::ToPrimitive::to_f64(&value)?;
+    Some((number, value.scale().max(2) as usize))
 }
 
 fn col(index: usize) -> u16 {

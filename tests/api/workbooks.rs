@@ -361,4 +361,42 @@ async fn aging_buckets_turn_on_their_edges_and_customers_see_their_own(app: Test
         json!([]),
         "{other}"
     );
+
+    // The same report as files: CSV, and a workbook with the accounts most past due.
+    let file = |path: String, token: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .client
+                .get(format!("{}{path}", app.base))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{path}");
+            response.bytes().await.unwrap().to_vec()
+        }
+    };
+    let csv = file(format!("/export/aging.csv?asOf={as_of}"), app.admin()).await;
+    let csv = String::from_utf8(csv).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "As of,Currency,Days past due,Invoices,Value");
+    assert_eq!(lines[1], format!("{as_of},BRL,Not yet due,2,101.00"));
+    assert_eq!(lines[5], format!("{as_of},BRL,Over 90,2,15.50"));
+    assert_eq!(lines[6], format!("{as_of},BRL,Total,10,143.50"));
+    let own = file("/export/aging.csv".into(), app.customer("OTHER")).await;
+    assert!(
+        String::from_utf8(own)
+            .unwrap()
+            .contains(",BRL,Total,1,7.50"),
+        "a customer's file is its own account's"
+    );
+    let bytes = file(format!("/export/aging.xlsx?asOf={as_of}"), app.admin()).await;
+    let mut book = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    assert_eq!(book.sheet_names(), ["Aging", "Most past due"]);
+    let most = book.worksheet_range("Most past due").unwrap();
+    let first = most.rows().nth(1).unwrap().to_vec();
+    assert_eq!(first[0], Data::String("BRL".into()));
+    assert_eq!(first[1], Data::String("ACC".into()));
+    assert_eq!(first[3], Data::Float(35.0));
 }

@@ -12,6 +12,7 @@ import { useI18n } from '../i18n';
 import { useLiveChanges } from '../live';
 import { useSessionState } from '../persist';
 import { useKept } from '../ui/useKept';
+import { AgingReport } from './AgingReport';
 import { ExportButton } from './ExportButton';
 import { ImportArea, hasRunningImport } from './ImportArea';
 import { InvoiceDetails } from './InvoiceDetails';
@@ -39,6 +40,7 @@ export interface ConsoleView {
   pages: (string | null)[];
   openId: string | null;
   importOpen: boolean;
+  agingOpen?: boolean;
   delimiter: CsvDelimiter;
 }
 
@@ -95,6 +97,16 @@ export function ConsolePage() {
             </select>
           </label>
           <ExportButton status={view.status} orderId={orderId} delimiter={view.delimiter} />
+          <ExportButton status={view.status} orderId={orderId} delimiter={view.delimiter} workbook />
+          <button
+            type="button"
+            className="button"
+            aria-expanded={view.agingOpen ?? false}
+            aria-controls="aging-report"
+            onClick={() => setView((v) => ({ ...v, agingOpen: !v.agingOpen }))}
+          >
+            {t('aging')}
+          </button>
           <button
             type="button"
             className="button"
@@ -108,6 +120,7 @@ export function ConsolePage() {
       </div>
 
       {view.importOpen ? <ImportArea id="import-area" /> : null}
+      {view.agingOpen ? <AgingReport id="aging-report" /> : null}
 
       <StatusTabs
         selected={view.status}

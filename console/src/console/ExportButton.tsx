@@ -1,4 +1,4 @@
-// EXPORT: asks the gateway for a short-lived download link of the current filter
+// EXPORT (CSV or .xlsx): asks the gateway for a short-lived download link of the current filter
 // (`invoiceExportUrl`: a bearer header cannot ride on a browser download) and lets the
 // browser download it.
 import { useApolloClient } from '@apollo/client/react';
@@ -18,9 +18,11 @@ interface ExportButtonProps {
   status: InvoiceStatus;
   orderId: string | null;
   delimiter: CsvDelimiter;
+  /** A workbook (`.xlsx`) instead of CSV: the same link's token opens both. */
+  workbook?: boolean;
 }
 
-export function ExportButton({ status, orderId, delimiter }: ExportButtonProps) {
+export function ExportButton({ status, orderId, delimiter, workbook = false }: ExportButtonProps) {
   const { t } = useI18n();
   const client = useApolloClient();
   const [busy, setBusy] = useState(false);
@@ -35,7 +37,8 @@ export function ExportButton({ status, orderId, delimiter }: ExportButtonProps) 
         variables: { status, orderId, delimiter },
         fetchPolicy: 'no-cache',
       });
-      if (data?.invoiceExportUrl) download(data.invoiceExportUrl);
+      const link = data?.invoiceExportUrl;
+      if (link) download(workbook ? link.replace('/export/invoices.csv?', '/export/invoices.xlsx?') : link);
     } catch (error) {
       setProblem(messageOf(error as Error));
     } finally {
@@ -46,7 +49,7 @@ export function ExportButton({ status, orderId, delimiter }: ExportButtonProps) 
   return (
     <span className="export">
       <button type="button" className="button" onClick={() => void exportCsv()} disabled={busy}>
-        {t('export')}
+        {t(workbook ? 'exportWorkbook' : 'export')}
       </button>
       <span role="status" className="export-status">
         {busy ? t('preparingExport') : problem ? <span className="field-error">{problem}</span> : null}

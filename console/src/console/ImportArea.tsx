@@ -267,7 +267,7 @@ function DropZone({ disabled, onFile }: { disabled: boolean; onFile: (file: File
       <input
         type="file"
         className="dropzone-input"
-        accept=".csv,text/csv"
+        accept=".csv,text/csv,.xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         disabled={disabled}
         onChange={(event) => {
           const chosen = event.target.files?.[0];

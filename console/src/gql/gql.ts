@@ -14,6 +14,7 @@ import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  query ReceivablesAging {\n    receivablesAging {\n      asOf\n      currencies {\n        currency\n        notDue { count value }\n        days1To30 { count value }\n        days31To60 { count value }\n        days61To90 { count value }\n        over90 { count value }\n        total { count value }\n        mostOverdueAccounts {\n          accountId\n          account { id name }\n          count\n          value\n        }\n      }\n    }\n  }\n": typeof types.ReceivablesAgingDocument,
     "\n  query StatusTotals($orderId: String) {\n    statusChangeCursor\n    invoiceStatusTotals(orderId: $orderId) {\n      status\n      count\n      value {\n        amount\n        currency\n      }\n    }\n  }\n": typeof types.StatusTotalsDocument,
     "\n  query ExportUrl($status: InvoiceStatus, $orderId: String, $delimiter: CsvDelimiter!) {\n    invoiceExportUrl(status: $status, orderId: $orderId, delimiter: $delimiter)\n  }\n": typeof types.ExportUrlDocument,
     "\n  fragment ImportFields on InvoiceImport {\n    id\n    fileName\n    actor\n    startedAt\n    finishedAt\n    dryRun\n    applyValidRows\n    state\n    rowsTotal\n    rowsRead\n    rowsChanged\n    rowsUnchanged\n    rowsRefused\n    problem\n  }\n": typeof types.ImportFieldsFragmentDoc,
@@ -34,6 +35,7 @@ type Documents = {
     "\n  query Ping {\n    today\n  }\n": typeof types.PingDocument,
 };
 const documents: Documents = {
+    "\n  query ReceivablesAging {\n    receivablesAging {\n      asOf\n      currencies {\n        currency\n        notDue { count value }\n        days1To30 { count value }\n        days31To60 { count value }\n        days61To90 { count value }\n        over90 { count value }\n        total { count value }\n        mostOverdueAccounts {\n          accountId\n          account { id name }\n          count\n          value\n        }\n      }\n    }\n  }\n": types.ReceivablesAgingDocument,
     "\n  query StatusTotals($orderId: String) {\n    statusChangeCursor\n    invoiceStatusTotals(orderId: $orderId) {\n      status\n      count\n      value {\n        amount\n        currency\n      }\n    }\n  }\n": types.StatusTotalsDocument,
     "\n  query ExportUrl($status: InvoiceStatus, $orderId: String, $delimiter: CsvDelimiter!) {\n    invoiceExportUrl(status: $status, orderId: $orderId, delimiter: $delimiter)\n  }\n": types.ExportUrlDocument,
     "\n  fragment ImportFields on InvoiceImport {\n    id\n    fileName\n    actor\n    startedAt\n    finishedAt\n    dryRun\n    applyValidRows\n    state\n    rowsTotal\n    rowsRead\n    rowsChanged\n    rowsUnchanged\n    rowsRefused\n    problem\n  }\n": types.ImportFieldsFragmentDoc,
@@ -68,6 +70,10 @@ const documents: Documents = {
  */
 export function graphql(source: string): unknown;
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ReceivablesAging {\n    receivablesAging {\n      asOf\n      currencies {\n        currency\n        notDue { count value }\n        days1To30 { count value }\n        days31To60 { count value }\n        days61To90 { count value }\n        over90 { count value }\n        total { count value }\n        mostOverdueAccounts {\n          accountId\n          account { id name }\n          count\n          value\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query ReceivablesAging {\n    receivablesAging {\n      asOf\n      currencies {\n        currency\n        notDue { count value }\n        days1To30 { count value }\n        days31To60 { count value }\n        days61To90 { count value }\n        over90 { count value }\n        total { count value }\n        mostOverdueAccounts {\n          accountId\n          account { id name }\n          count\n          value\n        }\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
