@@ -577,3 +577,24 @@ pub fn error_codes(body: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// LibreOffice (`soffice`), when the machine has it; CI sets
+/// `CREDIT_GATEWAY_REQUIRE_SOFFICE=1` to make its absence a failure.
+pub fn soffice() -> Option<std::path::PathBuf> {
+    let found = ["soffice", "libreoffice"].iter().find_map(|name| {
+        std::process::Command::new("which")
+            .arg(name)
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().into())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var("CREDIT_GATEWAY_REQUIRE_SOFFICE").as_deref() != Ok("1"),
+            "CREDIT_GATEWAY_REQUIRE_SOFFICE is set but LibreOffice is not installed"
+        );
+        eprintln!("*** LibreOffice is not installed: the spreadsheet check is SKIPPED");
+    }
+    found
+}

@@ -655,27 +655,6 @@ async fn no_export_runs_a_formula_whichever_delimiter_the_spreadsheet_splits_on(
     assert_eq!(found, ["of:=1+2"], "the control file");
 }
 
-/// LibreOffice (`soffice`), when the machine has it; CI sets
-/// `CREDIT_GATEWAY_REQUIRE_SOFFICE=1` to make its absence a failure.
-fn soffice() -> Option<std::path::PathBuf> {
-    let found = ["soffice", "libreoffice"].iter().find_map(|name| {
-        std::process::Command::new("which")
-            .arg(name)
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .map(|out| String::from_utf8_lossy(&out.stdout).trim().into())
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var("CREDIT_GATEWAY_REQUIRE_SOFFICE").as_deref() != Ok("1"),
-            "CREDIT_GATEWAY_REQUIRE_SOFFICE is set but LibreOffice is not installed"
-        );
-        eprintln!("*** LibreOffice is not installed: the spreadsheet check is SKIPPED");
-    }
-    found
-}
-
 /// The formulas LibreOffice makes of a CSV file opened with cells separated by
 /// `separator` (an ASCII code) and formulas evaluated, as its import dialog offers.
 fn formulas_libreoffice_finds(
