@@ -177,8 +177,8 @@ async fn export_aging(
         let as_of = query
             .as_of
             .map(|text| {
-                chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-                    .map_err(|_| bad_request("`asOf` must be a date, YYYY-MM-DD"))
+                crate::domain::parse_date(&text)
+                    .ok_or_else(|| bad_request("`asOf` must be a date, YYYY-MM-DD"))
             })
             .transpose()?;
         let account = query

@@ -98,6 +98,8 @@ pub fn export_link_binding(filter: &InvoiceFilter, delimiter: u8) -> String {
 struct ChunkWriter {
     tx: mpsc::Sender<Result<Vec<u8>, AppError>>,
     buffer: Vec<u8>,
+    /// The runtime, to wait on the channel with a timeout from the blocking thread.
+    runtime: tokio::runtime::Handle,
 }
 
 impl ChunkWriter {
@@ -106,9 +108,16 @@ impl ChunkWriter {
             return Ok(());
         }
         let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES));
-        self.tx
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::other("the export's client is gone"))
+        // A client that takes no data for a long while is given up, as for CSV.
+        let sent = self
+            .runtime
+            .block_on(tokio::time::timeout(STALLED, self.tx.send(Ok(chunk))));
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(std::io::Error::other(
+                "the export's client is gone or stalled",
+            )),
+        }
     }
 }
 
@@ -154,6 +163,7 @@ impl UseCases {
         // The workbook is written on a blocking thread (its rows go to a temporary file);
         // the rows come from the database on this task.
         let out = tx.clone();
+        let runtime = tokio::runtime::Handle::current();
         let writer = tokio::task::spawn_blocking(move || -> Result<u64, String> {
             let mut book = InvoiceWorkbook::new().map_err(|e| e.to_string())?;
             while let Some(invoice) = rows.blocking_recv() {
@@ -163,6 +173,7 @@ impl UseCases {
             let mut chunks = ChunkWriter {
                 tx: out,
                 buffer: Vec::with_capacity(CHUNK_BYTES),
+                runtime,
             };
             book.finish(&mut chunks).map_err(|e| e.to_string())?;
             std::io::Write::flush(&mut chunks).map_err(|e| e.to_string())?;
@@ -195,7 +206,13 @@ impl UseCases {
                         .send(Err(AppError::Internal(format!("the workbook failed: {e}"))))
                         .await;
                 }
-                Err(e) => tracing::error!(error = %e, "workbook export task failed"),
+                // The body must fail, not end as if the file were whole.
+                Err(e) => {
+                    tracing::error!(error = %e, "workbook export task failed");
+                    let _ = tx
+                        .send(Err(AppError::Internal("the workbook failed".into())))
+                        .await;
+                }
             }
         };
         tokio::spawn(tracing::Instrument::in_current_span(task));

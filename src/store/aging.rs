@@ -101,7 +101,11 @@ impl Store {
         }
         let rows: Vec<(String, i64, Option<String>, Option<String>)> = query
             .group_by(C::AccountId)
-            .order_by_desc(Expr::cust("SUM(value_units)"))
+            // SQLite's SUM of integers fails past i64; its TOTAL is a float, fine to order by.
+            .order_by_desc(Expr::cust(match self.backend() {
+                DbBackend::Postgres => "SUM(value_units)",
+                _ => "TOTAL(value_units)",
+            }))
             .order_by_asc(C::AccountId)
             .limit(limit)
             .into_tuple()

@@ -36,6 +36,10 @@ pub const MAX_SHARED_STRINGS: u64 = 256 * 1024 * 1024;
 pub const MAX_RATIO: u64 = 200;
 /// The most columns a row may have (a spreadsheet's widest sheet).
 const MAX_COLUMNS: u32 = 16_384;
+/// The most rows a sheet has (a spreadsheet's longest sheet).
+const MAX_ROWS: u32 = 1_048_576;
+/// The most text a row may hold: the CSV reader's bound on a record.
+const MAX_ROW_BYTES: usize = 64 * 1024;
 
 const ZIP: &[u8] = b"PK\x03\x04";
 const OLE: &[u8] = &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
@@ -58,9 +62,20 @@ pub fn column_letter(mut index: usize) -> String {
     String::from_utf8(letters).expect("ASCII letters")
 }
 
-/// The file to import: `file` itself when it is not a workbook, else the CSV of its
-/// sheet in a temporary file; and whether it was a workbook.
-pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), FileProblem> {
+/// The file to import: `file` itself when it is not a workbook (`None`), else the CSV of
+/// its sheet in a temporary file, with the sheet rows above its header (blank ones): the
+/// CSV's line `n` is the sheet's row `n` plus that many.
+pub fn as_template_csv(file: File, limits: Limits) -> Result<(File, Option<u32>), FileProblem> {
+    // A reader's panic on a hostile file is that file's refusal, not the gateway's fault.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_workbook(file, limits)))
+        .unwrap_or_else(|_| {
+            Err(refused(
+                "this workbook cannot be read: save it again as .xlsx",
+            ))
+        })
+}
+
+fn read_workbook(mut file: File, limits: Limits) -> Result<(File, Option<u32>), FileProblem> {
     let unreadable = |e: std::io::Error| FileProblem::Unreadable(e.to_string());
     let mut start = [0_u8; 8];
     let read = file.read(&mut start).map_err(unreadable)?;
@@ -70,7 +85,7 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
         return Err(ole_problem(&mut file));
     }
     if !start.starts_with(ZIP) {
-        return Ok((file, false));
+        return Ok((file, None));
     }
     let bytes = file.metadata().map_err(unreadable)?.len();
     if bytes > limits.max_bytes {
@@ -103,10 +118,15 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
     // The sheet row being gathered (from 0), and rows written so far.
     let mut at_row = 0_u32;
     let mut written = 0_u32;
+    // Blank rows above the header: not written (the CSV's first line is its header).
+    let mut above: Option<u32> = None;
     let mut data_rows = 0_u64;
     // The header's width: every row is written that wide (a sheet leaves a row's empty
     // trailing cells out; cells right of the header belong to no column).
     let mut width: Option<usize> = None;
+    // Text in the row being gathered (a shared string repeated in every cell of a row
+    // would otherwise grow it without bound).
+    let mut row_bytes = 0_usize;
     let write_err = |e: csv::Error| FileProblem::Unreadable(e.to_string());
     loop {
         let cell = cells
@@ -114,6 +134,20 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
             .map_err(|e| refused(&format!("the sheet `{sheet}` cannot be read ({e})")))?;
         let Some(cell) = cell else { break };
         let (r, c) = cell.get_position();
+        if r >= MAX_ROWS {
+            return Err(refused(&format!(
+                "the sheet has a cell on row {}, beyond a spreadsheet's last row",
+                u64::from(r) + 1
+            )));
+        }
+        if r < at_row {
+            return Err(refused(
+                "the sheet's rows are out of order: save it again as .xlsx",
+            ));
+        }
+        if width.is_some_and(|w| c as usize >= w) {
+            continue; // Right of the header: no column's.
+        }
         let text = text_of(cell.get_value());
         if text.is_empty() {
             continue;
@@ -124,15 +158,26 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
                 header: r == 0,
             });
         }
+        row_bytes += text.len();
+        if row_bytes > MAX_ROW_BYTES {
+            return Err(FileProblem::Malformed {
+                line: u64::from(r) + 1,
+                message: format!("a row of more than {MAX_ROW_BYTES} bytes of text"),
+            });
+        }
         if r != at_row {
             if !row.is_empty() {
                 width = width.or(Some(row.len()));
-                flush(&mut out, &mut row, width, at_row, &mut written).map_err(write_err)?;
-                if at_row > 0 {
+                if above.is_none() {
+                    above = Some(at_row);
+                    written = at_row;
+                } else {
                     data_rows += 1;
                 }
+                flush(&mut out, &mut row, width, at_row, &mut written).map_err(write_err)?;
             }
             at_row = r;
+            row_bytes = text.len();
             if data_rows + 1 > limits.max_rows {
                 return Err(FileProblem::TooManyRows {
                     max: limits.max_rows,
@@ -147,8 +192,13 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
     }
     if !row.is_empty() {
         width = width.or(Some(row.len()));
+        if above.is_none() {
+            above = Some(at_row);
+            written = at_row;
+        }
         flush(&mut out, &mut row, width, at_row, &mut written).map_err(write_err)?;
     }
+    let above = above.unwrap_or(0);
     let mut csv = out
         .into_inner()
         .map_err(|e| FileProblem::Unreadable(e.to_string()))?
@@ -156,7 +206,7 @@ pub fn as_template_csv(mut file: File, limits: Limits) -> Result<(File, bool), F
         .map_err(|e| FileProblem::Unreadable(e.to_string()))?;
     csv.flush().map_err(unreadable)?;
     csv.seek(SeekFrom::Start(0)).map_err(unreadable)?;
-    Ok((csv, true))
+    Ok((csv, Some(above)))
 }
 
 /// Writes the row gathered for sheet row `at` (from 0), `width` cells wide, after blank
@@ -169,7 +219,9 @@ fn flush(
     written: &mut u32,
 ) -> Result<(), csv::Error> {
     while *written < at {
-        out.write_record([""])?;
+        // An empty line (no cell at all), which the CSV reader skips: a record of one
+        // empty cell would be taken for the header when the sheet starts with blank rows.
+        out.write_record(std::iter::empty::<&[u8]>())?;
         *written += 1;
     }
     if let Some(width) = width {
@@ -191,6 +243,13 @@ fn text_of(value: &DataRef<'_>) -> String {
         DataRef::Float(f) => number(*f),
         DataRef::Bool(true) => "TRUE".into(),
         DataRef::Bool(false) => "FALSE".into(),
+        // Only serials of years 1 to 9999 are dates (chrono panics far outside them);
+        // durations (`[h]:mm`) are numbers.
+        DataRef::DateTime(date)
+            if date.is_duration() || !(-693_594.0..=2_958_465.0).contains(&date.as_f64()) =>
+        {
+            number(date.as_f64())
+        }
         DataRef::DateTime(date) => match date.as_datetime() {
             Some(at) if at.time() == chrono::NaiveTime::MIN => at.date().to_string(),
             Some(at) => at.format("%Y-%m-%d %H:%M:%S").to_string(),
@@ -205,10 +264,12 @@ fn text_of(value: &DataRef<'_>) -> String {
 /// others in the shortest form that reads back as the same number.
 fn number(f: f64) -> String {
     if f.fract() == 0.0 && f.abs() < 1e15 {
-        format!("{}", f as i64)
-    } else {
-        format!("{f}")
+        return format!("{}", f as i64);
     }
+    // As a spreadsheet shows it: 15 significant digits (a formula's 0.1 + 0.2 is 0.3).
+    rust_decimal::Decimal::from_scientific(&format!("{f:.14e}"))
+        .map(|d| d.normalize().to_string())
+        .unwrap_or_else(|_| format!("{f}"))
 }
 
 /// An OLE file: an old `.xls`, or a workbook saved with a password (Excel keeps those
@@ -260,7 +321,7 @@ fn check_entries(file: &File) -> Result<(), FileProblem> {
         }
         let (unpacked, packed) = (entry.size(), entry.compressed_size());
         total = total.saturating_add(unpacked);
-        if name == "xl/sharedstrings.xml" && unpacked > MAX_SHARED_STRINGS {
+        if name.ends_with("sharedstrings.xml") && unpacked > MAX_SHARED_STRINGS {
             return Err(refused(&format!(
                 "the workbook's table of texts would unpack to {} MB, more than the {} MB \
                  accepted: split the sheet",
@@ -276,6 +337,7 @@ fn check_entries(file: &File) -> Result<(), FileProblem> {
             )));
         }
     }
+    check_string_count(&mut zip)?;
     if !excel {
         return Err(refused(if open_document {
             "this is an OpenDocument spreadsheet (.ods): save it as an Excel Workbook (.xlsx) \
@@ -290,6 +352,37 @@ fn check_entries(file: &File) -> Result<(), FileProblem> {
             total >> 20,
             MAX_UNPACKED >> 20
         )));
+    }
+    Ok(())
+}
+
+/// The shared-string table's declared count (which the reader reserves room for at once)
+/// must fit its size: an `<si>` takes at least 7 bytes. A count of trillions in a tiny file
+/// would otherwise ask for more memory than there is, and abort the process.
+fn check_string_count(zip: &mut zip::ZipArchive<&File>) -> Result<(), FileProblem> {
+    let names: Vec<String> = zip
+        .file_names()
+        .filter_map(|n| n.ok().map(|n| n.into_owned()))
+        .filter(|n| n.to_ascii_lowercase().ends_with("sharedstrings.xml"))
+        .collect();
+    for name in names {
+        let mut entry = zip
+            .by_name(&name)
+            .map_err(|e| refused(&format!("this zip cannot be read ({e})")))?;
+        let size = entry.size();
+        let mut head = Vec::new();
+        let _ = (&mut entry).take(4096).read_to_end(&mut head);
+        let head = String::from_utf8_lossy(&head);
+        let declared = ["uniqueCount=\"", "count=\""].iter().filter_map(|attr| {
+            let at = head.find(attr)? + attr.len();
+            head[at..].split('"').next()?.parse::<u64>().ok()
+        });
+        if declared.into_iter().any(|n| n > size / 7 + 1) {
+            return Err(refused(
+                "the workbook's table of texts declares more entries than it holds: \
+                 save it again as .xlsx",
+            ));
+        }
     }
     Ok(())
 }
@@ -318,5 +411,7 @@ mod tests {
         assert_eq!(number(120.5), "120.5");
         assert_eq!(number(0.1), "0.1");
         assert_eq!(number(1e16), "10000000000000000");
+        assert_eq!(number(0.1 + 0.2), "0.3", "as a spreadsheet shows it");
+        assert_eq!(number(110.00000000000001), "110");
     }
 }

@@ -16,6 +16,7 @@ on_both_backends!(
     a_workbook_written_by_openpyxl_imports_exactly_its_changes,
     hostile_and_foreign_workbooks_are_refused_with_what_to_do,
     a_workbook_s_row_errors_name_the_sheet_s_row_and_column,
+    blank_rows_above_the_header_are_skipped,
     aging_buckets_turn_on_their_edges_and_customers_see_their_own,
 );
 
@@ -31,6 +32,33 @@ async fn four_invoices(app: &TestApp) {
         .map(|i| invoice(&format!("INV-{i}"), "ACC", "ORD", "10.00", due))
         .collect();
     app.insert_order("ACC", "ORD", "40.00", &all).await;
+}
+
+/// The fixture `name` with some entries rewritten by `change` (entry name, bytes), and
+/// `extra` entries added.
+fn rewritten(
+    name: &str,
+    change: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+    extra: &[(&str, &[u8])],
+) -> Vec<u8> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(fixture(name))).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        let entry_name = entry.name().unwrap().to_string();
+        let data = change(&entry_name, data);
+        out.start_file(entry_name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut out, &data).unwrap();
+    }
+    for (entry_name, data) in extra {
+        out.start_file(*entry_name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut out, data).unwrap();
+    }
+    out.finish().unwrap().into_inner()
 }
 
 async fn import_workbook(app: &TestApp, bytes: Vec<u8>, options: Value) -> Value {
@@ -225,10 +253,77 @@ async fn hostile_and_foreign_workbooks_are_refused_with_what_to_do(app: TestApp)
         );
         eprintln!("{name} refused in {:?}", started.elapsed());
     }
+    // Made here: a string table declaring trillions of entries (a reader reserving room
+    // for them would abort the process), and a cell on a row past a sheet's last.
+    let lying = rewritten(
+        "openpyxl.xlsx",
+        |_, data| data,
+        &[(
+            "xl/sharedStrings.xml",
+            br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="10000000000000" uniqueCount="10000000000000"><si><t>x</t></si></sst>"#,
+        )],
+    );
+    let far = rewritten(
+        "openpyxl.xlsx",
+        |name, data| {
+            if name != "xl/worksheets/sheet1.xml" {
+                return data;
+            }
+            String::from_utf8(data)
+                .unwrap()
+                .replace("</sheetData>", r#"<row r="4000000000"><c r="A4000000000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>"#)
+                .into_bytes()
+        },
+        &[],
+    );
+    for (what, bytes, says) in [
+        ("lying string table", lying, "declares more entries"),
+        ("row past the last", far, "beyond a spreadsheet's last row"),
+    ] {
+        let refused = import_workbook(&app, bytes, json!({})).await;
+        let error = &refused["userErrors"][0];
+        assert_eq!(error["code"], "INVALID_FILE", "{what}: {refused}");
+        assert!(
+            error["message"].as_str().unwrap().contains(says),
+            "{what}: {refused}"
+        );
+    }
     assert!(
         statuses(&app).await.iter().all(|(_, s)| s == "OPEN"),
         "nothing applied"
     );
+}
+
+/// A sheet whose header is on row 3 (two blank rows above it) imports, its rows numbered
+/// as the sheet numbers them.
+async fn blank_rows_above_the_header_are_skipped(app: TestApp) {
+    four_invoices(&app).await;
+    let shifted = rewritten(
+        "openpyxl.xlsx",
+        |name, data| {
+            if name != "xl/worksheets/sheet1.xml" {
+                return data;
+            }
+            // Rows 1-5 become 3-7 (last first, so that none is renumbered twice).
+            let mut text = String::from_utf8(data).unwrap();
+            for n in (1..=5).rev() {
+                text = text.replace(&format!("r=\"{n}\""), &format!("r=\"{}\"", n + 2));
+                for column in 'A'..='N' {
+                    text = text.replace(
+                        &format!("r=\"{column}{n}\""),
+                        &format!("r=\"{column}{}\"", n + 2),
+                    );
+                }
+            }
+            text.replace("<t>Open</t>", "<t>Opne</t>").into_bytes()
+        },
+        &[],
+    );
+    let refused = import_workbook(&app, shifted, json!({})).await;
+    assert_eq!(refused["userErrors"], json!([]), "{refused}");
+    let errors = &refused["import"]["errors"];
+    assert_eq!(errors[0]["line"], 5, "INV-2 is on row 5 now: {refused}");
+    assert_eq!(errors[0]["column"], "Status (I)");
 }
 
 async fn a_workbook_s_row_errors_name_the_sheet_s_row_and_column(app: TestApp) {

@@ -141,7 +141,7 @@ impl UseCases {
         let checked = tokio::task::spawn_blocking(move || open_import(file, limits))
             .await
             .map_err(|e| ImportFault::Task(e.to_string()))?;
-        let (checked, letters) = match checked {
+        let (checked, sheet) = match checked {
             Ok(checked) => checked,
             Err(problem) => return Ok(Some(problem)),
         };
@@ -171,8 +171,8 @@ impl UseCases {
             let batch = self.decide_batch(&txn, rows).await?;
             progress.add(&batch, read);
             for error in &batch.errors {
-                match &letters {
-                    Some(letters) => spill.push(&in_sheet(error, letters)),
+                match &sheet {
+                    Some(sheet) => spill.push(&in_sheet(error, sheet)),
                     None => spill.push(error),
                 }
             }
@@ -298,33 +298,51 @@ fn read_batches(file: ImportFile) -> mpsc::Receiver<Rows> {
     rx
 }
 
-/// A workbook's column letters, by template column (`Status` → `C`).
-type Letters = std::collections::HashMap<&'static str, String>;
+/// A workbook's column letters, by template column (`Status` → `C`), and its blank rows
+/// above the header (added to line numbers, so that they are the sheet's rows).
+struct Sheet {
+    letters: std::collections::HashMap<&'static str, String>,
+    above: u64,
+}
 
 /// The uploaded file, checked: a workbook is read as the CSV of its sheet (its size was
 /// checked as uploaded, not as unpacked), and its column letters kept for messages.
-fn open_import(file: File, limits: Limits) -> Result<(ImportFile, Option<Letters>), FileProblem> {
-    let (file, workbook) = as_template_csv(file, limits)?;
-    if !workbook {
+fn open_import(file: File, limits: Limits) -> Result<(ImportFile, Option<Sheet>), FileProblem> {
+    let (file, above) = as_template_csv(file, limits)?;
+    let Some(above) = above else {
         return Ok((ImportFile::open(file, limits)?, None));
-    }
+    };
     let unpacked = Limits {
         max_bytes: u64::MAX,
         ..limits
     };
-    let checked = ImportFile::open(file, unpacked)?;
+    let checked = ImportFile::open(file, unpacked).map_err(|problem| match problem {
+        FileProblem::Malformed { line, message } => FileProblem::Malformed {
+            line: line + u64::from(above),
+            message,
+        },
+        other => other,
+    })?;
     let letters = Column::ALL
         .into_iter()
         .filter_map(|c| Some((c.header(), column_letter(checked.position(c)?))))
         .collect();
-    Ok((checked, Some(letters)))
+    Ok((
+        checked,
+        Some(Sheet {
+            letters,
+            above: u64::from(above),
+        }),
+    ))
 }
 
-/// A row's error as a workbook's user finds it: the column with its letter, `Status (C)`.
-fn in_sheet(error: &RowError, letters: &Letters) -> RowError {
+/// A row's error as a workbook's user finds it: the sheet's row, and the column with its
+/// letter, `Status (C)`.
+fn in_sheet(error: &RowError, sheet: &Sheet) -> RowError {
     let mut error = error.clone();
+    error.line += sheet.above;
     if let Some(column) = &error.column
-        && let Some(letter) = letters.get(column.as_str())
+        && let Some(letter) = sheet.letters.get(column.as_str())
     {
         error.column = Some(format!("{column} ({letter})"));
     }
