@@ -290,15 +290,46 @@ macro_rules! say {
     }};
 }
 
+/// The signals that stop `serve`: Ctrl-C, and SIGTERM (what Docker, Kubernetes and
+/// systemd send to stop a service).
+struct StopSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> std::io::Result<StopSignals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    /// The next of them.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app::StartError> {
     let mut running = crate::app::start(config, bind, demo).await?;
     // Ctrl-C is listened for before the gateway says it is up, so that a signal right
     // after the announcement stops it cleanly rather than abruptly.
-    // SIGTERM too: what Docker, Kubernetes and systemd send to stop a service.
-    #[cfg(unix)]
-    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-    #[cfg(unix)]
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut signals = StopSignals::listen()?;
     let url = format!("http://{}", running.addr);
     say!(
         "credit-gateway listening on {url} ({})",
@@ -321,34 +352,16 @@ async fn serve(config: &Config, bind: &str, demo: bool) -> Result<(), crate::app
             "         -H 'authorization: Bearer <token>' -d '{{\"query\":\"{{ invoices {{ totalCount }} }}\"}}'"
         );
     }
-    #[cfg(unix)]
-    let stop = async {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    };
-    #[cfg(not(unix))]
-    let stop = tokio::signal::ctrl_c();
     let stopped = tokio::select! {
         result = running.serving() => { result?; false }
-        _ = stop => true,
+        _ = signals.next() => true,
     };
     if stopped {
         tracing::info!("shutting down");
         // A second signal ends at once, whatever is still in flight.
-        #[cfg(unix)]
-        let again = async {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        };
-        #[cfg(not(unix))]
-        let again = tokio::signal::ctrl_c();
         tokio::select! {
             result = running.stop() => result?,
-            _ = again => tracing::warn!("stopped before the requests in flight finished"),
+            _ = signals.next() => tracing::warn!("stopped before the requests in flight finished"),
         }
     }
     Ok(())

@@ -279,11 +279,10 @@ impl Store {
     }
 
     pub async fn webhook_endpoint(&self, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
-        webhook_endpoint::Entity::find_by_id(id)
-            .one(&self.db)
+        Ok(self
+            .webhook_endpoint_state(id)
             .await?
-            .map(|row| endpoint(row).map(|state| state.endpoint))
-            .transpose()
+            .map(|state| state.endpoint))
     }
 
     /// An endpoint with its secrets and places, as the dispatcher reads it.

@@ -329,24 +329,21 @@ async fn blank_rows_above_the_header_are_skipped(app: TestApp) {
 async fn a_workbook_s_row_errors_name_the_sheet_s_row_and_column(app: TestApp) {
     four_invoices(&app).await;
     // The openpyxl fixture with INV-2's status made unknown: row 3 of the sheet, column I.
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(fixture("openpyxl.xlsx"))).unwrap();
-    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).unwrap();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).unwrap();
-        let name = entry.name().unwrap().to_string();
-        if name == "xl/worksheets/sheet1.xml" {
-            // openpyxl writes its strings inline. Only INV-2 and INV-4 are Open: make
-            // every "Open" a typo, rows 3 and 5.
-            let text = String::from_utf8(data).unwrap();
-            data = text.replace("<t>Open</t>", "<t>Opne</t>").into_bytes();
-        }
-        out.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        std::io::Write::write_all(&mut out, &data).unwrap();
-    }
-    let bytes = out.finish().unwrap().into_inner();
+    // openpyxl writes its strings inline. Only INV-2 and INV-4 are Open: make every
+    // "Open" a typo, rows 3 and 5.
+    let bytes = rewritten(
+        "openpyxl.xlsx",
+        |name, data| {
+            if name != "xl/worksheets/sheet1.xml" {
+                return data;
+            }
+            String::from_utf8(data)
+                .unwrap()
+                .replace("<t>Open</t>", "<t>Opne</t>")
+                .into_bytes()
+        },
+        &[],
+    );
     let refused = import_workbook(&app, bytes, json!({})).await;
     assert_eq!(refused["import"]["state"], "REJECTED", "{refused}");
     let errors = &refused["import"]["errors"];
