@@ -4,7 +4,10 @@
 #   export: `credit-gateway export` of every invoice   vs  COPY (SELECT …) TO STDOUT
 #   import: `credit-gateway import` marking the unpaid  vs  COPY into a temp table
 #           invoices Paid                                    + one UPDATE … FROM it
-# Usage: benches/csv.sh [INVOICES] (default 1000000). Needs PostgreSQL on 127.0.0.1:5432
+#                                                       and vs  the same + one INSERT … SELECT
+#                                                            of an event per changed invoice
+#                                                            (the audit trail's floor)
+# Usage: benches/csv.sh [INVOICES] (default 1000000); SKIP_BUILD=1 uses the release binary as is. Needs PostgreSQL on 127.0.0.1:5432
 # (user postgres, trust auth), psql and GNU time. Prints one line per measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,7 @@ DB=cg_bench_csv
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release --quiet
+[[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --quiet
 BIN=${CARGO_TARGET_DIR:-target}/release/credit-gateway
 export RUST_LOG=warn CREDIT_GATEWAY_SECRET=bench CREDIT_GATEWAY_IMPORT_WAIT_SECONDS=1
 
@@ -23,11 +26,13 @@ echo "seeding $N invoices…" >&2
 DATABASE_URL="$PG/$DB" "$BIN" seed --accounts $((N / 10)) --orders "$N" --invoices "$N" 2>/dev/null
 psql -q "$PG/$DB" -c "VACUUM ANALYZE"
 
+declare -A SECS
 # Runs a command under GNU time; prints "LABEL seconds peak_rss_mib".
 measure() {
   local label=$1; shift
   /usr/bin/time -f "%e %M" -o "$WORK/time" "$@"
   read -r secs kib < "$WORK/time"
+  SECS[$label]=$secs
   printf '%-14s %8.2f s  %7.1f MiB peak\n' "$label" "$secs" "$(echo "$kib / 1024" | bc -l)"
 }
 
@@ -42,8 +47,10 @@ awk -F, 'BEGIN { OFS = "," } NR > 1 && ($9 == "\"Open\"" || $9 == "\"Overdue\"")
 awk -F, 'NR > 1 && $9 == "\"Paid\"" { gsub(/"/, "", $1); print $1 }' "$WORK/paid.csv" | tr -d '\r' > "$WORK/ids.txt"
 echo "rows marked paid (or paid already): $(wc -l < "$WORK/ids.txt")"
 
-# The floor runs on an identical copy, taken before the import changes anything.
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS ${DB}_floor WITH (FORCE)" -c "CREATE DATABASE ${DB}_floor TEMPLATE $DB"
+# The floors run on identical copies, taken before the import changes anything.
+for floor in floor events_floor; do
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS ${DB}_$floor WITH (FORCE)" -c "CREATE DATABASE ${DB}_$floor TEMPLATE $DB"
+done
 
 measure import env DATABASE_URL="$PG/$DB" "$BIN" import "$WORK/paid.csv"
 measure copy-update psql -q "$PG/${DB}_floor" -v ON_ERROR_STOP=1 \
@@ -53,4 +60,21 @@ measure copy-update psql -q "$PG/${DB}_floor" -v ON_ERROR_STOP=1 \
   -c "UPDATE invoices i SET status = 'PAID', resolved_at = now(), updated_at = now(), version = i.version + 1 FROM paid WHERE i.id = paid.id AND i.status <> 'PAID'" \
   -c "COMMIT"
 
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS ${DB}_floor WITH (FORCE)"
+# The audit trail's floor: what any import that records its changes must do at least,
+# in one transaction: the ids in by COPY, one event row per invoice that changes (with
+# the status it leaves, read before the update), and the one UPDATE.
+measure copy-update-events psql -q "$PG/${DB}_events_floor" -v ON_ERROR_STOP=1 \
+  -c "BEGIN" \
+  -c "CREATE TEMP TABLE paid (id text PRIMARY KEY)" \
+  -c "\\copy paid FROM '$WORK/ids.txt'" \
+  -c "INSERT INTO invoice_events (invoice_id, status_from, status_to, actor, source, occurred_at) SELECT i.id, i.status, 'PAID', 'floor', 'CSV_IMPORT', now() FROM invoices i JOIN paid USING (id) WHERE i.status <> 'PAID' ORDER BY i.id" \
+  -c "UPDATE invoices i SET status = 'PAID', resolved_at = now(), updated_at = now(), version = i.version + 1 FROM paid WHERE i.id = paid.id AND i.status <> 'PAID'" \
+  -c "COMMIT"
+changed=$(psql -qAt "$PG/${DB}_events_floor" -c "SELECT count(*) FROM invoice_events WHERE actor = 'floor'")
+echo "events written by the audit trail's floor: $changed"
+ratio() { awk -v a="${SECS[$1]}" -v b="${SECS[$2]}" 'BEGIN { printf "%.2f", a / b }'; }
+echo "ratios: export/copy-export $(ratio export copy-export), import/copy-update $(ratio import copy-update), import/copy-update-events $(ratio import copy-update-events)"
+
+for floor in floor events_floor; do
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS ${DB}_$floor WITH (FORCE)"
+done
