@@ -151,12 +151,15 @@ const EVENT_FIELDS: [invoice_event::Column; 9] = [
     invoice_event::Column::Reason,
 ];
 
-/// Writes decided changes as [`write_changes`] does, on PostgreSQL and for any number of
-/// them: the changes go to `staged_changes` (see `imports::tables`) by `COPY`, then one
-/// `UPDATE … FROM` and one `INSERT … SELECT` apply them all.
-pub(super) async fn copy_changes(
+/// Stages decided changes for [`apply_staged_changes`], on PostgreSQL and for any number
+/// of them: they go to `staged_changes` (see `imports::tables`) by `COPY`, numbered on
+/// from `first` (their order in the file, which their events keep), each with the time
+/// it was decided at (its events' `occurred_at` and the invoices' `updated_at`). Nothing
+/// is written to the invoices yet.
+pub(super) async fn stage_changes(
     txn: &PgTxn,
     changes: &[Change],
+    first: i64,
     origin: &Origin,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
@@ -164,53 +167,63 @@ pub(super) async fn copy_changes(
         return Ok(());
     }
     let mut rows = CopyRows::default();
-    for (n, change) in changes.iter().enumerate() {
+    for (n, change) in (first..).zip(changes) {
         let event = change.event(origin, at);
-        let position = i64::try_from(n).unwrap_or(i64::MAX);
         let fields = change.stored_fields(at).into_iter();
         let event_fields = EVENT_FIELDS.iter().map(|c| event.get(*c).into_value());
         rows.push(
-            std::iter::once(position.into())
+            [n.into(), at.into()]
+                .into_iter()
                 .chain(fields)
                 .chain(event_fields.map(|v| v.unwrap_or(Value::String(None)))),
         )?;
     }
-    let event_columns = EVENT_FIELDS
-        .map(|c| sea_orm::Iden::to_string(&c))
-        .join(", ");
-    txn.execute_unprepared("TRUNCATE staged_changes").await?;
     txn.copy_in(
         &format!(
-            "staged_changes (n, {}, {event_columns})",
-            STORED_FIELDS.join(", ")
+            "staged_changes (n, at, {}, {})",
+            STORED_FIELDS.join(", "),
+            event_columns()
         ),
         &rows,
     )
     .await?;
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
+    Ok(())
+}
+
+/// Writes every change [`stage_changes`] staged, as [`write_changes`] would have: one
+/// `UPDATE … FROM` of the invoices and one `INSERT … SELECT` of their events, in file
+/// order. One pass over the changes, not one per batch: the per-batch statements cost
+/// PostgreSQL more than the whole set at once (benches/README.md, the import).
+pub(super) async fn apply_staged_changes(txn: &PgTxn, origin: &Origin) -> StoreResult<()> {
+    txn.execute_unprepared(
         "UPDATE invoices SET status = c.status, payment_link = c.payment_link, \
          observation = c.observation, due_date = c.due_date, resolved_at = c.resolved_at, \
-         updated_at = $1, version = invoices.version + 1 \
+         updated_at = c.at, version = invoices.version + 1 \
          FROM staged_changes c WHERE invoices.id = c.id",
-        [at.into()],
-    ))
+    )
     .await?;
+    let event_columns = event_columns();
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
             "INSERT INTO invoice_events (invoice_id, {event_columns}, actor, source, import_id, \
-             occurred_at) SELECT id, {event_columns}, $1, $2, $3, $4 FROM staged_changes ORDER BY n"
+             occurred_at) SELECT id, {event_columns}, $1, $2, $3, at FROM staged_changes ORDER BY n"
         ),
         [
             origin.actor.clone().into(),
             origin.source.as_str().into(),
             origin.import_id.clone().into(),
-            at.into(),
         ],
     ))
     .await?;
     Ok(())
+}
+
+/// [`EVENT_FIELDS`]' column names, comma-separated.
+fn event_columns() -> String {
+    EVENT_FIELDS
+        .map(|c| sea_orm::Iden::to_string(&c))
+        .join(", ")
 }
 
 /// Most changes one [`write_changes`] takes: 6 parameters a row in the update and 15 in

@@ -153,7 +153,7 @@ impl UseCases {
             dry_run: record.dry_run,
             apply_valid_rows: record.apply_valid_rows,
         };
-        let txn = self.store.begin_import(!options.dry_run).await?;
+        let mut txn = self.store.begin_import(!options.dry_run).await?;
         let origin = Origin {
             actor: record.actor.clone(),
             source: ChangeSource::CsvImport,

@@ -1,7 +1,8 @@
 //! The transaction one import reads and writes in: it claims each batch's ids (an id
 //! given twice in a file is refused, across batches too), reads and locks the batch's
-//! invoices, and writes their changes, by `COPY` on PostgreSQL. Its temporary tables are
-//! `tables`'; its record and refused rows are the parent module's.
+//! invoices, and writes their changes: on SQLite batch by batch, on PostgreSQL staged by
+//! `COPY` batch by batch and written all at once when the import commits. Its temporary
+//! tables are `tables`'; its record and refused rows are the parent module's.
 
 use std::collections::HashMap;
 
@@ -15,7 +16,7 @@ use sea_orm::{
 
 use super::{count, tables};
 use crate::domain::{Invoice, InvoiceEvent, Origin};
-use crate::store::changes::{copy_changes, write_changes};
+use crate::store::changes::{apply_staged_changes, stage_changes, write_changes};
 use crate::store::convert::{self, ByPosition};
 use crate::store::lists::is_one_of;
 use crate::store::session::{CopyRows, ImportConn, PgTxn};
@@ -34,6 +35,10 @@ pub struct ImportTxn {
     /// Whether rows read are locked for writing (an import that applies), or only read
     /// (a dry run, which must not hold up anyone).
     applying: bool,
+    /// PostgreSQL: how many changes are staged, to be written when the import commits.
+    staged: i64,
+    /// PostgreSQL: whose the staged changes are (one origin per import).
+    staged_by: Option<Origin>,
 }
 
 /// What an import's transaction knows of a batch's ids (see [`ImportTxn::stage`]).
@@ -94,6 +99,8 @@ impl Store {
             store: self.clone(),
             txn,
             applying,
+            staged: 0,
+            staged_by: None,
         })
     }
 }
@@ -244,16 +251,22 @@ impl ImportTxn {
         Ok(())
     }
 
-    /// Writes decided changes (their rows were read by [`ImportTxn::stage`]).
+    /// Writes decided changes (their rows were read by [`ImportTxn::stage`]). On
+    /// PostgreSQL they are staged, and written all at once by [`ImportTxn::commit`].
     pub async fn write(
-        &self,
+        &mut self,
         changes: &[Change],
         origin: &Origin,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
         debug_assert!(self.applying, "a dry run writes nothing");
         let txn = match &self.txn {
-            ImportConn::Pg(pg) => return copy_changes(pg, changes, origin, at).await,
+            ImportConn::Pg(pg) => {
+                stage_changes(pg, changes, self.staged, origin, at).await?;
+                self.staged += i64::try_from(changes.len()).unwrap_or(i64::MAX);
+                self.staged_by.get_or_insert_with(|| origin.clone());
+                return Ok(());
+            }
             ImportConn::Orm(txn) => txn,
         };
         let size = |change: &Change| {
@@ -274,6 +287,9 @@ impl ImportTxn {
     }
 
     pub async fn commit(self) -> StoreResult<()> {
+        if let (ImportConn::Pg(pg), Some(origin)) = (&self.txn, &self.staged_by) {
+            apply_staged_changes(pg, origin).await?;
+        }
         tables::drop_before_commit(&self.txn).await?;
         // Subscribers hear of the import's status changes once they are committed.
         self.store.commit_announcing(self.txn).await
