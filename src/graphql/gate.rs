@@ -27,17 +27,20 @@ use futures_util::stream::BoxStream;
 use tracing::Instrument;
 
 use super::RequestContext;
+use super::documents::{DocumentKey, Documents, Prepared};
 use super::error::with_default_code;
 use super::limits::{QueryLimits, selected_operation};
 use super::persisted::PersistedQueries;
 use super::throttle::{Admission, Throttle};
 use crate::telemetry::Metrics;
 
-/// What outlives a request: the limits, the budgets, the persisted queries, the metrics.
+/// What outlives a request: the limits, the budgets, the persisted queries, the
+/// documents seen before, the metrics.
 pub(super) struct Gate {
     limits: QueryLimits,
     throttle: Arc<Throttle>,
     persisted: Arc<PersistedQueries>,
+    documents: Arc<Documents>,
     metrics: Arc<Metrics>,
 }
 
@@ -51,6 +54,7 @@ impl Gate {
                 limits.persisted_queries_bytes,
                 limits.max_query_bytes,
             )),
+            documents: Arc::new(Documents::new()),
             metrics,
         }
     }
@@ -62,6 +66,7 @@ impl ExtensionFactory for Gate {
             limits: self.limits,
             throttle: self.throttle.clone(),
             persisted: self.persisted.clone(),
+            documents: self.documents.clone(),
             metrics: self.metrics.clone(),
             seen: Arc::default(),
         })
@@ -73,6 +78,7 @@ struct RequestGate {
     limits: QueryLimits,
     throttle: Arc<Throttle>,
     persisted: Arc<PersistedQueries>,
+    documents: Arc<Documents>,
     metrics: Arc<Metrics>,
     /// Shared with a subscription's stream, which outlives the hooks' borrows.
     seen: Arc<Mutex<Seen>>,
@@ -87,6 +93,8 @@ struct Seen {
     cost: Option<Value>,
     /// Who pays, and how much: what each change a subscription delivers costs again.
     price: Option<(String, u64)>,
+    /// Where the validation of the document with its variables is remembered.
+    validation: Option<(DocumentKey, String)>,
 }
 
 fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
@@ -96,6 +104,28 @@ fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
 impl RequestGate {
     fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
         lock(&self.seen)
+    }
+
+    /// The request's document, parsed (here, once, so that its expansion is bounded
+    /// before async-graphql walks it) and judged by the limits.
+    fn prepare(&self, request: &Request, over_get: bool) -> ServerResult<Prepared> {
+        let document = async_graphql::parser::parse_query(&request.query)
+            .map_err(|e| with_default_code(e.into(), Code::GraphqlParseFailed))?;
+        let selected = selected_operation(&document, request.operation_name.as_deref());
+        self.limits
+            .check_document(&document, selected.map(|(_, op)| op), over_get)?;
+        let operation = selected.map(|(name, operation)| {
+            let kind = match operation.ty {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            (name.map(str::to_owned), kind)
+        });
+        Ok(Prepared {
+            document,
+            operation,
+        })
     }
 }
 
@@ -134,8 +164,8 @@ impl Extension for RequestGate {
     }
 
     /// Everything that can be judged from the text: persisted queries resolved, then
-    /// the text's size, then the parsed document (parsed here, once, so that its
-    /// expansion is bounded before async-graphql walks it).
+    /// the text's size, then the parsed document (`prepare`), unless the same document
+    /// was prepared before (`documents`).
     async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -145,28 +175,36 @@ impl Extension for RequestGate {
         self.persisted.resolve(&mut request)?;
         self.limits.check_text(&request.query)?;
         QueryLimits::check_uploads(&request)?;
-        let document = async_graphql::parser::parse_query(&request.query)
-            .map_err(|e| with_default_code(e.into(), Code::GraphqlParseFailed))?;
-        let selected = selected_operation(&document, request.operation_name.as_deref());
         let caller = request
             .data
             .get(&std::any::TypeId::of::<RequestContext>())
             .and_then(|data| data.downcast_ref::<RequestContext>());
         let over_get = caller.is_some_and(|caller| caller.over_get);
-        self.limits
-            .check_document(&document, selected.map(|(_, op)| op), over_get)?;
-        if let Some((name, operation)) = selected {
-            let kind = match operation.ty {
-                OperationType::Query => "query",
-                OperationType::Mutation => "mutation",
-                OperationType::Subscription => "subscription",
-            };
-            // Clients choose names: only an authenticated caller's name becomes a
-            // metrics label, so strangers cannot take the labels.
-            let name = name.filter(|_| caller.is_some_and(|c| c.principal.is_some()));
-            self.seen().operation = Some((name.map(str::to_owned), kind));
+        let authenticated = caller.is_some_and(|c| c.principal.is_some());
+        let key = authenticated
+            .then(|| DocumentKey::of(&request.query, request.operation_name.as_deref(), over_get))
+            .flatten();
+        let prepared = match key.as_ref().and_then(|key| self.documents.prepared(key)) {
+            Some(prepared) => prepared,
+            None => {
+                let prepared = self.prepare(&request, over_get)?;
+                if let Some(key) = &key {
+                    self.documents.keep_prepared(key.clone(), prepared.clone());
+                }
+                prepared
+            }
+        };
+        {
+            let mut seen = self.seen();
+            if let Some((name, kind)) = prepared.operation {
+                // Clients choose names: only an authenticated caller's name becomes a
+                // metrics label, so strangers cannot take the labels.
+                seen.operation = Some((name.filter(|_| authenticated), kind));
+            }
+            seen.validation =
+                key.and_then(|key| Documents::validation_key(key, &request.variables));
         }
-        request.set_parsed_query(document);
+        request.set_parsed_query(prepared.document);
         next.run(ctx, request).await
     }
 
@@ -187,10 +225,20 @@ impl Extension for RequestGate {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
-        let result = next
-            .run(ctx)
-            .await
-            .map_err(|errors| with_codes(errors, Code::GraphqlValidationFailed))?;
+        let key = self.seen().validation.take();
+        let result = match key.as_ref().and_then(|key| self.documents.validated(key)) {
+            Some(result) => result,
+            None => {
+                let result = next
+                    .run(ctx)
+                    .await
+                    .map_err(|errors| with_codes(errors, Code::GraphqlValidationFailed))?;
+                if let Some(key) = key {
+                    self.documents.keep_validated(key, result);
+                }
+                result
+            }
+        };
         let caller = ctx
             .data_opt::<RequestContext>()
             .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);

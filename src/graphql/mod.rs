@@ -4,6 +4,7 @@
 mod aging;
 mod api_keys;
 mod connection;
+mod documents;
 mod error;
 mod gate;
 mod imports;
