@@ -7,7 +7,9 @@
 #                                                       and vs  the same + one INSERT … SELECT
 #                                                            of an event per changed invoice
 #                                                            (the audit trail's floor)
-# Usage: benches/csv.sh [INVOICES] (default 1000000); SKIP_BUILD=1 uses the release binary as is. Needs PostgreSQL on 127.0.0.1:5432
+# Usage: benches/csv.sh [INVOICES] (default 1000000); SKIP_BUILD=1 uses the release binary
+# as is. The seeded store is kept as cg_bench_csv_seeded_N and copied for each run
+# (FRESH=1 seeds it again). Needs PostgreSQL on 127.0.0.1:5432
 # (user postgres, trust auth), psql and GNU time. Prints one line per measurement.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,9 +23,17 @@ trap 'rm -rf "$WORK"' EXIT
 BIN=${CARGO_TARGET_DIR:-target}/release/credit-gateway
 export RUST_LOG=warn CREDIT_GATEWAY_SECRET=bench CREDIT_GATEWAY_IMPORT_WAIT_SECONDS=1
 
-psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB"
-echo "seeding $N invoices…" >&2
-DATABASE_URL="$PG/$DB" "$BIN" seed --accounts $((N / 10)) --orders "$N" --invoices "$N" 2>/dev/null
+# The seeded store is kept (seeding a million takes minutes) and each run works on a
+# copy of it; FRESH=1 seeds it again.
+SEEDED=${DB}_seeded_$N
+seeded=$(psql -qAt "$PG/$SEEDED" -c "SELECT count(*) FROM invoices" 2>/dev/null || echo 0)
+if [[ "$seeded" != "$N" || -n "${FRESH:-}" ]]; then
+  psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $SEEDED WITH (FORCE)" -c "CREATE DATABASE $SEEDED"
+  echo "seeding $N invoices…" >&2
+  DATABASE_URL="$PG/$SEEDED" "$BIN" seed --accounts $((N / 10)) --orders "$N" --invoices "$N" 2>/dev/null
+  psql -q "$PG/$SEEDED" -c "VACUUM ANALYZE"
+fi
+psql -q "$PG/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" -c "CREATE DATABASE $DB TEMPLATE $SEEDED"
 psql -q "$PG/$DB" -c "VACUUM ANALYZE"
 
 declare -A SECS

@@ -8,6 +8,12 @@
 //! ```sh
 //! cargo bench --bench subscribers -- 1000 10000   # subscriber counts; ROUNDS=20 by default
 //! ```
+//!
+//! Resident memory is read three times: before the subscribers connect, once every one
+//! has heard a first change (`rss_after`, the figure per subscriber), and after the
+//! rounds (`rss_end`). Subscribers connect from 127.0.0.1 to 127.0.0.4 in turn, so that
+//! more than one address's ephemeral ports (about 28,000) can be open at once, and the
+//! process raises its descriptor limit (and the gateway's) to fit them.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +52,7 @@ impl Drop for Gateway {
     }
 }
 
-async fn start_gateway(port: u16) -> Gateway {
+async fn start_gateway(port: u16, subscribers: usize) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_credit-gateway"));
     command
@@ -57,6 +63,10 @@ async fn start_gateway(port: u16) -> Gateway {
         // Every subscriber uses one admin token: not a caller to throttle.
         .env("CREDIT_GATEWAY_THROTTLE_CAPACITY", "0")
         .env("CREDIT_GATEWAY_DB_MAX_CONNECTIONS", "20")
+        .env(
+            "CREDIT_GATEWAY_MAX_CONNECTIONS",
+            (subscribers + 100).max(10_000).to_string(),
+        )
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());
     // Owned by `Gateway` at once, whose drop kills and reaps it on every path.
@@ -95,8 +105,14 @@ async fn gql(base: &str, token: &str, query: &str, variables: Value) -> Value {
         .unwrap()
 }
 
-/// One subscriber: reports each change it receives (round number = invoice version).
-async fn subscriber(base: String, token: String, received: mpsc::UnboundedSender<(i64, Instant)>) {
+/// One subscriber, connecting from 127.0.0.`from`: reports each change it receives
+/// (round number = invoice version).
+async fn subscriber(
+    base: String,
+    from: u8,
+    token: String,
+    received: mpsc::UnboundedSender<(i64, Instant)>,
+) {
     let mut request = format!("{}/graphql/ws", base.replacen("http", "ws", 1))
         .into_client_request()
         .unwrap();
@@ -104,9 +120,19 @@ async fn subscriber(base: String, token: String, received: mpsc::UnboundedSender
         "sec-websocket-protocol",
         HeaderValue::from_static("graphql-transport-ws"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
+    let to: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+    let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+    tcp.bind((std::net::Ipv4Addr::new(127, 0, 0, from), 0).into())
+        .unwrap();
+    let stream = tcp.connect(to).await.expect("connect");
+    // The client's buffers small too: tens of thousands of them share the machine.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let (mut socket, _) =
+        tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .expect("handshake");
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
     let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } });
@@ -144,7 +170,7 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 async fn run(subscribers: usize, rounds: usize, port: u16) {
-    let gateway = start_gateway(port).await;
+    let gateway = start_gateway(port, subscribers).await;
     let pid = gateway.child.id();
     let keys = TokenKeys::new(SECRET);
     let token = keys.mint(
@@ -171,12 +197,13 @@ async fn run(subscribers: usize, rounds: usize, port: u16) {
     let started = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::with_capacity(subscribers);
-    for _ in 0..subscribers {
+    for n in 0..subscribers {
         let permit = permits.clone().acquire_owned().await.unwrap();
         let (base, token, tx) = (gateway.base.clone(), token.clone(), tx.clone());
+        let from = 1 + (n % 4) as u8;
         tasks.push(tokio::spawn(async move {
             drop(permit);
-            subscriber(base, token, tx).await
+            subscriber(base, from, token, tx).await
         }));
         // Let handshakes proceed a few at a time.
         tokio::task::yield_now().await;
@@ -249,18 +276,23 @@ async fn run(subscribers: usize, rounds: usize, port: u16) {
         latencies.push((last - sent).as_secs_f64() * 1000.0);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let rss_end = rss_kib(pid);
     let per_subscriber = (rss_after.saturating_sub(rss_before)) as f64 / subscribers as f64;
+    let per_subscriber_end = (rss_end.saturating_sub(rss_before)) as f64 / subscribers as f64;
     let mut sorted = latencies.clone();
     let p50 = median(&mut sorted);
     let max = sorted.last().copied().unwrap_or_default();
     let min = sorted.first().copied().unwrap_or_default();
     println!(
         "subscribers={subscribers} setup={:.1}s rss_before={}KiB rss_after={}KiB per_subscriber={:.1}KiB \
+         rss_end={}KiB per_subscriber_end={:.1}KiB \
          commit_to_last_receipt_ms: median={p50:.1} min={min:.1} max={max:.1} (rounds={rounds})",
         setup.as_secs_f64(),
         rss_before,
         rss_after,
         per_subscriber,
+        rss_end,
+        per_subscriber_end,
     );
     for task in tasks {
         task.abort();
@@ -281,6 +313,16 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
+    // Two descriptors a subscriber (this end and the gateway's, a child that inherits the
+    // limit), and room for the rest. Raising the hard limit needs root; without it the
+    // soft limit goes as far as the hard one.
+    let wanted = 2 * counts.iter().max().copied().unwrap_or(0) as u64 + 4096;
+    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
+    if wanted > soft
+        && rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted.max(hard)).is_err()
+    {
+        let _ = rlimit::increase_nofile_limit(wanted);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
