@@ -7,7 +7,7 @@
 #                                                       and vs  the same + one INSERT … SELECT
 #                                                            of an event per changed invoice
 #                                                            (the audit trail's floor)
-# Usage: benches/csv.sh [INVOICES] (default 1000000); SKIP_BUILD=1 uses the release binary
+# Usage: benches/csv.sh [INVOICES] (default 1000000); SKIP_BUILD=1 uses the release binary (or BIN=)
 # as is. The seeded store is kept as cg_bench_csv_seeded_N and copied for each run
 # (FRESH=1 seeds it again). Needs PostgreSQL on 127.0.0.1:5432
 # (user postgres, trust auth), psql and GNU time. Prints one line per measurement.
@@ -20,7 +20,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
 [[ ${SKIP_BUILD:-0} == 1 ]] || cargo build --release --quiet
-BIN=${CARGO_TARGET_DIR:-target}/release/credit-gateway
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/credit-gateway}
 export RUST_LOG=warn CREDIT_GATEWAY_SECRET=bench CREDIT_GATEWAY_IMPORT_WAIT_SECONDS=1
 
 # The seeded store is kept (seeding a million takes minutes) and each run works on a

@@ -67,6 +67,12 @@ async fn start_gateway(port: u16, subscribers: usize) -> Gateway {
             "CREDIT_GATEWAY_MAX_CONNECTIONS",
             (subscribers + 100).max(10_000).to_string(),
         )
+        // One token holds every subscription: the per-caller cap (100 by default) would
+        // refuse all but the first hundred, and the warm-up would wait for them forever.
+        .env(
+            "CREDIT_GATEWAY_MAX_SUBSCRIPTIONS_PER_CALLER",
+            (subscribers + 10).to_string(),
+        )
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null());
     // Owned by `Gateway` at once, whose drop kills and reaps it on every path.
