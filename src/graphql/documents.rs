@@ -5,22 +5,26 @@
 //! variables' values are part of validation). Keys are the texts themselves, not hashes
 //! of them, so a hit is the same request, never a colliding one.
 //!
-//! Only documents that parsed, passed the limits and validated are kept, only for
+//! A document is kept once it has parsed and passed the limits, and a validation result
+//! only when it is valid (a refusal is worked out again each time); both only for
 //! authenticated callers (as persisted queries: strangers cannot churn the cache), only
-//! short ones, and only so many: memory stays bounded whatever clients send.
+//! for short texts, and only so many: memory stays bounded whatever clients send.
 
 use std::sync::{Arc, Mutex};
 
 use async_graphql::ValidationResult;
 use async_graphql::parser::types::ExecutableDocument;
 
-/// Documents kept at most; the least recently used go first.
-const DOCUMENTS: usize = 256;
-/// Validation results kept at most (one per set of variables of a document).
-const VALIDATIONS: usize = 4096;
-/// Longest query text kept, in bytes: a parsed document takes several times its text, so
-/// [`DOCUMENTS`] of them stay within a few megabytes.
-const MAX_TEXT: usize = 4096;
+/// Documents kept at most; the least recently used go first. A parsed document of a real
+/// query takes a few KB; the worst a text of [`MAX_TEXT`] can parse to (a thousand
+/// repeated fields, within the limits) is about 200 KB, so 25 MB at most for them all.
+const DOCUMENTS: usize = 128;
+/// Validation results kept at most (one per set of variables of a document), each key
+/// holding its text and variables: a few MB at most.
+const VALIDATIONS: usize = 1024;
+/// Longest query text kept, in bytes (the reference read's is 250; the console's longest
+/// about 1,000 as Apollo Client sends it).
+const MAX_TEXT: usize = 2048;
 /// Longest variables kept (their JSON), in bytes.
 const MAX_VARIABLES: usize = 1024;
 

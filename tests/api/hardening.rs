@@ -26,9 +26,48 @@ on_both_backends!(
     metrics_count_requests_operations_and_outcomes,
     an_exports_log_lines_carry_the_id_of_the_request_that_started_it,
     an_imports_log_lines_carry_the_id_of_the_request_that_started_it,
+    a_remembered_query_is_validated_and_priced_again_for_other_variables,
 );
 
 const PAGE_OF_50: &str = "{ invoices(first: 50) { nodes { id value } } }";
+
+/// The gateway remembers a document it has parsed and validated (`graphql/documents.rs`):
+/// the same text with other variables is still validated and priced by those variables,
+/// and a refusal is never remembered as a success.
+async fn a_remembered_query_is_validated_and_priced_again_for_other_variables(app: TestApp) {
+    let admin = app.admin();
+    let query = "query Page($first: Int) { invoices(first: $first) { nodes { id } } }";
+    let page = |first: Value| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            app.gql(Some(&admin), query, json!({ "first": first }))
+                .await
+        }
+    };
+    let five = page(json!(5)).await;
+    assert!(five.get("errors").is_none(), "{five}");
+    let fifty = page(json!(50)).await;
+    assert!(fifty.get("errors").is_none(), "{fifty}");
+    assert!(
+        fifty["extensions"]["cost"]["requested"].as_u64()
+            > five["extensions"]["cost"]["requested"].as_u64(),
+        "priced by its own variables: {five} {fifty}"
+    );
+    for _ in 0..2 {
+        let refused = page(json!("five")).await;
+        assert_eq!(refused["data"], Value::Null, "{refused}");
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED",
+            "{refused}"
+        );
+    }
+    assert_eq!(page(json!(5)).await["data"], five["data"]);
+    assert_eq!(
+        page(json!(5)).await["extensions"]["cost"],
+        five["extensions"]["cost"]
+    );
+}
 
 async fn complexity_is_priced_by_page_size_and_reported_as_cost(app: TestApp) {
     let admin = app.admin();

@@ -193,6 +193,7 @@ impl UseCases {
             ImportState::Applied
         };
         if record.state == ImportState::Applied {
+            txn.write_staged().await?;
             record.finished_at = Some(Utc::now().trunc_subsecs(6));
             // The record commits with the changes: history never shows an import
             // applied that is not, or the reverse.

@@ -252,7 +252,7 @@ impl ImportTxn {
     }
 
     /// Writes decided changes (their rows were read by [`ImportTxn::stage`]). On
-    /// PostgreSQL they are staged, and written all at once by [`ImportTxn::commit`].
+    /// PostgreSQL they are staged, and written all at once by [`ImportTxn::write_staged`].
     pub async fn write(
         &mut self,
         changes: &[Change],
@@ -286,10 +286,19 @@ impl ImportTxn {
         Ok(())
     }
 
-    pub async fn commit(self) -> StoreResult<()> {
-        if let (ImportConn::Pg(pg), Some(origin)) = (&self.txn, &self.staged_by) {
-            apply_staged_changes(pg, origin).await?;
+    /// Writes the changes [`ImportTxn::write`] staged (PostgreSQL; SQLite's are written
+    /// already). Before the import's record is updated in this transaction: the record's
+    /// row, once updated, stays locked until the commit, and other instances' heartbeats
+    /// of it would wait out the whole write.
+    pub async fn write_staged(&mut self) -> StoreResult<()> {
+        if let (ImportConn::Pg(pg), Some(origin)) = (&self.txn, self.staged_by.take()) {
+            apply_staged_changes(pg, &origin).await?;
         }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> StoreResult<()> {
+        debug_assert!(self.staged_by.is_none(), "staged changes left unwritten");
         tables::drop_before_commit(&self.txn).await?;
         // Subscribers hear of the import's status changes once they are committed.
         self.store.commit_announcing(self.txn).await
