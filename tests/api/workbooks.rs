@@ -34,6 +34,20 @@ async fn four_invoices(app: &TestApp) {
     app.insert_order("ACC", "ORD", "40.00", &all).await;
 }
 
+/// The openpyxl fixture with its one sheet's XML rewritten by `edit`.
+fn openpyxl_sheet_edited(edit: impl Fn(String) -> String) -> Vec<u8> {
+    rewritten(
+        "openpyxl.xlsx",
+        |name, data| {
+            if name != "xl/worksheets/sheet1.xml" {
+                return data;
+            }
+            edit(String::from_utf8(data).unwrap()).into_bytes()
+        },
+        &[],
+    )
+}
+
 /// The fixture `name` with some entries rewritten by `change` (entry name, bytes), and
 /// `extra` entries added.
 fn rewritten(
@@ -263,19 +277,9 @@ async fn hostile_and_foreign_workbooks_are_refused_with_what_to_do(app: TestApp)
             br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="10000000000000" uniqueCount="10000000000000"><si><t>x</t></si></sst>"#,
         )],
     );
-    let far = rewritten(
-        "openpyxl.xlsx",
-        |name, data| {
-            if name != "xl/worksheets/sheet1.xml" {
-                return data;
-            }
-            String::from_utf8(data)
-                .unwrap()
-                .replace("</sheetData>", r#"<row r="4000000000"><c r="A4000000000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>"#)
-                .into_bytes()
-        },
-        &[],
-    );
+    let far = openpyxl_sheet_edited(|sheet| {
+        sheet.replace("</sheetData>", r#"<row r="4000000000"><c r="A4000000000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>"#)
+    });
     for (what, bytes, says) in [
         ("lying string table", lying, "declares more entries"),
         ("row past the last", far, "beyond a spreadsheet's last row"),
@@ -298,27 +302,19 @@ async fn hostile_and_foreign_workbooks_are_refused_with_what_to_do(app: TestApp)
 /// as the sheet numbers them.
 async fn blank_rows_above_the_header_are_skipped(app: TestApp) {
     four_invoices(&app).await;
-    let shifted = rewritten(
-        "openpyxl.xlsx",
-        |name, data| {
-            if name != "xl/worksheets/sheet1.xml" {
-                return data;
+    let shifted = openpyxl_sheet_edited(|mut text| {
+        // Rows 1-5 become 3-7 (last first, so that none is renumbered twice).
+        for n in (1..=5).rev() {
+            text = text.replace(&format!("r=\"{n}\""), &format!("r=\"{}\"", n + 2));
+            for column in 'A'..='N' {
+                text = text.replace(
+                    &format!("r=\"{column}{n}\""),
+                    &format!("r=\"{column}{}\"", n + 2),
+                );
             }
-            // Rows 1-5 become 3-7 (last first, so that none is renumbered twice).
-            let mut text = String::from_utf8(data).unwrap();
-            for n in (1..=5).rev() {
-                text = text.replace(&format!("r=\"{n}\""), &format!("r=\"{}\"", n + 2));
-                for column in 'A'..='N' {
-                    text = text.replace(
-                        &format!("r=\"{column}{n}\""),
-                        &format!("r=\"{column}{}\"", n + 2),
-                    );
-                }
-            }
-            text.replace("<t>Open</t>", "<t>Opne</t>").into_bytes()
-        },
-        &[],
-    );
+        }
+        text.replace("<t>Open</t>", "<t>Opne</t>")
+    });
     let refused = import_workbook(&app, shifted, json!({})).await;
     assert_eq!(refused["userErrors"], json!([]), "{refused}");
     let errors = &refused["import"]["errors"];
@@ -331,19 +327,7 @@ async fn a_workbook_s_row_errors_name_the_sheet_s_row_and_column(app: TestApp) {
     // The openpyxl fixture with INV-2's status made unknown: row 3 of the sheet, column I.
     // openpyxl writes its strings inline. Only INV-2 and INV-4 are Open: make every
     // "Open" a typo, rows 3 and 5.
-    let bytes = rewritten(
-        "openpyxl.xlsx",
-        |name, data| {
-            if name != "xl/worksheets/sheet1.xml" {
-                return data;
-            }
-            String::from_utf8(data)
-                .unwrap()
-                .replace("<t>Open</t>", "<t>Opne</t>")
-                .into_bytes()
-        },
-        &[],
-    );
+    let bytes = openpyxl_sheet_edited(|sheet| sheet.replace("<t>Open</t>", "<t>Opne</t>"));
     let refused = import_workbook(&app, bytes, json!({})).await;
     assert_eq!(refused["import"]["state"], "REJECTED", "{refused}");
     let errors = &refused["import"]["errors"];
