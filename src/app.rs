@@ -186,7 +186,11 @@ pub async fn start_extended(
     let secret = config.resolve_secret()?;
     let store = open_store(config).await?;
     let gateway = gateway(store.clone(), config, &secret);
-    let keys = TokenKeys::new(&secret);
+    let oidc = crate::auth::Oidc::from_config(&config.oidc)?;
+    if let Some(oidc) = &oidc {
+        oidc.prefetch();
+    }
+    let keys = TokenKeys::new(&secret).with_oidc(oidc);
     let demo_tokens = if demo {
         if seed_demo(&gateway)
             .await
@@ -241,6 +245,7 @@ pub async fn start_extended(
             limits,
             metrics.clone(),
             extension,
+            config.federation,
         ),
         metrics: metrics.clone(),
         serve_metrics: config.metrics,

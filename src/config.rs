@@ -319,6 +319,89 @@ pub struct Config {
         global = true
     )]
     pub ws_keepalive: u64,
+
+    /// Serve the schema as an Apollo Federation 2 subgraph: `_service` and `_entities`,
+    /// with `Invoice`, `Account` and `Order` as entities keyed by `id`.
+    #[arg(long, env = "CREDIT_GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub federation: bool,
+
+    /// Single sign-on: bearer tokens issued by an OpenID Connect provider.
+    #[command(flatten)]
+    pub oidc: OidcConfig,
+}
+
+/// Single sign-on settings. Without an issuer, only the gateway's own shared-secret
+/// tokens are accepted; with one, its tokens too (the shared-secret ones keep working).
+#[derive(Clone, Debug, clap::Args)]
+pub struct OidcConfig {
+    /// The OpenID Connect provider whose tokens are accepted, exactly as its discovery
+    /// document spells `issuer` (e.g. `https://login.example.com/realms/store`). Must be
+    /// `https://`, except on a loopback address.
+    #[arg(long, env = "CREDIT_GATEWAY_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The audience (`aud`) a token must name to be accepted here; required with an issuer.
+    #[arg(long, env = "CREDIT_GATEWAY_OIDC_AUDIENCE", global = true)]
+    pub oidc_audience: Option<String>,
+
+    /// The claim holding the caller's roles: a string or an array of strings; a dotted
+    /// path reaches into objects (`realm_access.roles`).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_OIDC_ROLE_CLAIM",
+        default_value = "roles",
+        global = true
+    )]
+    pub oidc_role_claim: String,
+
+    /// The claim holding a customer's credit account id (dotted paths as for roles).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_OIDC_ACCOUNT_CLAIM",
+        default_value = "account_id",
+        global = true
+    )]
+    pub oidc_account_claim: String,
+
+    /// The role that makes the caller an administrator. A token without it that names an
+    /// account is that account's customer; a token with neither is refused.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_OIDC_ADMIN_ROLE",
+        default_value = "admin",
+        global = true
+    )]
+    pub oidc_admin_role: String,
+
+    /// Seconds of clock difference allowed when checking `exp` and `nbf`.
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_OIDC_CLOCK_SKEW_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub oidc_clock_skew_seconds: u64,
+
+    /// The console's client id at the provider (a public client using the authorization
+    /// code flow with PKCE, redirecting to `/console` and `/my-credits`). With it, the
+    /// console offers "Sign in with SSO".
+    #[arg(long, env = "CREDIT_GATEWAY_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+}
+
+impl Default for OidcConfig {
+    /// No issuer; the other settings at their command-line defaults.
+    fn default() -> Self {
+        OidcConfig {
+            oidc_issuer: None,
+            oidc_audience: None,
+            oidc_role_claim: "roles".into(),
+            oidc_account_claim: "account_id".into(),
+            oidc_admin_role: "admin".into(),
+            oidc_clock_skew_seconds: 60,
+            oidc_client_id: None,
+        }
+    }
 }
 
 /// Where the development secret lives when `CREDIT_GATEWAY_SECRET` is not set.

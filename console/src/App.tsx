@@ -55,7 +55,7 @@ export function App({ config, page }: { config: PageConfig; page: Page }) {
           ) : null}
         </div>
         {current.state === 'signed-in' ? null : (
-          <SignIn demo={config.demo} notice={current.state === 'expired' ? t('sessionEnded') : null} />
+          <SignIn demo={config.demo} sso={config.sso} notice={current.state === 'expired' ? t('sessionEnded') : null} />
         )}
         {current.state === 'signed-out' ? null : (
           // Stays mounted, and in view, while the session is renewed above it: filters,

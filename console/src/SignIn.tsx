@@ -1,18 +1,21 @@
-// Sign-in: a token, or in demo mode one click as the demo admin or customer. Shown
-// instead of the screen when signed out, and above the kept screen when the session ends.
+// Sign-in: through the identity provider when single sign-on is configured, a pasted
+// token, or in demo mode one click as the demo admin or customer. Shown instead of the
+// screen when signed out, and above the kept screen when the session ends.
 import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { signIn } from './auth';
-import type { DemoTokens } from './config';
+import type { DemoTokens, SsoConfig } from './config';
 import { useI18n } from './i18n';
+import { finishSso, isSsoReturn, startSso } from './sso';
 import { checkToken } from './transport';
 
 interface SignInProps {
   demo: DemoTokens | null;
+  sso: SsoConfig | null;
   /** Why the form is back (the session ended), if it is. */
   notice: string | null;
 }
 
-export function SignIn({ demo, notice }: SignInProps) {
+export function SignIn({ demo, sso, notice }: SignInProps) {
   const { t } = useI18n();
   const id = useId();
   const [token, setToken] = useState('');
@@ -24,6 +27,29 @@ export function SignIn({ demo, notice }: SignInProps) {
   useEffect(() => {
     if (notice) input.current?.focus();
   }, [notice]);
+
+  // Back from the identity provider: trade the code for a token.
+  useEffect(() => {
+    if (!sso || !isSsoReturn()) return;
+    setBusy(true);
+    void finishSso(sso).then((outcome) => {
+      setBusy(false);
+      if (outcome.kind === 'refused') setProblem(t('ssoRefused'));
+      else if (outcome.kind === 'failed') setProblem(t('ssoFailed', { reason: outcome.message }));
+    });
+  }, [sso, t]);
+
+  async function signInWithSso() {
+    if (!sso) return;
+    setBusy(true);
+    setProblem(null);
+    try {
+      await startSso(sso);
+    } catch (error) {
+      setBusy(false);
+      setProblem(t('ssoFailed', { reason: (error as Error).message }));
+    }
+  }
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -50,6 +76,14 @@ export function SignIn({ demo, notice }: SignInProps) {
       ) : (
         <p className="muted">{t('signInIntro')}</p>
       )}
+      {sso ? (
+        <div className="button-row sso">
+          <button type="button" className="button button-primary" onClick={signInWithSso} disabled={busy}>
+            {t('signInSso')}
+          </button>
+          <span className="muted">{t('orPasteToken')}</span>
+        </div>
+      ) : null}
       <form className="stack" onSubmit={submit} noValidate>
         <div className="field">
           <label htmlFor={`${id}-token`}>{t('token')}</label>

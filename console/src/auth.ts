@@ -1,13 +1,14 @@
 // The session: which bearer token the console sends, and whether it still works.
 //
-// The transport asks `getToken()` and nothing else, so single sign-on can be added
-// here later (a token from an OIDC redirect, refreshed silently) without touching the
-// links or the screens. The token lives in memory and in sessionStorage (this tab
-// only, so a reload keeps you signed in); never in localStorage, never in a URL.
+// The transport asks `getToken()` and nothing else: a pasted token, a demo token and
+// an identity provider's token (see sso.ts) are all the same to the links and the
+// screens. The token lives in memory and in sessionStorage (this tab only, so a reload
+// keeps you signed in); never in localStorage, never in a URL.
 //
 // When the gateway refuses the token (UNAUTHENTICATED, or the socket closing 4401/4403)
 // the session becomes `expired`: the screen stays mounted, with its filters and open
 // invoice, and the sign-in form comes back over it.
+import { readConfig, type SsoConfig } from './config';
 import { createStore, useStore } from './store';
 
 const STORAGE_KEY = 'cg.token';
@@ -87,6 +88,8 @@ export function readClaims(token: string): TokenClaims | null {
     const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
     const bytes = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
     const claims = JSON.parse(new TextDecoder().decode(bytes)) as Record<string, unknown>;
+    const sso = readConfig().sso;
+    if (sso && claims.iss === sso.issuer) return providerClaims(claims, sso);
     const role = claims.role === 'admin' || claims.role === 'customer' ? claims.role : null;
     return {
       subject: typeof claims.sub === 'string' ? claims.sub : null,
@@ -96,4 +99,28 @@ export function readClaims(token: string): TokenClaims | null {
   } catch {
     return null;
   }
+}
+
+/** The claims of the identity provider's token, read by the gateway's own rules. */
+function providerClaims(claims: Record<string, unknown>, sso: SsoConfig): TokenClaims {
+  const roles = claimAt(claims, sso.roleClaim);
+  const isAdmin = Array.isArray(roles) ? roles.includes(sso.adminRole) : roles === sso.adminRole;
+  const account = claimAt(claims, sso.accountClaim);
+  const accountId = typeof account === 'string' && account.trim() ? account : typeof account === 'number' ? String(account) : null;
+  return {
+    subject: typeof claims.name === 'string' ? claims.name : typeof claims.sub === 'string' ? claims.sub : null,
+    role: isAdmin ? 'admin' : accountId ? 'customer' : null,
+    accountId: isAdmin ? null : accountId,
+  };
+}
+
+/** The value at a dotted path (`realm_access.roles`), or a claim whose name has dots. */
+function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  if (path in claims) return claims[path];
+  let value: unknown = claims;
+  for (const part of path.split('.')) {
+    if (typeof value !== 'object' || value === null) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
 }

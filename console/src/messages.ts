@@ -32,6 +32,10 @@ export const en = {
   tokenRefused: 'The gateway did not accept this token.',
   tokenRequired: 'Enter a token.',
   signingIn: 'Signing in…',
+  signInSso: 'Sign in with SSO',
+  orPasteToken: 'or paste a token below.',
+  ssoRefused: 'The identity provider signed you in, but this gateway did not accept its token.',
+  ssoFailed: 'Single sign-on did not complete: {reason}',
 
   adminsOnly: 'The Invoices screen is for administrators; you are signed in as a customer.',
   goToMyCredits: 'Go to My Credits',
@@ -235,6 +239,10 @@ export const es: Messages = {
   tokenRefused: 'El gateway no aceptó este token.',
   tokenRequired: 'Escribe un token.',
   signingIn: 'Iniciando sesión…',
+  signInSso: 'Entrar con SSO',
+  orPasteToken: 'o pega un token abajo.',
+  ssoRefused: 'El proveedor de identidad te autenticó, pero este gateway no aceptó su token.',
+  ssoFailed: 'El inicio de sesión único no se completó: {reason}',
 
   adminsOnly: 'La pantalla de facturas es para administradores; iniciaste sesión como cliente.',
   goToMyCredits: 'Ir a Mis créditos',
@@ -435,6 +443,10 @@ export const pt: Messages = {
   tokenRefused: 'O gateway não aceitou este token.',
   tokenRequired: 'Informe um token.',
   signingIn: 'Entrando…',
+  signInSso: 'Entrar com SSO',
+  orPasteToken: 'ou cole um token abaixo.',
+  ssoRefused: 'O provedor de identidade autenticou você, mas este gateway não aceitou o token.',
+  ssoFailed: 'O login único não foi concluído: {reason}',
 
   adminsOnly: 'A tela de faturas é para administradores; você entrou como cliente.',
   goToMyCredits: 'Ir para Meus créditos',

@@ -240,7 +240,9 @@ pub struct InvoiceEdge {
 }
 
 /// Where a page sits in the whole list.
+// Shareable in a federated supergraph: other subgraphs' Relay connections have it too.
 #[derive(SimpleObject)]
+#[graphql(shareable)]
 pub struct PageInfo {
     /// Whether more invoices follow this page.
     has_next_page: bool,

@@ -288,7 +288,10 @@ impl Extension for RequestGate {
             operation.r#type = kind,
         );
         let mut response = next.run(ctx, operation_name).instrument(span).await;
-        response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadUserInput);
+        response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadUserInput)
+            .into_iter()
+            .map(super::federation::explain)
+            .collect();
         if let Some(cost) = self.seen().cost.take() {
             response.extensions.insert("cost".into(), cost);
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use rust_decimal::Decimal;
 
-use crate::domain::{Account, InvoiceEvent, Order};
+use crate::domain::{Account, Invoice, InvoiceEvent, Order};
 use crate::service::{AppError, UseCases};
 
 /// Loads through the gateway's batched lookups.
@@ -26,6 +26,10 @@ pub type Loaders = DataLoader<BatchLoader, HashMapCache>;
 pub fn new_loaders(gateway: UseCases) -> Loaders {
     DataLoader::with_cache(BatchLoader(gateway), tokio::spawn, HashMapCache::default())
 }
+
+/// An invoice by id: only federation's `_entities` loads invoices this way.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InvoiceKey(pub String);
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AccountKey(pub String);
@@ -41,6 +45,22 @@ pub struct HistoryKey(pub String);
 
 fn ids<K>(keys: &[K], id: impl Fn(&K) -> &String) -> Vec<String> {
     keys.iter().map(|k| id(k).clone()).collect()
+}
+
+impl Loader<InvoiceKey> for BatchLoader {
+    type Value = Arc<Invoice>;
+    type Error = AppError;
+
+    async fn load(
+        &self,
+        keys: &[InvoiceKey],
+    ) -> Result<HashMap<InvoiceKey, Arc<Invoice>>, AppError> {
+        let invoices = self.0.invoices_by_id(&ids(keys, |k| &k.0)).await?;
+        Ok(invoices
+            .into_iter()
+            .map(|i| (InvoiceKey(i.id.clone()), Arc::new(i)))
+            .collect())
+    }
 }
 
 impl Loader<AccountKey> for BatchLoader {

@@ -6,6 +6,7 @@ mod api_keys;
 mod connection;
 mod documents;
 mod error;
+mod federation;
 mod gate;
 mod imports;
 mod limits;
@@ -23,8 +24,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_graphql::extensions::ExtensionFactory;
-use async_graphql::{Context, MergedObject, Schema};
+use async_graphql::{Context, MergedObject, ObjectType, Schema, SchemaBuilder};
 use chrono::NaiveDate;
+use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::auth::{Principal, TokenKeys};
 use crate::service::{AppError, UseCases};
@@ -35,11 +37,25 @@ pub use limits::QueryLimits;
 pub use subscription::SubscriptionRoot;
 pub use throttle::Budget;
 
-/// Reads: invoices, accounts, status totals and the CSV import history. Every field
-/// needs a bearer token.
-#[derive(MergedObject, Default)]
-#[graphql(name = "Query")]
-pub struct QueryRoot(
+/// The two query roots, of the same parts: the plain one, and the federation
+/// subgraph's, which adds the entity resolvers (one root cannot nest the other: both
+/// are named `Query`).
+macro_rules! query_roots {
+    ($($part:ty),+ $(,)?) => {
+        /// Reads: invoices, accounts, status totals and the CSV import history. Every field
+        /// needs a bearer token.
+        #[derive(MergedObject, Default)]
+        #[graphql(name = "Query")]
+        pub struct QueryRoot($($part),+);
+
+        /// `QueryRoot` with the entity resolvers of a federation subgraph.
+        #[derive(MergedObject, Default)]
+        #[graphql(name = "Query")]
+        pub struct FederatedQueryRoot($($part),+, federation::Entities);
+    };
+}
+
+query_roots!(
     query::InvoiceQuery,
     aging::AgingQuery,
     imports::ImportQuery,
@@ -57,7 +73,32 @@ pub struct MutationRoot(
     webhooks::WebhookMutation,
 );
 
-pub type GatewaySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+/// The schema: the plain API, or the same as an Apollo Federation subgraph
+/// (`CREDIT_GATEWAY_FEDERATION`), whose root adds the entity resolvers.
+#[derive(Clone)]
+pub enum GatewaySchema {
+    Plain(Schema<QueryRoot, MutationRoot, SubscriptionRoot>),
+    Federated(Schema<FederatedQueryRoot, MutationRoot, SubscriptionRoot>),
+}
+
+impl GatewaySchema {
+    pub async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self {
+            GatewaySchema::Plain(schema) => schema.execute(request).await,
+            GatewaySchema::Federated(schema) => schema.execute(request).await,
+        }
+    }
+
+    pub fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+    ) -> BoxStream<'static, async_graphql::Response> {
+        match self {
+            GatewaySchema::Plain(schema) => schema.execute_stream(request).boxed(),
+            GatewaySchema::Federated(schema) => schema.execute_stream(request).boxed(),
+        }
+    }
+}
 
 /// What every resolver of one request shares: who is calling, and the day that decides
 /// overdue (fixed once per request, so every field of a response agrees).
@@ -89,23 +130,52 @@ pub struct Caller {
     pub over_get: bool,
 }
 
-/// The schema with its limits, persisted queries and metrics; `extra` is one more
-/// extension around every request, for an embedding program (tests inject faults with it).
+/// The schema with its limits, persisted queries and metrics, as a federation subgraph
+/// when `federation`; `extra` is one more extension around every request, for an
+/// embedding program (tests inject faults with it).
 pub fn build_schema(
     gateway: UseCases,
     keys: TokenKeys,
     limits: QueryLimits,
     metrics: Arc<Metrics>,
     extra: Option<Arc<dyn ExtensionFactory>>,
+    federation: bool,
 ) -> GatewaySchema {
-    let builder = Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
-        SubscriptionRoot,
-    )
-    .data(gateway)
-    .data(keys)
-    .extension(gate::Gate::new(limits, metrics));
+    let parts = (gateway, keys, limits, metrics, extra);
+    if federation {
+        let root = FederatedQueryRoot::default();
+        GatewaySchema::Federated(finish(
+            Schema::build(root, MutationRoot::default(), SubscriptionRoot),
+            parts,
+        ))
+    } else {
+        GatewaySchema::Plain(finish(
+            Schema::build(
+                QueryRoot::default(),
+                MutationRoot::default(),
+                SubscriptionRoot,
+            ),
+            parts,
+        ))
+    }
+}
+
+type Parts = (
+    UseCases,
+    TokenKeys,
+    QueryLimits,
+    Arc<Metrics>,
+    Option<Arc<dyn ExtensionFactory>>,
+);
+
+fn finish<Q: ObjectType + 'static>(
+    builder: SchemaBuilder<Q, MutationRoot, SubscriptionRoot>,
+    (gateway, keys, limits, metrics, extra): Parts,
+) -> Schema<Q, MutationRoot, SubscriptionRoot> {
+    let builder = builder
+        .data(gateway)
+        .data(keys)
+        .extension(gate::Gate::new(limits, metrics));
     let builder = match extra {
         Some(extra) => builder.extension(Extra(extra)),
         None => builder,

@@ -93,6 +93,15 @@ impl Invoice {
         }
     }
 
+    /// An invoice already shared (a loader's).
+    pub(super) fn shared(record: Arc<domain::Invoice>) -> Invoice {
+        Invoice {
+            record,
+            account: None,
+            order: None,
+        }
+    }
+
     /// An invoice of a page, with the relations the page loaded for all its invoices.
     pub(super) fn with_relations(
         record: domain::Invoice,

@@ -2,8 +2,10 @@
 //! customer's own invoices), one React app built from `console/` (TypeScript, Apollo
 //! Client, typed operations from `schema.graphql`) into `src/http/console/` and embedded
 //! here, so the gateway serves them with no Node.js at run time and no network beyond
-//! itself. They talk to the public GraphQL API only; the page carries nothing but its
-//! configuration: in `--demo` mode, the demo tokens behind its one-click sign-in.
+//! itself (and the identity provider's token endpoint, with single sign-on). They talk
+//! to the public GraphQL API only; the page carries nothing but its configuration: in
+//! `--demo` mode, the demo tokens behind its one-click sign-in; with single sign-on, the
+//! provider's endpoints, the console's client id and the claims that name a role.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,10 +21,11 @@ const INDEX: &str = include_str!("console/index.html");
 const APP_JS: &[u8] = include_bytes!("console/app.js");
 const APP_CSS: &[u8] = include_bytes!("console/app.css");
 
-/// What the pages may load and connect to: this origin only. The configuration is an
-/// inert JSON script element, so no inline script needs allowing.
+/// What the pages may load and connect to: this origin only, and with single sign-on
+/// the provider's token endpoint (`{SSO}`). The configuration is an inert JSON script
+/// element, so no inline script needs allowing.
 const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-                      connect-src 'self' ws: wss:; img-src 'self' data:; \
+                      connect-src 'self' ws: wss:{SSO}; img-src 'self' data:; \
                       frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 /// The tokens a demo page signs in with, one click each.
@@ -45,14 +48,21 @@ async fn page(State(state): State<AppState>) -> Response {
         .demo_sign_in
         .as_ref()
         .map(|demo| json!({ "admin": demo.admin, "customer": demo.customer }));
+    let (sso, token_origin) = match sso(&state).await {
+        Some((sso, origin)) => (Some(sso), format!(" {origin}")),
+        None => (None, String::new()),
+    };
     // The configuration lands inside a <script> element: escape `<` so that no value
     // can close it.
-    let config = json!({ "demo": demo }).to_string().replace('<', "\\u003c");
+    let config = json!({ "demo": demo, "sso": sso })
+        .to_string()
+        .replace('<', "\\u003c");
+    let policy = POLICY.replace("{SSO}", &token_origin);
     let html = INDEX.replace("{{CONFIG_JSON}}", &config);
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, POLICY),
+            (header::CONTENT_SECURITY_POLICY, policy.as_str()),
             (header::CACHE_CONTROL, "no-store"),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::REFERRER_POLICY, "no-referrer"),
@@ -60,6 +70,30 @@ async fn page(State(state): State<AppState>) -> Response {
         html,
     )
         .into_response()
+}
+
+/// The page's single sign-on settings and the token endpoint's origin: with an issuer
+/// and the console's client id, once the provider's discovery document was read.
+async fn sso(state: &AppState) -> Option<(serde_json::Value, String)> {
+    let oidc = state.keys.oidc()?;
+    let client_id = oidc.client_id()?;
+    let endpoints = oidc.endpoints().await?;
+    let origin = url::Url::parse(&endpoints.token)
+        .ok()?
+        .origin()
+        .ascii_serialization();
+    let (role_claim, account_claim, admin_role) = oidc.claims();
+    let sso = json!({
+        "issuer": oidc.issuer(),
+        "clientId": client_id,
+        "audience": oidc.audience(),
+        "authorizationEndpoint": endpoints.authorization,
+        "tokenEndpoint": endpoints.token,
+        "roleClaim": role_claim,
+        "accountClaim": account_claim,
+        "adminRole": admin_role,
+    });
+    Some((sso, origin))
 }
 
 async fn asset(Path(file): Path<String>) -> Response {

@@ -22,7 +22,7 @@ fn bad_request(message: &str) -> HttpError {
 }
 
 /// Who asks: the link's token (and the export it opens), or the bearer token.
-fn caller_of(
+async fn caller_of(
     query: &ExportQuery,
     state: &AppState,
     headers: &HeaderMap,
@@ -34,7 +34,9 @@ fn caller_of(
             .keys
             .verify_download(token)
             .map(|(who, opens)| Some((who, Some(opens)))),
-        None => caller(headers, &state.keys).map(|who| who.map(|(who, _)| (who, None))),
+        None => caller(headers, &state.keys)
+            .await
+            .map(|who| who.map(|(who, _)| (who, None))),
     };
     match who {
         Ok(Some(who)) => Ok(who),
@@ -93,8 +95,8 @@ async fn export(
             return bad_request(&format!("bad query parameters: {}", e.body_text())).graphql();
         }
     };
-    let started = (|| {
-        let (who, opens) = caller_of(&query, &state, &headers)?;
+    let started = async {
+        let (who, opens) = caller_of(&query, &state, &headers).await?;
         let (filter, delimiter) = query.read().map_err(|e| bad_request(&e))?;
         if opens.is_some_and(|opens| opens != export_link_binding(&filter, delimiter)) {
             return Err(HttpError::new(
@@ -108,7 +110,8 @@ async fn export(
             Form::Workbook => state.gateway.export_invoices_xlsx(&who, filter),
         }
         .map_err(HttpError::from)
-    })();
+    }
+    .await;
     let chunks = match started {
         Ok(chunks) => chunks,
         Err(refused) => return refused.graphql(),

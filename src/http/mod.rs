@@ -140,7 +140,7 @@ fn bearer(value: &str) -> Option<&str> {
 
 /// The caller named by the `Authorization` header, and when its token expires: none
 /// without the header, an error for a header that does not carry a valid bearer token.
-fn caller(
+async fn caller(
     headers: &HeaderMap,
     keys: &TokenKeys,
 ) -> Result<Option<(Principal, DateTime<Utc>)>, TokenError> {
@@ -148,7 +148,8 @@ fn caller(
         return Ok(None);
     };
     let text = value.to_str().map_err(|_| TokenError::Invalid)?;
-    keys.verify_until(bearer(text).ok_or(TokenError::Invalid)?)
+    keys.verify_bearer(bearer(text).ok_or(TokenError::Invalid)?)
+        .await
         .map(Some)
 }
 
@@ -159,6 +160,7 @@ async fn principal(state: &AppState, headers: &HeaderMap) -> Result<Option<Princ
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or_default());
     match (text(APP_KEY), text(APP_TOKEN)) {
         (None, None) => caller(headers, &state.keys)
+            .await
             .map(|found| found.map(|(principal, _)| principal))
             .map_err(|e| AppError::Unauthenticated(e.message().into())),
         (Some(app_key), Some(app_token)) => state
@@ -288,7 +290,7 @@ async fn graphql_post(State(state): State<AppState>, request: Request) -> Respon
             error_response(Code::BadRequest, "the request has no query")
         }
         Ok(request) if multipart::wanted(&parts.headers) => {
-            multipart::subscribe(&state, &parts.headers, request)
+            multipart::subscribe(&state, &parts.headers, request).await
         }
         Ok(request) => {
             let arrival = Arrival {

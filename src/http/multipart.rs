@@ -36,12 +36,12 @@ fn part(body: &serde_json::Value) -> Bytes {
     ))
 }
 
-pub(super) fn subscribe(
+pub(super) async fn subscribe(
     state: &AppState,
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
-    let (principal, expires) = match caller(headers, &state.keys) {
+    let (principal, expires) = match caller(headers, &state.keys).await {
         Ok(Some(caller)) => caller,
         Ok(None) => {
             return error_response(Code::Unauthenticated, "a bearer token is required");

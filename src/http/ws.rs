@@ -241,7 +241,7 @@ impl Connection {
         if self.principal.is_some() {
             return Err(close(4429, "Too many initialisation requests"));
         }
-        match authenticate(payload, &self.state.keys) {
+        match authenticate(payload, &self.state.keys).await {
             Ok((principal, expires)) => {
                 self.principal = Some(principal);
                 self.expires = Some(expires);
@@ -370,7 +370,7 @@ impl Connection {
 
 /// The principal named by a `connection_init` payload `{"Authorization": "Bearer <token>"}`
 /// (the key in any case), and when its token expires.
-fn authenticate(
+async fn authenticate(
     payload: Option<&Value>,
     keys: &TokenKeys,
 ) -> Result<(Principal, DateTime<Utc>), &'static str> {
@@ -384,7 +384,7 @@ fn authenticate(
         .and_then(|(_, value)| value.as_str())
         .ok_or("connection_init needs {\"Authorization\": \"Bearer <token>\"}")?;
     let token = super::bearer(header).ok_or("the Authorization value must be `Bearer <token>`")?;
-    keys.verify_until(token).map_err(|e| e.message())
+    keys.verify_bearer(token).await.map_err(|e| e.message())
 }
 
 #[cfg(test)]

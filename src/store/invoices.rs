@@ -180,6 +180,28 @@ impl Store {
             .transpose()
     }
 
+    /// The rows of `E` whose `id` is one of `ids`, in no particular order: one statement.
+    async fn by_ids<E>(&self, ids: &[String]) -> StoreResult<Vec<E::Model>>
+    where
+        E: EntityTrait,
+        ByPosition<E::Model>: sea_orm::FromQueryResult,
+    {
+        Ok(E::find()
+            .filter(is_one_of(self.backend(), "id", ids.to_vec()))
+            .into_model::<ByPosition<E::Model>>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|ByPosition(row)| row)
+            .collect())
+    }
+
+    /// The invoices of `ids` that exist, in no particular order.
+    pub async fn invoices(&self, ids: &[String]) -> StoreResult<Vec<Invoice>> {
+        let rows = self.by_ids::<invoice::Entity>(ids).await?;
+        rows.into_iter().map(convert::invoice).collect()
+    }
+
     /// One page of a keyset listing: up to `page.size + 1` invoices in reading order,
     /// nearest the cursor first (the listing's order forward, its reverse backward). The
     /// extra row tells the caller whether more rows lie beyond the page.
@@ -289,14 +311,8 @@ impl Store {
     }
 
     pub async fn accounts(&self, ids: &[String]) -> StoreResult<Vec<Account>> {
-        account::Entity::find()
-            .filter(is_one_of(self.backend(), "id", ids.to_vec()))
-            .into_model::<ByPosition<account::Model>>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|ByPosition(row)| convert::account(row))
-            .collect()
+        let rows = self.by_ids::<account::Entity>(ids).await?;
+        rows.into_iter().map(convert::account).collect()
     }
 
     pub async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
@@ -309,14 +325,8 @@ impl Store {
     }
 
     pub async fn orders(&self, ids: &[String]) -> StoreResult<Vec<Order>> {
-        Ok(order::Entity::find()
-            .filter(is_one_of(self.backend(), "id", ids.to_vec()))
-            .into_model::<ByPosition<order::Model>>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|ByPosition(row)| convert::order(row))
-            .collect())
+        let rows = self.by_ids::<order::Entity>(ids).await?;
+        Ok(rows.into_iter().map(convert::order).collect())
     }
 
     /// The sum of the unpaid (Open and Overdue) invoices of each account. Accounts with

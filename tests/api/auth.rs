@@ -13,22 +13,6 @@ on_both_backends!(
     refused_tokens_get_unauthenticated_before_any_work,
 );
 
-async fn two_accounts(app: &TestApp) {
-    let due = app.today() + Duration::days(5);
-    app.insert(
-        &[account("MINE"), account("THEIRS")],
-        &[
-            order("O-MINE", "MINE", "10.00"),
-            order("O-THEIRS", "THEIRS", "20.00"),
-        ],
-        &[
-            invoice("I-MINE", "MINE", "O-MINE", "10.00", due),
-            invoice("I-THEIRS", "THEIRS", "O-THEIRS", "20.00", due),
-        ],
-    )
-    .await;
-}
-
 const EVERYTHING: &str = "{ \
     invoices { totalCount nodes { id } } \
     mineById: invoice(id: \"I-MINE\") { id } \
@@ -43,7 +27,7 @@ fn open_count(data: &Value) -> &Value {
 }
 
 async fn every_query_answers_each_principal_with_what_it_may_see(app: TestApp) {
-    two_accounts(&app).await;
+    app.insert_mine_and_theirs().await;
 
     let admin = app.gql(Some(&app.admin()), EVERYTHING, json!({})).await;
     let data = &admin["data"];
@@ -103,7 +87,7 @@ async fn every_query_answers_each_principal_with_what_it_may_see(app: TestApp) {
 }
 
 async fn refused_tokens_get_unauthenticated_before_any_work(app: TestApp) {
-    two_accounts(&app).await;
+    app.insert_mine_and_theirs().await;
     let admin = Principal::Admin {
         subject: "x".into(),
     };

@@ -161,6 +161,8 @@ pub fn test_config(database_url: String) -> Config {
         sweeper: false,
         ws_init_timeout: 10,
         ws_keepalive: 15,
+        federation: false,
+        oidc: Default::default(),
         header_timeout: 10,
         body_timeout: 30,
         max_connections: 10_000,
@@ -397,6 +399,24 @@ impl TestApp {
             .insert_all(accounts, orders, invoices, "test", ChangeSource::Seed)
             .await
             .expect("fixtures insert");
+    }
+
+    /// Two accounts, MINE and THEIRS, with an order (O-MINE 10.00, O-THEIRS 20.00) and an
+    /// open invoice each (I-MINE, I-THEIRS, due in 5 days): what scope tests start from.
+    pub async fn insert_mine_and_theirs(&self) {
+        let due = self.today() + Duration::days(5);
+        self.insert(
+            &[account("MINE"), account("THEIRS")],
+            &[
+                order("O-MINE", "MINE", "10.00"),
+                order("O-THEIRS", "THEIRS", "20.00"),
+            ],
+            &[
+                invoice("I-MINE", "MINE", "O-MINE", "10.00", due),
+                invoice("I-THEIRS", "THEIRS", "O-THEIRS", "20.00", due),
+            ],
+        )
+        .await;
     }
 
     /// One account with one order and its invoices: the store most tests start from.

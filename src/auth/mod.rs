@@ -1,8 +1,14 @@
 //! Bearer tokens and the principals they name.
 //!
-//! Tokens are HS256 JWTs with `sub`, `role` (`admin` or `customer`), `accountId` (for
-//! customers) and `exp`, signed with the gateway's secret. This module mints and verifies
-//! them; it knows nothing of HTTP: the transport hands it the token text.
+//! The gateway's own tokens are HS256 JWTs with `sub`, `role` (`admin` or `customer`),
+//! `accountId` (for customers) and `exp`, signed with its secret: this module mints and
+//! verifies them. With single sign-on configured, RS256 and ES256 tokens of an OpenID
+//! Connect provider are accepted too (`oidc`). It knows nothing of the server's HTTP: the
+//! transport hands it the token text.
+
+mod oidc;
+
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
@@ -119,6 +125,8 @@ const DOWNLOAD_SCOPE: &str = "download";
 pub enum TokenError {
     Expired,
     Invalid,
+    /// A provider's token that names neither the administrator role nor an account.
+    NoRole,
 }
 
 impl TokenError {
@@ -126,16 +134,22 @@ impl TokenError {
         match self {
             TokenError::Expired => "the bearer token has expired",
             TokenError::Invalid => "the bearer token is not valid for this gateway",
+            TokenError::NoRole => {
+                "the bearer token names neither the administrator role nor a credit account"
+            }
         }
     }
 }
 
-/// Mints and verifies tokens with one secret.
+pub use oidc::{Endpoints, Oidc};
+
+/// Mints and verifies tokens with one secret, and verifies an OpenID Connect provider's.
 #[derive(Clone)]
 pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    oidc: Option<Arc<Oidc>>,
 }
 
 impl TokenKeys {
@@ -149,6 +163,31 @@ impl TokenKeys {
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            oidc: None,
+        }
+    }
+
+    /// These keys, accepting `oidc`'s tokens as well.
+    pub fn with_oidc(self, oidc: Option<Arc<Oidc>>) -> TokenKeys {
+        TokenKeys { oidc, ..self }
+    }
+
+    /// The single sign-on provider, if one is configured.
+    pub fn oidc(&self) -> Option<&Arc<Oidc>> {
+        self.oidc.as_ref()
+    }
+
+    /// The principal of a bearer token, ours or the provider's, and when it expires.
+    /// The token's algorithm says whose it is: HS256 ours, RS256 and ES256 the provider's.
+    pub async fn verify_bearer(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
+        match (header.alg, &self.oidc) {
+            (Algorithm::HS256, _) => self.verify_until(token),
+            (Algorithm::RS256 | Algorithm::ES256, Some(oidc)) => oidc.verify(token, &header).await,
+            _ => Err(TokenError::Invalid),
         }
     }
 
