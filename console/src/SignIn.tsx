@@ -5,7 +5,7 @@ import { useEffect, useId, useRef, useState, type FormEvent } from 'react';
 import { signIn } from './auth';
 import type { DemoTokens, SsoConfig } from './config';
 import { useI18n } from './i18n';
-import { finishSso, isSsoReturn, startSso } from './sso';
+import { finishSso, isSsoReturn, STATE_MISMATCH, startSso, type SsoOutcome } from './sso';
 import { checkToken } from './transport';
 
 interface SignInProps {
@@ -20,6 +20,8 @@ export function SignIn({ demo, sso, notice }: SignInProps) {
   const id = useId();
   const [token, setToken] = useState('');
   const [problem, setProblem] = useState<string | null>(null);
+  // Kept as the outcome, not as text, so that it follows a change of language.
+  const [ssoProblem, setSsoProblem] = useState<Exclude<SsoOutcome, { kind: 'signed-in' }> | null>(null);
   const [busy, setBusy] = useState(false);
   const input = useRef<HTMLInputElement>(null);
 
@@ -34,20 +36,19 @@ export function SignIn({ demo, sso, notice }: SignInProps) {
     setBusy(true);
     void finishSso(sso).then((outcome) => {
       setBusy(false);
-      if (outcome.kind === 'refused') setProblem(t('ssoRefused'));
-      else if (outcome.kind === 'failed') setProblem(t('ssoFailed', { reason: outcome.message }));
+      if (outcome.kind !== 'signed-in') setSsoProblem(outcome);
     });
-  }, [sso, t]);
+  }, [sso]);
 
   async function signInWithSso() {
     if (!sso) return;
     setBusy(true);
-    setProblem(null);
+    setSsoProblem(null);
     try {
       await startSso(sso);
     } catch (error) {
       setBusy(false);
-      setProblem(t('ssoFailed', { reason: (error as Error).message }));
+      setSsoProblem({ kind: 'failed', message: (error as Error).message });
     }
   }
 
@@ -83,6 +84,13 @@ export function SignIn({ demo, sso, notice }: SignInProps) {
           </button>
           <span className="muted">{t('orPasteToken')}</span>
         </div>
+      ) : null}
+      {ssoProblem ? (
+        <p className="notice notice-warning" role="alert">
+          {ssoProblem.kind === 'refused'
+            ? t('ssoRefused')
+            : t('ssoFailed', { reason: ssoProblem.message === STATE_MISMATCH ? t('ssoStateMismatch') : ssoProblem.message })}
+        </p>
       ) : null}
       <form className="stack" onSubmit={submit} noValidate>
         <div className="field">

@@ -36,6 +36,7 @@ export const en = {
   orPasteToken: 'or paste a token below.',
   ssoRefused: 'The identity provider signed you in, but this gateway did not accept its token.',
   ssoFailed: 'Single sign-on did not complete: {reason}',
+  ssoStateMismatch: 'the sign-in did not start in this tab; start it again here',
 
   adminsOnly: 'The Invoices screen is for administrators; you are signed in as a customer.',
   goToMyCredits: 'Go to My Credits',
@@ -243,6 +244,7 @@ export const es: Messages = {
   orPasteToken: 'o pega un token abajo.',
   ssoRefused: 'El proveedor de identidad te autenticó, pero este gateway no aceptó su token.',
   ssoFailed: 'El inicio de sesión único no se completó: {reason}',
+  ssoStateMismatch: 'el inicio de sesión no empezó en esta pestaña; empiézalo de nuevo aquí',
 
   adminsOnly: 'La pantalla de facturas es para administradores; iniciaste sesión como cliente.',
   goToMyCredits: 'Ir a Mis créditos',
@@ -447,6 +449,7 @@ export const pt: Messages = {
   orPasteToken: 'ou cole um token abaixo.',
   ssoRefused: 'O provedor de identidade autenticou você, mas este gateway não aceitou o token.',
   ssoFailed: 'O login único não foi concluído: {reason}',
+  ssoStateMismatch: 'o login não começou nesta aba; comece de novo aqui',
 
   adminsOnly: 'A tela de faturas é para administradores; você entrou como cliente.',
   goToMyCredits: 'Ir para Meus créditos',

@@ -19,6 +19,9 @@ interface Pending {
   redirectUri: string;
 }
 
+/** The reason given for a return this tab did not start (SignIn words it). */
+export const STATE_MISMATCH = 'state mismatch';
+
 export type SsoOutcome =
   | { kind: 'signed-in' }
   | { kind: 'refused' }
@@ -73,7 +76,7 @@ async function exchange(sso: SsoConfig): Promise<SsoOutcome> {
   const error = params.get('error');
   if (error) return { kind: 'failed', message: params.get('error_description') ?? error };
   if (!pending || pending.state !== params.get('state')) {
-    return { kind: 'failed', message: 'the sign-in did not start on this page (state mismatch)' };
+    return { kind: 'failed', message: STATE_MISMATCH };
   }
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
