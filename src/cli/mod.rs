@@ -122,7 +122,10 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init(cli.config.log_format);
+    if let Err(e) = crate::telemetry::init(cli.config.log_format) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -130,7 +133,10 @@ pub fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli)) {
+    let outcome = runtime.block_on(execute(cli));
+    // The spans still buffered go out before the process ends.
+    crate::telemetry::traces::flush();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::sync::broadcast::{self, error::RecvError};
+use tracing::Instrument;
 
 use super::{FeedPage, RETRY, read_page};
 use crate::domain::{FeedEvent, FeedFilter, FeedPosition};
@@ -61,7 +62,9 @@ impl Subscription {
                 // finishing the reading a cursor was in the middle of reaches a snapshot
                 // older than the pages in the channel.
                 let fresh = self.position.reading.is_none();
-                match read_page(&self.store, &mut self.position, &self.filter).await {
+                let span = tracing::info_span!("subscription catch-up");
+                let read = read_page(&self.store, &mut self.position, &self.filter);
+                match read.instrument(span).await {
                     Ok(page) => {
                         self.take(&page);
                         self.live = page.last && fresh;

@@ -286,7 +286,14 @@ impl Extension for RequestGate {
             "graphql",
             operation.name = name.as_deref().unwrap_or("anonymous"),
             operation.r#type = kind,
+            otel.name = tracing::field::Empty,
         );
+        if crate::telemetry::traces::enabled() {
+            span.record(
+                "otel.name",
+                format!("{kind} {}", name.as_deref().unwrap_or("anonymous")),
+            );
+        }
         let mut response = next.run(ctx, operation_name).instrument(span).await;
         response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadUserInput)
             .into_iter()

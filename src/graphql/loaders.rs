@@ -23,8 +23,11 @@ pub struct BatchLoader(pub UseCases);
 
 pub type Loaders = DataLoader<BatchLoader, HashMapCache>;
 
+/// A batch's load runs in a task of its own, in the span of the request that started it
+/// (so that its statements belong to the request's trace).
 pub fn new_loaders(gateway: UseCases) -> Loaders {
-    DataLoader::with_cache(BatchLoader(gateway), tokio::spawn, HashMapCache::default())
+    let spawn = |load| tokio::spawn(tracing::Instrument::in_current_span(load));
+    DataLoader::with_cache(BatchLoader(gateway), spawn, HashMapCache::default())
 }
 
 /// An invoice by id: only federation's `_entities` loads invoices this way.

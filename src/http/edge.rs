@@ -55,7 +55,15 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         request_id = %id,
         method = %request.method(),
         path = request.uri().path(),
+        trace_id = tracing::field::Empty,
+        otel.name = tracing::field::Empty,
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
     );
+    if telemetry::traces::enabled() {
+        span.record("otel.name", format!("{} {route}", request.method()));
+        telemetry::traces::continue_trace(&span, request.headers());
+    }
     let started = Instant::now();
     let (request, body) = super::body::guard(request, state.body_timeout);
     let served = telemetry::serve_request(id.clone(), next.run(request))
@@ -80,6 +88,8 @@ pub(super) async fn edge(State(state): State<AppState>, request: Request, next: 
         response.headers_mut().insert(REQUEST_ID, value);
     }
     let status = response.status().as_u16();
+    // Numbers as i64: OpenTelemetry has no unsigned attributes.
+    span.record("http.response.status_code", i64::from(status));
     state.metrics.http_request(&route, status, elapsed);
     tracing::info!(
         parent: &span,

@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::telemetry::traces;
+
 use migration::MigratorTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -118,7 +120,11 @@ impl Store {
         let mut db = Database::connect(options).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
-        db.set_metric_callback(move |info| observe(&counter, info.statement));
+        db.set_metric_callback(move |info| {
+            observe(&counter, info.statement);
+            let system = system_name(info.statement.db_backend);
+            traces::statement(system, &info.statement.sql, info.elapsed, info.failed);
+        });
         if db.get_database_backend() == DbBackend::Sqlite {
             db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
         }
@@ -236,6 +242,14 @@ async fn advisory_xact_lock(txn: &impl ConnectionTrait, key: i64) -> StoreResult
     ))
     .await?;
     Ok(())
+}
+
+/// The database's name in OpenTelemetry's conventions (`db.system.name`).
+fn system_name(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "postgresql",
+        _ => "sqlite",
+    }
 }
 
 /// Counts a statement about to run, and logs it (see [`SQL_LOG`]).

@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+use std::time::Instant;
 
 use chrono::SecondsFormat;
 use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, Postgres};
@@ -54,7 +55,9 @@ impl PgTxn {
             &Statement::from_string(DbBackend::Postgres, sql.as_str()),
         );
         let mut txn = self.txn.lock().await;
+        let started = Instant::now();
         let copied = Self::copy_chunks(&mut txn, &sql, rows).await;
+        traced(&sql, started, &copied);
         // sqlx keeps a connection's buffers at the largest size they ever grew to, and
         // the connection goes back to the pool with them: give back the chunk-sized
         // one now (to sqlx's 8 KiB default), success or not. Once per `COPY`, so cheap.
@@ -108,7 +111,9 @@ impl ConnectionTrait for PgTxn {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         observe(&self.statements, &stmt);
         let mut txn = self.txn.lock().await;
+        let started = Instant::now();
         let done = Self::query(&stmt).execute(&mut **txn).await;
+        traced(&stmt.sql, started, &done);
         done.map(ExecResult::from).map_err(failed)
     }
 
@@ -118,21 +123,27 @@ impl ConnectionTrait for PgTxn {
             &Statement::from_string(DbBackend::Postgres, sql),
         );
         let mut txn = self.txn.lock().await;
+        let started = Instant::now();
         let done = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut **txn).await;
+        traced(sql, started, &done);
         done.map(ExecResult::from).map_err(failed)
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         observe(&self.statements, &stmt);
         let mut txn = self.txn.lock().await;
+        let started = Instant::now();
         let row = Self::query(&stmt).fetch_optional(&mut **txn).await;
+        traced(&stmt.sql, started, &row);
         row.map(|row| row.map(QueryResult::from)).map_err(failed)
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         observe(&self.statements, &stmt);
         let mut txn = self.txn.lock().await;
+        let started = Instant::now();
         let rows = Self::query(&stmt).fetch_all(&mut **txn).await;
+        traced(&stmt.sql, started, &rows);
         rows.map(|rows| rows.into_iter().map(QueryResult::from).collect())
             .map_err(failed)
     }
@@ -255,6 +266,11 @@ impl CopyRows {
             }
         }
     }
+}
+
+/// The span of a statement of this connection (see `telemetry::traces::statement`).
+fn traced<T, E>(sql: &str, started: Instant, outcome: &Result<T, E>) {
+    crate::telemetry::traces::statement("postgresql", sql, started.elapsed(), outcome.is_err());
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! What operators see: log lines on standard error (text, or JSON with
 //! `CREDIT_GATEWAY_LOG_FORMAT=json`) that carry the id of the request they belong to,
-//! panics caught and logged once with that id, and the Prometheus metrics (`metrics`).
+//! panics caught and logged once with that id, the Prometheus metrics (`metrics`), and
+//! OpenTelemetry traces when an OTLP endpoint is configured (`traces`).
 
 mod metrics;
+pub mod traces;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -10,6 +12,9 @@ use std::sync::{Arc, Mutex, Once};
 
 use futures_util::FutureExt;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 pub use metrics::{CONTENT_TYPE as METRICS_CONTENT_TYPE, Gauges, Metrics};
 
@@ -24,23 +29,44 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up logging (filtered by `RUST_LOG`, default `info`) and the panic hook.
-pub fn init(format: LogFormat) {
+/// Sets up logging (filtered by `RUST_LOG`, default `info`), trace export (when the
+/// `OTEL_*` variables ask for it) and the panic hook.
+pub fn init(format: LogFormat) -> Result<(), String> {
     install_panic_hook();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
     // A second call (tests start many gateways in one process) keeps the first setup.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let _ = match traces::layer()? {
+        // Each layer has its own filter: `RUST_LOG` quiets log lines, not the spans
+        // exported.
+        Some(traces) => tracing_subscriber::registry()
+            .with(log_lines(format).with_filter(filter))
+            .with(traces)
+            .try_init(),
+        // Without traces, as before: one global filter, and spans `RUST_LOG` leaves out
+        // are never even created.
+        None => tracing_subscriber::registry()
+            .with(filter)
+            .with(log_lines(format))
+            .try_init(),
+    };
+    Ok(())
+}
+
+/// The layer writing log lines to standard error, in `format`.
+fn log_lines<S>(format: LogFormat) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+{
+    let logs = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.boxed(),
+        LogFormat::Json => logs
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .try_init(),
-    };
+            .boxed(),
+    }
 }
 
 /// The request being served on this task: its id, and the panic it raised, if any.

@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::domain::{
     EventType, FeedFilter, FeedPosition, GIVE_UP_AFTER, SigningSecret, WebhookAttempt,
@@ -605,7 +606,15 @@ impl Dispatcher {
         let secrets = signing_secrets(state, now)?;
         let secrets: Vec<&SigningSecret> = secrets.iter().collect();
         let timestamp = now.timestamp();
-        let headers = [
+        let span = tracing::info_span!(
+            "webhook delivery",
+            otel.kind = "client",
+            webhook.endpoint = %state.endpoint.id,
+            webhook.id = %delivery.message_id,
+            webhook.attempt = delivery.attempts + 1,
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut headers = vec![
             ("webhook-id", delivery.message_id.clone()),
             ("webhook-timestamp", timestamp.to_string()),
             (
@@ -613,11 +622,19 @@ impl Dispatcher {
                 signature_header(&secrets, &delivery.message_id, timestamp, &delivery.payload),
             ),
         ];
+        // The receiver continues the delivery's trace (W3C trace context).
+        if let Some(traceparent) = span.in_scope(crate::telemetry::traces::traceparent) {
+            headers.push(("traceparent", traceparent));
+        }
         let sent = self
             .settings
             .sender
             .send(&state.endpoint.url, &headers, delivery.payload.clone())
+            .instrument(span.clone())
             .await;
+        if let Some(status) = sent.status {
+            span.record("http.response.status_code", i64::from(status));
+        }
         let attempted_at = Utc::now();
         let outcome = outcome(&delivery, &sent, attempted_at);
         let counted = match &outcome {

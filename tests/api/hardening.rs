@@ -62,10 +62,12 @@ async fn a_remembered_query_is_validated_and_priced_again_for_other_variables(ap
             "{refused}"
         );
     }
-    assert_eq!(page(json!(5)).await["data"], five["data"]);
+    let again = page(json!(5)).await;
+    assert_eq!(again["data"], five["data"]);
+    // The same price (the budget left depends on how fast the requests came).
     assert_eq!(
-        page(json!(5)).await["extensions"]["cost"],
-        five["extensions"]["cost"]
+        again["extensions"]["cost"]["requested"],
+        five["extensions"]["cost"]["requested"]
     );
 }
 

@@ -96,7 +96,7 @@ async fn the_console_and_my_credits_are_served_by_the_gateway(app: TestApp) {
         let html = page.text().await.unwrap();
         assert!(
             html.contains(
-                r#"<script id="cg-config" type="application/json">{"demo":null}</script>"#
+                r#"<script id="cg-config" type="application/json">{"demo":null,"sso":null}</script>"#
             ),
             "outside demo mode no token is handed out: {html}"
         );
@@ -130,7 +130,7 @@ async fn the_console_and_my_credits_are_served_by_the_gateway(app: TestApp) {
         .unwrap();
     let tokens = demo.running.demo_tokens.as_ref().unwrap();
     let config = format!(
-        r#"{{"demo":{{"admin":"{}","customer":"{}"}}}}"#,
+        r#"{{"demo":{{"admin":"{}","customer":"{}"}},"sso":null}}"#,
         tokens.admin, tokens.customer
     );
     assert!(

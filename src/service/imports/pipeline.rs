@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{SubsecRound, Utc};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::registry::Progress;
 use super::spill::ErrorSpill;
@@ -168,7 +169,21 @@ impl UseCases {
                 }
             };
             let read = rows.len() as u64;
-            let batch = self.decide_batch(&txn, rows).await?;
+            let span = tracing::info_span!(
+                "import batch",
+                import.id = %record.id,
+                // Numbers as i64: OpenTelemetry has no unsigned attributes.
+                import.rows = i64::try_from(read).unwrap_or(i64::MAX),
+                import.changes = tracing::field::Empty,
+            );
+            let batch = self
+                .decide_batch(&txn, rows)
+                .instrument(span.clone())
+                .await?;
+            span.record(
+                "import.changes",
+                i64::try_from(batch.changes.len()).unwrap_or(i64::MAX),
+            );
             progress.add(&batch, read);
             for error in &batch.errors {
                 match &sheet {
@@ -181,7 +196,9 @@ impl UseCases {
                 !options.dry_run && (options.apply_valid_rows || progress.refused() == 0);
             if applying {
                 let now = Utc::now().trunc_subsecs(6);
-                txn.write(&batch.changes, &origin, now).await?;
+                txn.write(&batch.changes, &origin, now)
+                    .instrument(span)
+                    .await?;
             }
         }
         record.counts = progress.counts();
