@@ -73,11 +73,13 @@ async function exchange(sso: SsoConfig): Promise<SsoOutcome> {
   } catch {
     pending = null;
   }
-  const error = params.get('error');
-  if (error) return { kind: 'failed', message: params.get('error_description') ?? error };
+  // Nothing the address says is shown before its state proves this tab sent it there:
+  // a crafted link must not put its own words in the page.
   if (!pending || pending.state !== params.get('state')) {
     return { kind: 'failed', message: STATE_MISMATCH };
   }
+  const error = params.get('error');
+  if (error) return { kind: 'failed', message: params.get('error_description') ?? error };
   const form = new URLSearchParams({
     grant_type: 'authorization_code',
     code: params.get('code') ?? '',

@@ -3,14 +3,20 @@
 //!
 //! The keys come from the issuer's discovery document (`jwks_uri`) and are kept in
 //! memory. A token whose key id (`kid`) is not among them makes us fetch them again, at
-//! most once per `REFRESH_INTERVAL` and never for longer than `FETCH_TIMEOUT`: a rotated
-//! key is picked up on its first token, a flood of made-up key ids costs the provider one
-//! request per interval, and a provider that is down leaves the kept keys working while
-//! unknown ones are refused at once. Kept keys are refetched in the background once they
-//! are older than `KEYS_MAX_AGE`, so a key the provider withdrew stops working.
+//! most once per `REFRESH_INTERVAL`, in a task of its own (a caller that goes away does
+//! not cancel it) that gives up after `FETCH_TIMEOUT`: a rotated key is picked up on its
+//! first token, a flood of made-up key ids costs the provider one request pair per
+//! interval, and a provider that is down leaves the kept keys working while unknown ones
+//! are refused within that time. Kept keys older than `KEYS_MAX_AGE` are refetched in
+//! the background (one task at a time), so a key the provider withdrew stops working.
+//!
+//! Provider subjects are prefixed `oidc:` (in the history, budgets and subscription
+//! counts), so that no provider account can pass for one of the gateway's own subjects
+//! (`sweeper`, `api-key:…`, a shared-secret token's).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -24,8 +30,10 @@ use crate::config::OidcConfig;
 
 /// Least time between two fetches of the provider's keys.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(5);
-/// Longest a fetch of the discovery document or the keys may take.
+/// Longest a fetch of the discovery document and the keys may take, both together.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(3);
+/// What a provider's `sub` is prefixed with in the principal's subject.
+pub const SUBJECT_PREFIX: &str = "oidc:";
 /// Kept keys older than this are fetched again (in the background).
 const KEYS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// Largest discovery document or key set read.
@@ -49,8 +57,13 @@ pub struct Oidc {
     client_id: Option<String>,
     http: reqwest::Client,
     keys: RwLock<Keys>,
-    /// Held while fetching, so that concurrent unknown keys cause one fetch.
+    /// Held while fetching, so that concurrent unknown keys cause one fetch; holds when
+    /// the last fetch started.
     fetching: tokio::sync::Mutex<Option<Instant>>,
+    /// A background refetch of old keys is under way (at most one).
+    refetching_old: AtomicBool,
+    /// The issuer is plain HTTP on loopback (tests): only then may the other URLs be.
+    loopback: bool,
 }
 
 #[derive(Default)]
@@ -78,7 +91,8 @@ impl Oidc {
         if issuer.is_empty() {
             return Ok(None);
         }
-        check_url(issuer).map_err(|e| format!("CREDIT_GATEWAY_OIDC_ISSUER: {e}"))?;
+        check_url(issuer, true).map_err(|e| format!("CREDIT_GATEWAY_OIDC_ISSUER: {e}"))?;
+        let loopback = check_url(issuer, false).is_err();
         let audience = config
             .oidc_audience
             .as_deref()
@@ -125,6 +139,8 @@ impl Oidc {
             http,
             keys: RwLock::default(),
             fetching: tokio::sync::Mutex::new(None),
+            refetching_old: AtomicBool::new(false),
+            loopback,
         })))
     }
 
@@ -145,20 +161,20 @@ impl Oidc {
         (&self.role_claim, &self.account_claim, &self.admin_role)
     }
 
-    /// The provider's sign-in endpoints, fetching its discovery document if it was never
-    /// read (within the refresh rate).
-    pub async fn endpoints(&self) -> Option<Endpoints> {
-        if let Some(endpoints) = self.read_keys().endpoints.clone() {
-            return Some(endpoints);
+    /// The provider's sign-in endpoints, once its discovery document was read; never
+    /// waits (a page that asks before then starts the fetch, and has them next time).
+    pub fn endpoints(self: &Arc<Self>) -> Option<Endpoints> {
+        let endpoints = self.read_keys().endpoints.clone();
+        if endpoints.is_none() {
+            self.prefetch();
         }
-        self.refresh().await;
-        self.read_keys().endpoints.clone()
+        endpoints
     }
 
     /// Starts fetching the keys in the background, so the first token finds them.
     pub fn prefetch(self: &Arc<Self>) {
         let oidc = self.clone();
-        tokio::spawn(async move { oidc.refresh().await });
+        tokio::spawn(async move { oidc.refresh_now().await });
     }
 
     /// The principal of a token this provider signed (its header already read), and
@@ -172,7 +188,10 @@ impl Oidc {
         let (algorithm, key) = match self.key(kid) {
             Some(found) => found,
             None => {
-                self.refresh().await;
+                // In a task of its own: a caller that goes away does not cancel the fetch
+                // (which has used up the interval either way).
+                let oidc = self.clone();
+                let _ = tokio::spawn(async move { oidc.refresh_now().await }).await;
                 self.key(kid).ok_or(TokenError::Invalid)?
             }
         };
@@ -202,7 +221,7 @@ impl Oidc {
         claims: &Map<String, Value>,
     ) -> Result<(Principal, chrono::DateTime<chrono::Utc>), TokenError> {
         let subject = match claims.get("sub") {
-            Some(Value::String(sub)) if !sub.is_empty() => sub.clone(),
+            Some(Value::String(sub)) if !sub.is_empty() => format!("{SUBJECT_PREFIX}{sub}"),
             _ => return Err(TokenError::Invalid),
         };
         let expires = claims
@@ -240,11 +259,22 @@ impl Oidc {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The kept key `kid`; starts a background refetch when the kept keys are old.
+    /// The kept key `kid`; starts a background refetch when the kept keys are old (one at
+    /// a time, however many requests see them old).
     fn key(self: &Arc<Self>, kid: &str) -> Option<(Algorithm, DecodingKey)> {
         let keys = self.read_keys();
-        if keys.fetched.is_some_and(|at| at.elapsed() > KEYS_MAX_AGE) {
-            self.prefetch();
+        let old = keys.fetched.is_some_and(|at| at.elapsed() > KEYS_MAX_AGE);
+        if old
+            && self
+                .refetching_old
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            let oidc = self.clone();
+            tokio::spawn(async move {
+                oidc.refresh_now().await;
+                oidc.refetching_old.store(false, Ordering::Release);
+            });
         }
         keys.by_id.get(kid).cloned()
     }
@@ -252,13 +282,16 @@ impl Oidc {
     /// Fetches the discovery document and the keys, unless a fetch started less than
     /// `REFRESH_INTERVAL` ago (or is running: this waits for it). A failure keeps what is
     /// kept, and is logged.
-    async fn refresh(&self) {
+    async fn refresh_now(&self) {
         let mut last = self.fetching.lock().await;
         if last.is_some_and(|at| at.elapsed() < REFRESH_INTERVAL) {
             return;
         }
         *last = Some(Instant::now());
-        match self.fetch().await {
+        let fetched = tokio::time::timeout(FETCH_TIMEOUT, self.fetch())
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {FETCH_TIMEOUT:?}")));
+        match fetched {
             Ok((by_id, endpoints)) => {
                 tracing::info!(
                     oidc.issuer = %self.issuer,
@@ -294,11 +327,12 @@ impl Oidc {
                 discovery.issuer, self.issuer
             ));
         }
-        check_url(&discovery.jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
+        check_url(&discovery.jwks_uri, self.loopback).map_err(|e| format!("jwks_uri: {e}"))?;
         let set: JwkSet = self.get_json(&discovery.jwks_uri).await?;
         let endpoints = match (discovery.authorization_endpoint, discovery.token_endpoint) {
             (Some(authorization), Some(token))
-                if check_url(&authorization).is_ok() && check_url(&token).is_ok() =>
+                if check_url(&authorization, self.loopback).is_ok()
+                    && check_url(&token, self.loopback).is_ok() =>
             {
                 Some(Endpoints {
                     authorization,
@@ -376,8 +410,10 @@ fn claim<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Value> {
     Some(value)
 }
 
-/// `https://`, or `http://` on a loopback address only (a provider started by tests).
-fn check_url(text: &str) -> Result<(), String> {
+/// `https://`, or with `loopback_http`, `http://` on a loopback address (a provider
+/// started by tests: only a loopback issuer's other URLs may be plain HTTP, so that a
+/// remote provider's discovery document cannot send us to our own loopback).
+fn check_url(text: &str, loopback_http: bool) -> Result<(), String> {
     let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
@@ -387,7 +423,7 @@ fn check_url(text: &str) -> Result<(), String> {
     };
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
+        "http" if loopback && loopback_http => Ok(()),
         _ => Err(format!(
             "`{text}` must be an https:// URL (plain http:// is allowed on loopback addresses only)"
         )),
@@ -419,18 +455,20 @@ mod tests {
 
     #[test]
     fn the_issuer_must_be_https_except_on_loopback() {
-        assert!(check_url("https://login.example.com").is_ok());
-        assert!(check_url("http://127.0.0.1:8080").is_ok());
-        assert!(check_url("http://127.8.0.1").is_ok());
-        assert!(check_url("http://[::1]:9000/realms/x").is_ok());
-        assert!(check_url("http://localhost:3000").is_ok());
+        assert!(check_url("https://login.example.com", false).is_ok());
+        assert!(check_url("http://127.0.0.1:8080", true).is_ok());
+        assert!(check_url("http://127.8.0.1", true).is_ok());
+        assert!(check_url("http://[::1]:9000/realms/x", true).is_ok());
+        assert!(check_url("http://localhost:3000", true).is_ok());
+        // A remote (https) issuer's documents may not point at our loopback in clear.
+        assert!(check_url("http://127.0.0.1:2379/v2/keys", false).is_err());
         for refused in [
             "http://login.example.com",
             "http://10.0.0.1",
             "ftp://127.0.0.1",
             "login.example.com",
         ] {
-            assert!(check_url(refused).is_err(), "{refused}");
+            assert!(check_url(refused, true).is_err(), "{refused}");
         }
         let config = |issuer: &str, audience: Option<&str>| OidcConfig {
             oidc_issuer: Some(issuer.into()),
@@ -452,7 +490,7 @@ mod tests {
         assert_eq!(
             oidc.principal(&admin).unwrap().0,
             Principal::Admin {
-                subject: "ops".into()
+                subject: "oidc:ops".into()
             }
         );
         let customer = claims(
@@ -461,7 +499,7 @@ mod tests {
         assert_eq!(
             oidc.principal(&customer).unwrap().0,
             Principal::Customer {
-                subject: "ana".into(),
+                subject: "oidc:ana".into(),
                 account_id: "A".into()
             }
         );

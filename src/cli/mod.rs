@@ -109,7 +109,8 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         invoices: u64,
     },
-    /// Print the GraphQL schema (SDL).
+    /// Print the GraphQL schema (SDL); with `CREDIT_GATEWAY_FEDERATION=true`, the
+    /// subgraph's SDL, with its federation directives, as `_service` answers it.
     Schema,
     /// Create or revoke an integration's key pair for `X-VTEX-API-AppKey` and
     /// `X-VTEX-API-AppToken`.
@@ -184,7 +185,7 @@ async fn execute(cli: Cli) -> Result<(), crate::app::StartError> {
             Ok(())
         }
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            print!("{}", crate::graphql::sdl(config.federation));
             Ok(())
         }
         Command::ApiKey(command) => api_key(&config, command).await,

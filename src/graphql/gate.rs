@@ -95,6 +95,8 @@ struct Seen {
     price: Option<(String, u64)>,
     /// Where the validation of the document with its variables is remembered.
     validation: Option<(DocumentKey, String)>,
+    /// Representations its `_entities` fields resolve (federation): each is priced.
+    representations: usize,
 }
 
 fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
@@ -194,8 +196,17 @@ impl Extension for RequestGate {
                 prepared
             }
         };
+        let asks = super::federation::asks(&prepared.document, &request.variables);
+        if asks.service && !self.limits.introspection && !authenticated {
+            return Err(super::limits::refuse(
+                Code::Unauthenticated,
+                "with introspection off, `_service` answers callers with a bearer token only"
+                    .into(),
+            ));
+        }
         {
             let mut seen = self.seen();
+            seen.representations = asks.representations;
             if let Some((name, kind)) = prepared.operation {
                 // Clients choose names: only an authenticated caller's name becomes a
                 // metrics label, so strangers cannot take the labels.
@@ -239,6 +250,13 @@ impl Extension for RequestGate {
                 result
             }
         };
+        // `_entities` is priced once per representation, as a page once per item: its
+        // selection is what each of them costs (validation priced it once).
+        let mut result = result;
+        let representations = self.seen().representations;
+        if representations > 1 {
+            result.complexity = result.complexity.saturating_mul(representations);
+        }
         let caller = ctx
             .data_opt::<RequestContext>()
             .map_or_else(|| "anonymous".to_owned(), RequestContext::throttle_key);

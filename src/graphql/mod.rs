@@ -201,8 +201,18 @@ impl ExtensionFactory for Extra {
     }
 }
 
-/// The SDL of the schema, as committed in `schema.graphql`.
-pub fn sdl() -> String {
+/// The SDL of the schema, as committed in `schema.graphql`; with `federation`, the
+/// subgraph's, as `_service` answers it (for `rover supergraph compose`).
+pub fn sdl(federation: bool) -> String {
+    if federation {
+        let options = async_graphql::SDLExportOptions::new()
+            .federation()
+            .compose_directive();
+        let root = FederatedQueryRoot::default();
+        return Schema::build(root, MutationRoot::default(), SubscriptionRoot)
+            .finish()
+            .sdl_with_options(options);
+    }
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),

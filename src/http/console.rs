@@ -48,7 +48,7 @@ async fn page(State(state): State<AppState>) -> Response {
         .demo_sign_in
         .as_ref()
         .map(|demo| json!({ "admin": demo.admin, "customer": demo.customer }));
-    let (sso, token_origin) = match sso(&state).await {
+    let (sso, token_origin) = match sso(&state) {
         Some((sso, origin)) => (Some(sso), format!(" {origin}")),
         None => (None, String::new()),
     };
@@ -73,11 +73,12 @@ async fn page(State(state): State<AppState>) -> Response {
 }
 
 /// The page's single sign-on settings and the token endpoint's origin: with an issuer
-/// and the console's client id, once the provider's discovery document was read.
-async fn sso(state: &AppState) -> Option<(serde_json::Value, String)> {
+/// and the console's client id, once the provider's discovery document was read (the
+/// page never waits for it).
+fn sso(state: &AppState) -> Option<(serde_json::Value, String)> {
     let oidc = state.keys.oidc()?;
     let client_id = oidc.client_id()?;
-    let endpoints = oidc.endpoints().await?;
+    let endpoints = oidc.endpoints()?;
     let origin = url::Url::parse(&endpoints.token)
         .ok()?
         .origin()

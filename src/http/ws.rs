@@ -74,10 +74,12 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
         Some(b"graphql-ws") => Protocol::Legacy,
         _ => Protocol::Transport,
     };
-    // The connection keeps the upgrade request's id and span: its log lines, and those of
-    // its operations, name it.
+    // The connection keeps the upgrade request's id: its log lines, and those of its
+    // operations, name it. Its span is its own, following from the upgrade's, so that
+    // the upgrade request's span (and trace) ends with the 101 rather than hours later.
     let request_id = telemetry::request_id().unwrap_or_else(|| "websocket".into());
-    let span = tracing::Span::current();
+    let span = tracing::info_span!("websocket", request_id = %request_id);
+    span.follows_from(tracing::Span::current());
     ws.on_upgrade(move |socket| {
         let (outputs, responses) = mpsc::channel(OUTBOX);
         let connection = Connection {

@@ -111,12 +111,17 @@ pub fn traceparent() -> Option<String> {
     fields.remove("traceparent")
 }
 
-/// A span for one SQL statement that just ran for `elapsed`, under the current span:
-/// named by its verb, carrying its text with placeholders (never the values bound).
+/// A span for one SQL statement that just ran for `elapsed`, under the current span (none
+/// outside any span): named by its verb, carrying its text with placeholders (never the values bound).
 pub fn statement(system: &'static str, sql: &str, elapsed: Duration, failed: bool) {
     let Some(provider) = PROVIDER.get() else {
         return;
     };
+    let parent = tracing::Span::current().context();
+    // A statement outside any span (a background loop's poll) is not worth a trace.
+    if !parent.has_active_span() {
+        return;
+    }
     let end = SystemTime::now();
     let verb = sql
         .split_whitespace()
@@ -133,7 +138,7 @@ pub fn statement(system: &'static str, sql: &str, elapsed: Duration, failed: boo
             KeyValue::new("db.system.name", system),
             KeyValue::new("db.query.text", text),
         ]);
-    let mut span = tracer.build_with_context(builder, &tracing::Span::current().context());
+    let mut span = tracer.build_with_context(builder, &parent);
     if failed {
         span.set_status(Status::error("the statement failed"));
     }

@@ -60,7 +60,7 @@ fn schema_command_prints_the_sdl() {
     assert!(output.status.success());
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        credit_gateway::graphql::sdl()
+        credit_gateway::graphql::sdl(false)
     );
 }
 

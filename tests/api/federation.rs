@@ -13,6 +13,11 @@ on_both_backends!(config |c| c.federation = true;
     the_subgraph_sdl_keys_invoices_accounts_and_orders_by_id,
     entities_resolve_in_one_statement_per_kind_within_the_callers_scope,
     malformed_representations_are_refused_and_the_next_request_answers,
+    entities_are_priced_once_per_representation,
+);
+
+on_both_backends!(config |c| { c.federation = true; c.introspection = false; };
+    with_introspection_off_the_sdl_needs_a_token,
 );
 
 on_both_backends!(without_the_setting_there_is_no_subgraph_surface);
@@ -63,6 +68,39 @@ async fn the_subgraph_sdl_keys_invoices_accounts_and_orders_by_id(app: TestApp) 
     }
     // Federation's own machinery is the router's business, not part of the SDL it composes.
     assert!(!sdl.contains("_entities"), "{sdl}");
+    // `credit-gateway schema` prints the same for `rover supergraph compose`.
+    assert_eq!(sdl, credit_gateway::graphql::sdl(true));
+}
+
+async fn entities_are_priced_once_per_representation(app: TestApp) {
+    app.insert_mine_and_theirs().await;
+    let cost = |body: &Value| body["extensions"]["cost"]["requested"].as_u64().unwrap();
+    let of = |n: usize| json!({ "r": vec![json!({ "__typename": "Invoice", "id": "I-MINE" }); n] });
+    let one = app.gql(Some(&app.admin()), ENTITIES, of(1)).await;
+    let ten = app.gql(Some(&app.admin()), ENTITIES, of(10)).await;
+    assert!(ten.get("errors").is_none(), "{ten:#}");
+    assert_eq!(cost(&ten), 10 * cost(&one), "{one} {ten}");
+
+    // A flood of representations is refused before any statement runs.
+    let before = app.statements();
+    let flood = app.gql(Some(&app.admin()), ENTITIES, of(5_000)).await;
+    assert_eq!(error_codes(&flood), ["QUERY_TOO_COMPLEX"], "{flood:#}");
+    assert_eq!(app.statements(), before);
+}
+
+async fn with_introspection_off_the_sdl_needs_a_token(app: TestApp) {
+    let anonymous = app.gql(None, "{ _service { sdl } }", json!({})).await;
+    assert_eq!(
+        error_codes(&anonymous),
+        ["UNAUTHENTICATED"],
+        "{anonymous:#}"
+    );
+    let admin = app.admin_data("{ _service { sdl } }", json!({})).await;
+    assert!(
+        admin["_service"]["sdl"]
+            .as_str()
+            .is_some_and(|sdl| sdl.contains("@key"))
+    );
 }
 
 async fn entities_resolve_in_one_statement_per_kind_within_the_callers_scope(app: TestApp) {
