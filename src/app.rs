@@ -237,6 +237,7 @@ pub async fn start_extended(
         persisted_queries_bytes: config.persisted_queries_bytes,
         introspection: config.introspection,
         suggestions: config.suggestions,
+        federation: config.federation,
     };
     let state = AppState {
         schema: graphql::build_schema(
@@ -245,7 +246,6 @@ pub async fn start_extended(
             limits,
             metrics.clone(),
             extension,
-            config.federation,
         ),
         metrics: metrics.clone(),
         serve_metrics: config.metrics,

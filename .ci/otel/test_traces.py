@@ -118,6 +118,24 @@ class Span:
         )
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that does not log each request."""
+
+    def log_message(self, *args):
+        pass
+
+    def body(self):
+        return self.rfile.read(int(self.headers.get("content-length") or 0))
+
+
+def serve(handler):
+    """`handler` served on 127.0.0.1 (a free port) in a daemon thread; the server."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class OtlpReceiver:
     """POST /v1/traces, protobuf (gzip or not), answered 200 with an empty response."""
 
@@ -129,13 +147,9 @@ class OtlpReceiver:
         self.problems = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
+                body = self.body()
                 encoding = (self.headers.get("content-encoding") or "").lower()
                 content_type = self.headers.get("content-type") or ""
                 now = time.time()
@@ -173,10 +187,8 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(answer)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def snapshot(self):
         with self.lock:
@@ -212,13 +224,9 @@ class WebhookReceiver:
         self.requests = []
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self):
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
+                body = self.body()
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with receiver.lock:
                     receiver.requests.append(
@@ -229,10 +237,8 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = serve(Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def snapshot(self):
         with self.lock:

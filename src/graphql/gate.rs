@@ -196,7 +196,11 @@ impl Extension for RequestGate {
                 prepared
             }
         };
-        let asks = super::federation::asks(&prepared.document, &request.variables);
+        let asks = if self.limits.federation {
+            super::federation::asks(&prepared.document, &request.variables)
+        } else {
+            Default::default()
+        };
         if asks.service && !self.limits.introspection && !authenticated {
             return Err(super::limits::refuse(
                 Code::Unauthenticated,

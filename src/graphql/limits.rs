@@ -36,6 +36,9 @@ pub struct QueryLimits {
     pub introspection: bool,
     /// Suggest field names in errors ("Did you mean …?"), which also reveals the schema.
     pub suggestions: bool,
+    /// The schema is a federation subgraph (`_service`, `_entities`), whose own fields
+    /// the gate prices and guards.
+    pub federation: bool,
 }
 
 /// What a page of `first`/`last` items costs: each item's fields, once per item, plus

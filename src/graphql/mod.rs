@@ -131,7 +131,7 @@ pub struct Caller {
 }
 
 /// The schema with its limits, persisted queries and metrics, as a federation subgraph
-/// when `federation`; `extra` is one more extension around every request, for an
+/// when the limits say so; `extra` is one more extension around every request, for an
 /// embedding program (tests inject faults with it).
 pub fn build_schema(
     gateway: UseCases,
@@ -139,10 +139,9 @@ pub fn build_schema(
     limits: QueryLimits,
     metrics: Arc<Metrics>,
     extra: Option<Arc<dyn ExtensionFactory>>,
-    federation: bool,
 ) -> GatewaySchema {
     let parts = (gateway, keys, limits, metrics, extra);
-    if federation {
+    if limits.federation {
         let root = FederatedQueryRoot::default();
         GatewaySchema::Federated(finish(
             Schema::build(root, MutationRoot::default(), SubscriptionRoot),

@@ -30,6 +30,8 @@ const SCOPE: &str = "credit-gateway";
 const MAX_STATEMENT_CHARS: usize = 2_000;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+/// The provider's tracer, for the statements' spans (made once, not per statement).
+static TRACER: OnceLock<opentelemetry_sdk::trace::Tracer> = OnceLock::new();
 
 /// Whether spans are being exported.
 pub fn enabled() -> bool {
@@ -71,6 +73,7 @@ where
         .with_resource(resource.build())
         .build();
     let tracer = provider.tracer(SCOPE);
+    let _ = TRACER.set(tracer.clone());
     let _ = PROVIDER.set(provider);
     Ok(Some(
         tracing_opentelemetry::layer()
@@ -114,7 +117,7 @@ pub fn traceparent() -> Option<String> {
 /// A span for one SQL statement that just ran for `elapsed`, under the current span (none
 /// outside any span): named by its verb, carrying its text with placeholders (never the values bound).
 pub fn statement(system: &'static str, sql: &str, elapsed: Duration, failed: bool) {
-    let Some(provider) = PROVIDER.get() else {
+    let Some(tracer) = TRACER.get() else {
         return;
     };
     let parent = tracing::Span::current().context();
@@ -129,7 +132,6 @@ pub fn statement(system: &'static str, sql: &str, elapsed: Duration, failed: boo
         .unwrap_or("SQL")
         .to_ascii_uppercase();
     let text: String = sql.chars().take(MAX_STATEMENT_CHARS).collect();
-    let tracer = provider.tracer(SCOPE);
     let builder = tracer
         .span_builder(verb)
         .with_kind(SpanKind::Client)
