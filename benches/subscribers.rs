@@ -7,7 +7,13 @@
 //!
 //! ```sh
 //! cargo bench --bench subscribers -- 1000 10000   # subscriber counts; ROUNDS=20 by default
+//! PER_CONNECTION=4 cargo bench --bench subscribers -- 50000   # 4 subscriptions a socket
 //! ```
+//!
+//! Each subscriber is one subscription; `PER_CONNECTION` (1 by default, at most 100, the
+//! gateway's limit of operations on one connection) puts that many on each WebSocket, as
+//! a client multiplexing its screens does, so that a count past the descriptor limit
+//! (two descriptors per socket: this end and the gateway's) can run.
 //!
 //! Resident memory is read three times: before the subscribers connect, once every one
 //! has heard a first change (`rss_after`, the figure per subscriber), and after the
@@ -111,12 +117,13 @@ async fn gql(base: &str, token: &str, query: &str, variables: Value) -> Value {
         .unwrap()
 }
 
-/// One subscriber, connecting from 127.0.0.`from`: reports each change it receives
-/// (round number = invoice version).
+/// One connection of `subscriptions` subscribers, from 127.0.0.`from`: reports each
+/// change each of them receives (round number = invoice version).
 async fn subscriber(
     base: String,
     from: u8,
     token: String,
+    subscriptions: usize,
     received: mpsc::UnboundedSender<(i64, Instant)>,
 ) {
     let mut request = format!("{}/graphql/ws", base.replacen("http", "ws", 1))
@@ -141,11 +148,13 @@ async fn subscriber(
             .expect("handshake");
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
     socket.send(Message::text(init.to_string())).await.unwrap();
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": SUBSCRIPTION } });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .unwrap();
+    for id in 1..=subscriptions {
+        let subscribe = json!({ "id": id.to_string(), "type": "subscribe", "payload": { "query": SUBSCRIPTION } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .unwrap();
+    }
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else {
             continue;
@@ -175,7 +184,7 @@ fn median(values: &mut [f64]) -> f64 {
     values[values.len() / 2]
 }
 
-async fn run(subscribers: usize, rounds: usize, port: u16) {
+async fn run(subscribers: usize, per_connection: usize, rounds: usize, port: u16) {
     let gateway = start_gateway(port, subscribers).await;
     let pid = gateway.child.id();
     let keys = TokenKeys::new(SECRET);
@@ -202,14 +211,16 @@ async fn run(subscribers: usize, rounds: usize, port: u16) {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let started = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(64));
-    let mut tasks = Vec::with_capacity(subscribers);
-    for n in 0..subscribers {
+    let connections = subscribers.div_ceil(per_connection);
+    let mut tasks = Vec::with_capacity(connections);
+    for n in 0..connections {
         let permit = permits.clone().acquire_owned().await.unwrap();
         let (base, token, tx) = (gateway.base.clone(), token.clone(), tx.clone());
         let from = 1 + (n % 4) as u8;
+        let subscriptions = per_connection.min(subscribers - n * per_connection);
         tasks.push(tokio::spawn(async move {
             drop(permit);
-            subscriber(base, from, token, tx).await
+            subscriber(base, from, token, subscriptions, tx).await
         }));
         // Let handshakes proceed a few at a time.
         tokio::task::yield_now().await;
@@ -290,7 +301,7 @@ async fn run(subscribers: usize, rounds: usize, port: u16) {
     let max = sorted.last().copied().unwrap_or_default();
     let min = sorted.first().copied().unwrap_or_default();
     println!(
-        "subscribers={subscribers} setup={:.1}s rss_before={}KiB rss_after={}KiB per_subscriber={:.1}KiB \
+        "subscribers={subscribers} connections={connections} setup={:.1}s rss_before={}KiB rss_after={}KiB per_subscriber={:.1}KiB \
          rss_end={}KiB per_subscriber_end={:.1}KiB \
          commit_to_last_receipt_ms: median={p50:.1} min={min:.1} max={max:.1} (rounds={rounds})",
         setup.as_secs_f64(),
@@ -319,10 +330,21 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(20);
-    // Two descriptors a subscriber (this end and the gateway's, a child that inherits the
+    let per_connection: usize = std::env::var("PER_CONNECTION")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1)
+        .clamp(1, 100);
+    // Two descriptors a socket (this end and the gateway's, a child that inherits the
     // limit), and room for the rest. Raising the hard limit needs root; without it the
     // soft limit goes as far as the hard one.
-    let wanted = 2 * counts.iter().max().copied().unwrap_or(0) as u64 + 4096;
+    let sockets = counts
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0)
+        .div_ceil(per_connection);
+    let wanted = 2 * sockets as u64 + 4096;
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap_or((0, 0));
     if wanted > soft
         && rlimit::setrlimit(rlimit::Resource::NOFILE, wanted, wanted.max(hard)).is_err()
@@ -334,6 +356,6 @@ fn main() {
         .build()
         .unwrap();
     for (i, n) in counts.into_iter().enumerate() {
-        runtime.block_on(run(n, rounds, 18700 + i as u16));
+        runtime.block_on(run(n, per_connection, rounds, 18700 + i as u16));
     }
 }

@@ -238,6 +238,7 @@ pub async fn start_extended(
         introspection: config.introspection,
         suggestions: config.suggestions,
         federation: config.federation,
+        plans: config.plans,
     };
     let state = AppState {
         schema: graphql::build_schema(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use chrono_tz::Tz;
 
+use crate::graphql::Plans;
 use crate::telemetry::LogFormat;
 
 /// Settings shared by every command.
@@ -324,6 +325,19 @@ pub struct Config {
     /// with `Invoice`, `Account` and `Order` as entities keyed by `id`.
     #[arg(long, env = "CREDIT_GATEWAY_FEDERATION", default_value_t = false, action = clap::ArgAction::Set, global = true)]
     pub federation: bool,
+
+    /// How invoice listings with a precompiled plan are answered: `on` (through the
+    /// plan), `off` (through async-graphql's executor, as every other request), or
+    /// `checked` (through both, sending the executor's answer and refusing to answer when
+    /// the plan's differs: for tests and diagnosis, at twice the cost).
+    #[arg(
+        long,
+        env = "CREDIT_GATEWAY_PLANS",
+        value_enum,
+        default_value_t = Plans::On,
+        global = true
+    )]
+    pub plans: Plans,
 
     /// Single sign-on: bearer tokens issued by an OpenID Connect provider.
     #[command(flatten)]

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, SimpleObject};
+use chrono::NaiveDate;
 
 use super::error::GqlResult;
 use super::limits::COUNT_PRICE;
@@ -15,6 +16,7 @@ use super::loaders::{HistoryKey, Loaders, OpenBalanceKey};
 use super::scalars::Date;
 use super::types::{Invoice, InvoiceStatus};
 use super::{RequestContext, principal};
+use crate::auth::Principal;
 use crate::domain::{self, InvoiceFilter};
 use crate::service::{AppError, InvoicePage, UseCases};
 
@@ -98,6 +100,22 @@ impl InvoiceArgs {
     pub(super) async fn run(self, ctx: &Context<'_>) -> GqlResult<InvoiceConnection> {
         let who = principal(ctx)?;
         let gateway = ctx.data_unchecked::<UseCases>();
+        let loaders = ctx.data_unchecked::<Loaders>();
+        let today = ctx.data_unchecked::<RequestContext>().today;
+        self.read(gateway, loaders, who, today, Wanted::of(&ctx.look_ahead()))
+            .await
+    }
+
+    /// The page these arguments ask `who` for, on `today`, with the relations `wanted`
+    /// names: what `run` answers, and what a precompiled plan (`plan`) reads.
+    pub(super) async fn read(
+        self,
+        gateway: &UseCases,
+        loaders: &Loaders,
+        who: &Principal,
+        today: NaiveDate,
+        wanted: Wanted,
+    ) -> GqlResult<InvoiceConnection> {
         let filter = invoice_filter(
             self.status,
             self.order_id,
@@ -113,10 +131,9 @@ impl InvoiceArgs {
             self.last,
             self.before.as_deref(),
         )?;
-        let today = ctx.data_unchecked::<RequestContext>().today;
-        let wanted = Wanted::of(&ctx.look_ahead());
         let mut page = gateway.invoices(who, &filter, order, &page, today).await?;
-        let nodes = with_relations(ctx, std::mem::take(&mut page.invoices), wanted).await?;
+        let invoices = std::mem::take(&mut page.invoices);
+        let nodes = with_relations(gateway, loaders, invoices, wanted).await?;
         Ok(InvoiceConnection {
             page,
             nodes,
@@ -128,11 +145,11 @@ impl InvoiceArgs {
 /// What a listing's selection asks of each of its invoices (under `nodes` or
 /// `edges.node`), found by looking ahead before the page is read.
 #[derive(Clone, Copy, Debug, Default)]
-struct Wanted {
-    account: bool,
-    open_balance: bool,
-    order: bool,
-    history: bool,
+pub(super) struct Wanted {
+    pub account: bool,
+    pub open_balance: bool,
+    pub order: bool,
+    pub history: bool,
 }
 
 impl Wanted {
@@ -164,12 +181,11 @@ fn distinct(invoices: &[domain::Invoice], key: fn(&domain::Invoice) -> &String) 
 /// open balances and histories go into the request's loaders, where their resolvers
 /// find them.
 async fn with_relations(
-    ctx: &Context<'_>,
+    gateway: &UseCases,
+    loaders: &Loaders,
     invoices: Vec<domain::Invoice>,
     wanted: Wanted,
 ) -> GqlResult<Vec<Invoice>> {
-    let gateway = ctx.data_unchecked::<UseCases>();
-    let loaders = ctx.data_unchecked::<Loaders>();
     let accounts = async {
         if !wanted.account {
             return Ok(vec![]);
@@ -252,6 +268,18 @@ pub struct PageInfo {
     start_cursor: Option<String>,
     /// The cursor of the last invoice of the page.
     end_cursor: Option<String>,
+}
+
+impl InvoiceConnection {
+    /// The page's position in the list.
+    pub(super) fn page(&self) -> &InvoicePage {
+        &self.page
+    }
+
+    /// The page's invoices.
+    pub(super) fn invoices(&self) -> &[Invoice] {
+        &self.nodes
+    }
 }
 
 /// A page of invoices, with the size of the whole filtered list.

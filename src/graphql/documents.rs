@@ -5,6 +5,8 @@
 //! variables' values are part of validation). Keys are the texts themselves, not hashes
 //! of them, so a hit is the same request, never a colliding one.
 //!
+//! A document is kept with its precompiled plan, when it has one (`plan`).
+//!
 //! A document is kept once it has parsed and passed the limits, and a validation result
 //! only when it is valid (a refusal is worked out again each time); both only for
 //! authenticated callers (as persisted queries: strangers cannot churn the cache), only
@@ -14,6 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::ValidationResult;
 use async_graphql::parser::types::ExecutableDocument;
+
+use super::plan::Plan;
 
 /// Documents kept at most; the least recently used go first. A parsed document of a real
 /// query takes a few KB; the worst a text of [`MAX_TEXT`] can parse to (a thousand
@@ -54,6 +58,8 @@ impl DocumentKey {
 pub(super) struct Prepared {
     pub(super) document: ExecutableDocument,
     pub(super) operation: Option<(Option<String>, &'static str)>,
+    /// The operation's precompiled plan, when it has one.
+    pub(super) plan: Option<Arc<Plan>>,
 }
 
 /// The documents and validation results kept, shared by every request.
@@ -136,6 +142,7 @@ mod tests {
         let prepared = Prepared {
             document: async_graphql::parser::parse_query("{ a }").expect("parses"),
             operation: None,
+            plan: None,
         };
         for n in 0..DOCUMENTS + 10 {
             let key = DocumentKey::of(&format!("{{ a{n} }}"), None, false).expect("short");

@@ -1,7 +1,8 @@
 //! The schema's one extension, which every request passes: persisted queries resolved,
 //! the limits and the caller's budget checked (`limits`, `throttle`), every error given a
 //! code (`error`), the cost reported in `extensions.cost`, a `graphql` tracing span per
-//! operation, and each query or mutation counted in the metrics. A subscription pays its
+//! operation, listings with a precompiled plan answered through it (`plan`), and each
+//! query or mutation counted in the metrics. A subscription pays its
 //! cost again for every change it delivers: one that finds its caller's budget spent is
 //! held back until the budget refills (its changes wait in the event table meanwhile).
 //!
@@ -30,8 +31,11 @@ use super::RequestContext;
 use super::documents::{DocumentKey, Documents, Prepared};
 use super::error::with_default_code;
 use super::limits::{QueryLimits, selected_operation};
+use super::loaders::Loaders;
 use super::persisted::PersistedQueries;
+use super::plan::{Plan, Plans};
 use super::throttle::{Admission, Throttle};
+use crate::service::UseCases;
 use crate::telemetry::Metrics;
 
 /// What outlives a request: the limits, the budgets, the persisted queries, the
@@ -97,6 +101,8 @@ struct Seen {
     validation: Option<(DocumentKey, String)>,
     /// Representations its `_entities` fields resolve (federation): each is priced.
     representations: usize,
+    /// The operation's precompiled plan, with the variables it binds.
+    plan: Option<(Arc<Plan>, Variables)>,
 }
 
 fn lock(seen: &Mutex<Seen>) -> std::sync::MutexGuard<'_, Seen> {
@@ -116,6 +122,10 @@ impl RequestGate {
         let selected = selected_operation(&document, request.operation_name.as_deref());
         self.limits
             .check_document(&document, selected.map(|(_, op)| op), over_get)?;
+        let plan = match (self.limits.plans, selected) {
+            (Plans::Off, _) | (_, None) => None,
+            (_, Some((_, operation))) => Plan::of(operation),
+        };
         let operation = selected.map(|(name, operation)| {
             let kind = match operation.ty {
                 OperationType::Query => "query",
@@ -127,6 +137,7 @@ impl RequestGate {
         Ok(Prepared {
             document,
             operation,
+            plan,
         })
     }
 }
@@ -218,6 +229,10 @@ impl Extension for RequestGate {
             }
             seen.validation =
                 key.and_then(|key| Documents::validation_key(key, &request.variables));
+            seen.plan = prepared
+                .plan
+                .clone()
+                .map(|plan| (plan, request.variables.clone()));
         }
         request.set_parsed_query(prepared.document);
         next.run(ctx, request).await
@@ -316,7 +331,33 @@ impl Extension for RequestGate {
                 format!("{kind} {}", name.as_deref().unwrap_or("anonymous")),
             );
         }
-        let mut response = next.run(ctx, operation_name).instrument(span).await;
+        let plan = self.seen().plan.take();
+        let run = async {
+            let Some((plan, variables)) = plan else {
+                return next.run(ctx, operation_name).await;
+            };
+            let answer = || async {
+                plan.run(
+                    &variables,
+                    ctx.data_opt::<RequestContext>()?,
+                    ctx.data_opt::<UseCases>()?,
+                    ctx.data_opt::<Loaders>()?,
+                )
+                .await
+            };
+            if self.limits.plans == Plans::Checked {
+                let response = next.run(ctx, operation_name).await;
+                return match answer().await {
+                    Some(planned) => super::plan::check(response, &planned),
+                    None => response,
+                };
+            }
+            match answer().await {
+                Some(data) => Response::new(data),
+                None => next.run(ctx, operation_name).await,
+            }
+        };
+        let mut response = run.instrument(span).await;
         response.errors = with_codes(std::mem::take(&mut response.errors), Code::BadUserInput)
             .into_iter()
             .map(super::federation::explain)

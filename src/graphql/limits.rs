@@ -39,6 +39,8 @@ pub struct QueryLimits {
     /// The schema is a federation subgraph (`_service`, `_entities`), whose own fields
     /// the gate prices and guards.
     pub federation: bool,
+    /// Whether listings are answered through their precompiled plans (`plan`).
+    pub plans: super::Plans,
 }
 
 /// What a page of `first`/`last` items costs: each item's fields, once per item, plus

@@ -13,6 +13,7 @@ mod limits;
 mod loaders;
 mod mutation;
 mod persisted;
+mod plan;
 mod query;
 mod scalars;
 mod subscription;
@@ -34,6 +35,7 @@ use crate::telemetry::Metrics;
 
 pub use imports::DOWNLOAD_LINK_TTL;
 pub use limits::QueryLimits;
+pub use plan::Plans;
 pub use subscription::SubscriptionRoot;
 pub use throttle::Budget;
 
@@ -171,6 +173,14 @@ fn finish<Q: ObjectType + 'static>(
     builder: SchemaBuilder<Q, MutationRoot, SubscriptionRoot>,
     (gateway, keys, limits, metrics, extra): Parts,
 ) -> Schema<Q, MutationRoot, SubscriptionRoot> {
+    // An embedding program's extension may watch every field resolve, which a plan skips.
+    let limits = match extra {
+        Some(_) => QueryLimits {
+            plans: Plans::Off,
+            ..limits
+        },
+        None => limits,
+    };
     let builder = builder
         .data(gateway)
         .data(keys)

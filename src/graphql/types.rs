@@ -118,6 +118,16 @@ impl Invoice {
     pub(super) fn record(&self) -> &domain::Invoice {
         &self.record
     }
+
+    /// The account, when the page loaded it.
+    pub(super) fn loaded_account(&self) -> Option<&Arc<domain::Account>> {
+        self.account.as_ref()
+    }
+
+    /// The order, when the page looked for it (`Some(None)`: not found).
+    pub(super) fn loaded_order(&self) -> Option<Option<&Arc<domain::Order>>> {
+        self.order.as_ref().map(Option::as_ref)
+    }
 }
 
 /// One installment of a billed order: what the customer owes, until when, and how to pay.

@@ -162,6 +162,10 @@ pub fn test_config(database_url: String) -> Config {
         ws_init_timeout: 10,
         ws_keepalive: 15,
         federation: false,
+        // Every listing a plan answers is also run through the executor, and a plan
+        // that answers differently fails the request: the differential test of the
+        // plans is the whole suite.
+        plans: credit_gateway::graphql::Plans::Checked,
         oidc: Default::default(),
         header_timeout: 10,
         body_timeout: 30,

@@ -15,6 +15,7 @@ mod hardening;
 mod imports;
 mod listing;
 mod money;
+mod plans;
 mod proxy;
 mod rest;
 mod schema;
