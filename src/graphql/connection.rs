@@ -18,7 +18,7 @@ use super::types::{Invoice, InvoiceStatus};
 use super::{RequestContext, principal};
 use crate::auth::Principal;
 use crate::domain::{self, InvoiceFilter};
-use crate::service::{AppError, InvoicePage, UseCases};
+use crate::service::{AppError, InvoicePage, Relations, UseCases};
 
 /// What a list of invoices is sorted by. The invoice id always breaks ties, so the order
 /// is stable and pages never overlap.
@@ -131,9 +131,14 @@ impl InvoiceArgs {
             self.last,
             self.before.as_deref(),
         )?;
-        let mut page = gateway.invoices(who, &filter, order, &page, today).await?;
-        let invoices = std::mem::take(&mut page.invoices);
-        let nodes = with_relations(gateway, loaders, invoices, wanted).await?;
+        let with = Relations {
+            accounts: wanted.account,
+            orders: wanted.order,
+        };
+        let mut page = gateway
+            .invoices(who, &filter, order, &page, today, with)
+            .await?;
+        let nodes = with_relations(loaders, &mut page, wanted).await?;
         Ok(InvoiceConnection {
             page,
             nodes,
@@ -167,41 +172,16 @@ impl Wanted {
     }
 }
 
-/// The distinct values of `key` over `invoices`.
-fn distinct(invoices: &[domain::Invoice], key: fn(&domain::Invoice) -> &String) -> Vec<String> {
-    let mut ids: Vec<String> = invoices.iter().map(|i| key(i).clone()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// The page's invoices with the relations `wanted` names, each loaded in one statement
-/// for the whole page, whatever its size, and none for relations the query does not
-/// ask for. Accounts and orders travel with the invoices (no per-invoice lookup);
-/// open balances and histories go into the request's loaders, where their resolvers
-/// find them.
+/// The page's invoices with the relations `wanted` names: accounts and orders were read
+/// with the page, in its one statement; open balances and histories go into the
+/// request's loaders (one statement each for the whole page, whatever its size), where
+/// their resolvers find them. None is read that the query does not ask for.
 async fn with_relations(
-    gateway: &UseCases,
     loaders: &Loaders,
-    invoices: Vec<domain::Invoice>,
+    page: &mut InvoicePage,
     wanted: Wanted,
 ) -> GqlResult<Vec<Invoice>> {
-    let accounts = async {
-        if !wanted.account {
-            return Ok(vec![]);
-        }
-        gateway
-            .accounts_by_id(&distinct(&invoices, |i| &i.account_id))
-            .await
-    };
-    let orders = async {
-        if !wanted.order {
-            return Ok(vec![]);
-        }
-        gateway
-            .orders_by_id(&distinct(&invoices, |i| &i.order_id))
-            .await
-    };
+    let invoices = std::mem::take(&mut page.invoices);
     let balances = async {
         if wanted.open_balance {
             let ids = invoices
@@ -218,13 +198,12 @@ async fn with_relations(
         }
         Ok(())
     };
-    let (accounts, orders, (), ()) =
-        async_graphql::futures_util::try_join!(accounts, orders, balances, histories)?;
-    let accounts: HashMap<String, Arc<domain::Account>> = accounts
+    async_graphql::futures_util::try_join!(balances, histories)?;
+    let accounts: HashMap<String, Arc<domain::Account>> = std::mem::take(&mut page.accounts)
         .into_iter()
         .map(|a| (a.id.clone(), Arc::new(a)))
         .collect();
-    let orders: HashMap<String, Arc<domain::Order>> = orders
+    let orders: HashMap<String, Arc<domain::Order>> = std::mem::take(&mut page.orders)
         .into_iter()
         .map(|o| (o.id.clone(), Arc::new(o)))
         .collect();

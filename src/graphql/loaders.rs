@@ -4,10 +4,11 @@
 //!
 //! The loader's own batching waits a timer (1 ms) for keys to gather, which a long page
 //! can outlast. A page therefore loads what its selection asks for before its invoices
-//! resolve (see `connection::with_relations`): one statement per relation per page,
-//! whatever the page size, and none for relations the query does not ask for. Accounts and orders
-//! travel with the page's invoices; open balances and histories are primed here. Values
-//! are shared (`Arc`), as every invoice of an account gets the same account.
+//! resolve (see `connection::with_relations`): accounts and orders are read with the
+//! page's invoices, in its one statement; open balances and histories are primed here,
+//! one statement per relation per page, whatever the page size; none is read for
+//! relations the query does not ask for. Values are shared (`Arc`), as every invoice of
+//! an account gets the same account.
 
 use std::collections::HashMap;
 use std::sync::Arc;

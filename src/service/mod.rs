@@ -28,7 +28,7 @@ pub use demo::{DEMO_CUSTOMER_ACCOUNT, seed_demo};
 pub use error::AppError;
 pub use exports::{EXPORT_PATH, EXPORT_XLSX_PATH, ExportQuery, export_link_binding};
 pub use imports::{BATCH_ROWS as IMPORT_BATCH_ROWS, ImportOptions, ImportReport};
-pub use reads::{InvoicePage, visible};
+pub use reads::{InvoicePage, Relations, visible};
 pub use seed::SeedScale;
 
 use crate::csv_io::Limits;

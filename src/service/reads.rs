@@ -11,11 +11,16 @@ use crate::domain::{
     Account, Cursor, Id, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, Order, PageDirection,
     PageRequest, StatusTotal,
 };
+pub use crate::store::Relations;
 
 /// One page of a listing, in the listing's order.
 #[derive(Clone, Debug)]
 pub struct InvoicePage {
     pub invoices: Vec<Invoice>,
+    /// The accounts of the page's invoices, each once, when asked for.
+    pub accounts: Vec<Account>,
+    /// The orders of the page's invoices that exist, each once, when asked for.
+    pub orders: Vec<Order>,
     pub order: InvoiceOrder,
     pub has_next_page: bool,
     pub has_previous_page: bool,
@@ -79,23 +84,44 @@ impl UseCases {
         order: InvoiceOrder,
         page: &PageRequest,
         today: NaiveDate,
+        with: Relations,
     ) -> Result<InvoicePage, AppError> {
         filter.check()?;
         let Some(filter) = scoped(who, filter) else {
             return Ok(InvoicePage {
                 invoices: vec![],
+                accounts: vec![],
+                orders: vec![],
                 order,
                 has_next_page: false,
                 has_previous_page: false,
             });
         };
-        let mut rows = self.store.invoice_page(&filter, order, page, today).await?;
+        let mut rows = self
+            .store
+            .invoice_page(&filter, order, page, today, with)
+            .await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let from_cursor = page.cursor.is_some();
+        let (mut accounts, mut orders) = (vec![], vec![]);
+        let mut rows: Vec<Invoice> = rows
+            .into_iter()
+            .map(|listed| {
+                accounts.extend(listed.account);
+                orders.extend(listed.order);
+                listed.invoice
+            })
+            .collect();
+        accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        accounts.dedup_by(|a, b| a.id == b.id);
+        orders.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        orders.dedup_by(|a, b| a.id == b.id);
         Ok(match page.direction {
             PageDirection::Forward => InvoicePage {
                 invoices: rows,
+                accounts,
+                orders,
                 order,
                 has_next_page: more,
                 has_previous_page: from_cursor,
@@ -104,6 +130,8 @@ impl UseCases {
                 rows.reverse();
                 InvoicePage {
                     invoices: rows,
+                    accounts,
+                    orders,
                     order,
                     has_next_page: from_cursor,
                     has_previous_page: more,

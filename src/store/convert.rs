@@ -35,10 +35,22 @@ macro_rules! by_position {
                 if !pre.is_empty() {
                     return Err(DbErr::Type(format!("a prefixed row ({pre}) read by position")));
                 }
-                let mut column = 0..;
-                Ok(ByPosition($entity::Model {
+                Self::at(row, 0).map(ByPosition)
+            }
+        }
+
+        impl ByPosition<$entity::Model> {
+            /// How many columns the model takes (where the next entity's begin).
+            #[allow(dead_code)] // the last entity of a joined row needs none
+            pub(super) const COLUMNS: usize = [$(stringify!($field)),+].len();
+
+            /// The model from the columns from `start` on (a statement that selects
+            /// several entities' columns one after the other).
+            pub(super) fn at(row: &QueryResult, start: usize) -> Result<$entity::Model, DbErr> {
+                let mut column = start..;
+                Ok($entity::Model {
                     $($field: row.try_get_by_index(column.next().expect("unbounded"))?,)+
-                }))
+                })
             }
         }
 
