@@ -353,7 +353,7 @@ impl Extension for RequestGate {
                 };
             }
             match answer().await {
-                Some(data) => Response::new(data),
+                Some(planned) => planned,
                 None => next.run(ctx, operation_name).await,
             }
         };

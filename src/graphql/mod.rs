@@ -114,6 +114,13 @@ pub struct RequestContext {
 }
 
 impl RequestContext {
+    /// The caller, or `UNAUTHENTICATED`.
+    fn caller(&self) -> Result<&Principal, AppError> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+    }
+
     /// Whose budget the request spends: the token's subject, or without a token, the
     /// caller's address.
     fn throttle_key(&self) -> String {
@@ -269,8 +276,5 @@ pub fn prepare_subscription(
 
 /// The caller, or `UNAUTHENTICATED`.
 fn principal<'a>(ctx: &Context<'a>) -> Result<&'a Principal, AppError> {
-    ctx.data_unchecked::<RequestContext>()
-        .principal
-        .as_ref()
-        .ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
+    ctx.data_unchecked::<RequestContext>().caller()
 }

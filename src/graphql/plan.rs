@@ -23,7 +23,10 @@ use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{
     Field, OperationDefinition, OperationType, Selection, SelectionSet,
 };
-use async_graphql::{ID, InputType, Name, Response, ScalarType, ServerError, Value, Variables};
+use async_graphql::{
+    ID, InputType, Name, PathSegment, Positioned, Response, ScalarType, ServerError, Value,
+    Variables,
+};
 use chrono::NaiveDate;
 
 use super::RequestContext;
@@ -54,7 +57,7 @@ pub enum Plans {
 #[derive(Debug)]
 pub(super) struct Plan {
     key: Name,
-    listing: Field,
+    listing: Positioned<Field>,
     connection: Vec<Out<Part>>,
     wanted: Wanted,
 }
@@ -159,6 +162,7 @@ impl Plan {
         let Selection::Field(field) = &root.node else {
             return None;
         };
+        let listing = field;
         let field = &field.node;
         if field.name.node != "invoices" || !field.directives.is_empty() {
             return None;
@@ -173,36 +177,53 @@ impl Plan {
         }
         Some(Arc::new(Plan {
             key: field.response_key().node.clone(),
-            listing: field.clone(),
+            listing: listing.clone(),
             connection,
             wanted,
         }))
     }
 
-    /// The response's `data` for this request, or `None` when the executor must answer
-    /// it: a variable not sent (its default, if any, is the executor's to apply), an
-    /// argument that does not parse, no token, or any failure while reading.
+    /// The response to this request, or `None` when the executor must answer it: a
+    /// variable not sent (its default, if any, is the executor's to apply), an argument
+    /// that does not parse (the executor words the error), an invoice without its
+    /// account. A refusal or failure of the read itself (no token, a bad cursor, the
+    /// database down) is answered here as the executor answers it, so that a failing
+    /// read never runs twice.
     pub(super) async fn run(
         &self,
         variables: &Variables,
         context: &RequestContext,
         gateway: &UseCases,
         loaders: &Loaders,
-    ) -> Option<Value> {
-        let who = context.principal.as_ref()?;
+    ) -> Option<Response> {
         let args = self.bind(variables)?;
-        let listing = args
-            .read(gateway, loaders, who, context.today, self.wanted)
-            .await
-            .ok()?;
-        let connection = self.write_connection(&listing, context.today)?;
-        Some(object([(self.key.clone(), connection)]))
+        let read = match context.caller() {
+            Ok(who) => {
+                args.read(gateway, loaders, who, context.today, self.wanted)
+                    .await
+            }
+            Err(refused) => Err(refused),
+        };
+        match read {
+            Ok(listing) => {
+                let connection = self.write_connection(&listing, context.today)?;
+                Some(Response::new(object([(self.key.clone(), connection)])))
+            }
+            Err(error) => {
+                // As the executor reports a root field's error: at the field, with its
+                // response key as the path; `data` null (the field is not nullable).
+                let mut error =
+                    async_graphql::Error::from(error).into_server_error(self.listing.pos);
+                error.path = vec![PathSegment::Field(self.key.to_string())];
+                Some(Response::from_errors(vec![error]))
+            }
+        }
     }
 
     /// The listing's arguments, parsed as the executor parses them.
     fn bind(&self, variables: &Variables) -> Option<InvoiceArgs> {
         let mut values = IndexMap::new();
-        for (name, value) in &self.listing.arguments {
+        for (name, value) in &self.listing.node.arguments {
             let value = value
                 .node
                 .clone()
@@ -276,20 +297,18 @@ impl Plan {
     }
 }
 
-/// The executor's `response`, checked against a plan's answer: sent as it is when the two
-/// are the same bytes, replaced by an error (and logged) when they are not.
-pub(super) fn check(response: Response, planned: &Value) -> Response {
-    let json = |value: &Value| serde_json::to_string(value).unwrap_or_default();
-    let (executed, planned) = (json(&response.data), json(planned));
-    if response.errors.is_empty() && executed == planned {
+/// The executor's `response`, checked against a plan's: sent as it is when their data
+/// and errors are the same bytes, replaced by an error (both logged) when they are not.
+pub(super) fn check(response: Response, planned: &Response) -> Response {
+    let json = |r: &Response| serde_json::to_string(&(&r.data, &r.errors)).unwrap_or_default();
+    let (executed, plan) = (json(&response), json(planned));
+    if executed == plan {
         return response;
     }
-    tracing::error!(%executed, %planned, errors = ?response.errors, "a plan answered differently");
+    tracing::error!(%executed, planned = %plan, "a plan answered differently");
     Response::from_errors(vec![ServerError::new(
-        format!(
-            "the precompiled plan answered differently from the executor \
-             (CREDIT_GATEWAY_PLANS=checked): executor {executed}, plan {planned}"
-        ),
+        "the precompiled plan answered differently from the executor \
+         (CREDIT_GATEWAY_PLANS=checked); both answers are in the log",
         None,
     )])
 }
@@ -576,13 +595,17 @@ mod tests {
     #[test]
     fn a_plan_answering_other_bytes_is_an_error() {
         let executed = || Response::new(async_graphql::value!({"a": 1, "b": "x"}));
-        let same = check(executed(), &async_graphql::value!({"a": 1, "b": "x"}));
+        let same = check(executed(), &executed());
         assert!(same.errors.is_empty());
         assert_eq!(same.data, async_graphql::value!({"a": 1, "b": "x"}));
+        let failed = |message: &str| Response::from_errors(vec![ServerError::new(message, None)]);
+        let same = check(failed("no"), &failed("no"));
+        assert_eq!(same.errors[0].message, "no");
         for other in [
-            async_graphql::value!({"a": 2, "b": "x"}),
+            Response::new(async_graphql::value!({"a": 2, "b": "x"})),
             // The same fields in another order: equal as maps, not as bytes.
-            async_graphql::value!({"b": "x", "a": 1}),
+            Response::new(async_graphql::value!({"b": "x", "a": 1})),
+            failed("no"),
         ] {
             let refused = check(executed(), &other);
             assert_eq!(refused.data, Value::Null);

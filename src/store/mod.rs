@@ -112,12 +112,6 @@ impl Store {
             // connections go once it has passed. (sqlx's defaults are 10 and 30 minutes.)
             .idle_timeout(Duration::from_secs(2 * 60))
             .max_lifetime(Duration::from_secs(15 * 60))
-            // sqlx pings a connection (a round trip) each time it leaves the pool, and
-            // again each time it goes back: two of every three round trips of a statement.
-            // A connection that has just been used is known to be alive: only one idle
-            // for a second or more (long enough for the server to have restarted) is
-            // pinged before use (benches/README.md: the reference read).
-            .test_before_acquire_if_idle_for(Duration::from_secs(1))
             // Statements bind their values (one text, one cached statement); PostgreSQL
             // would switch a statement run five times to a generic plan blind to those
             // values, which on a skewed `invoice_events` (one import's huge transaction)

@@ -17,8 +17,8 @@ on_both_backends!(
     the_demo_store_has_every_status_links_and_installments,
 );
 
-// As served: through its precompiled plan (the suite's gateways otherwise run each
-// planned read twice, to compare; `plans.rs` checks the executor reads the same).
+// As served, plans on (the suite's gateways otherwise run each planned read twice, to
+// compare); `plans.rs` checks that the executor reads the same statements.
 on_both_backends!(
     config |c| c.plans = credit_gateway::graphql::Plans::On;
     the_reference_read_costs_one_statement_at_10_50_and_100
