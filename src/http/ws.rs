@@ -146,19 +146,23 @@ impl Connection {
             let expiry = self
                 .expires
                 .map(|at| Instant::now() + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+            // The handlers' futures are boxed: held inline, the largest of them (a
+            // subscription's start, a token's check) sized this loop's future, which every
+            // idle connection keeps for its whole life, at about 21 KB (heaptrack,
+            // benches/README.md); boxed, they take memory only while they run.
             let step = tokio::select! {
                 message = self.socket.recv() => match message {
-                    Some(Ok(Message::Text(text))) => self.on_message(text.as_str()).await,
+                    Some(Ok(Message::Text(text))) => Box::pin(self.on_message(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => Err(close(4400, "messages must be text")),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
                     // The WebSocket layer answers pings itself.
                     Some(Ok(_)) => Ok(()),
                 },
-                Some(output) = responses.recv() => self.on_output(output).await,
+                Some(output) = responses.recv() => Box::pin(self.on_output(output)).await,
                 _ = tokio::time::sleep_until(init_deadline), if self.principal.is_none() => {
                     Err(close(4408, "Connection initialisation timeout"))
                 }
-                _ = keepalive.tick(), if self.principal.is_some() => self.keepalive().await,
+                _ = keepalive.tick(), if self.principal.is_some() => Box::pin(self.keepalive()).await,
                 _ = tokio::time::sleep_until(expiry.unwrap_or(init_deadline)), if expiry.is_some() => {
                     Err(close(4403, "the bearer token has expired"))
                 }
