@@ -57,12 +57,10 @@ pub enum Plans {
     Checked,
 }
 
-/// A listing's plan: the `invoices` field's response key, the field as written (its
-/// arguments are literals, or variables bound per request), and what to write of the
-/// page.
+/// A listing's plan: the `invoices` field as written (its response key; its arguments,
+/// literals or variables bound per request), and what to write of the page.
 #[derive(Debug)]
 pub(super) struct Plan {
-    key: Name,
     listing: Positioned<Field>,
     connection: Vec<Out<Part>>,
     wanted: Wanted,
@@ -182,7 +180,6 @@ impl Plan {
             }
         }
         Some(Arc::new(Plan {
-            key: field.response_key().node.clone(),
             listing: listing.clone(),
             connection,
             wanted,
@@ -213,17 +210,22 @@ impl Plan {
         match read {
             Ok(listing) => {
                 let connection = self.write_connection(&listing, context.today)?;
-                Some(Response::new(object([(self.key.clone(), connection)])))
+                Some(Response::new(object([(self.key().clone(), connection)])))
             }
             Err(error) => {
                 // As the executor reports a root field's error: at the field, with its
                 // response key as the path; `data` null (the field is not nullable).
                 let mut error =
                     async_graphql::Error::from(error).into_server_error(self.listing.pos);
-                error.path = vec![PathSegment::Field(self.key.to_string())];
+                error.path = vec![PathSegment::Field(self.key().to_string())];
                 Some(Response::from_errors(vec![error]))
             }
         }
+    }
+
+    /// The listing's key in the response: its alias, or `invoices`.
+    fn key(&self) -> &Name {
+        &self.listing.node.response_key().node
     }
 
     /// The listing's arguments, parsed as the executor parses them.
@@ -588,13 +590,13 @@ mod tests {
         )
         .expect("a plan");
         assert!(reference.wanted.account && reference.wanted.order);
-        assert_eq!(reference.key.as_str(), "invoices");
+        assert_eq!(reference.key().as_str(), "invoices");
         let paged = plan(
             "{ list: invoices(first: 2) { edges { cursor node { id status } } \
              pageInfo { hasNextPage endCursor } __typename } }",
         )
         .expect("a plan");
-        assert_eq!(paged.key.as_str(), "list");
+        assert_eq!(paged.key().as_str(), "list");
         assert!(!paged.wanted.account && !paged.wanted.order);
     }
 

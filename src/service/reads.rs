@@ -17,9 +17,10 @@ pub use crate::store::Relations;
 #[derive(Clone, Debug)]
 pub struct InvoicePage {
     pub invoices: Vec<Invoice>,
-    /// The accounts of the page's invoices, each once, when asked for.
+    /// The accounts of the page's invoices, when asked for: one entry per invoice (an
+    /// account owing several of them appears once for each).
     pub accounts: Vec<Account>,
-    /// The orders of the page's invoices that exist, each once, when asked for.
+    /// The order of each of the page's invoices that has one, when asked for (likewise).
     pub orders: Vec<Order>,
     pub order: InvoiceOrder,
     pub has_next_page: bool,
@@ -113,10 +114,6 @@ impl UseCases {
                 listed.invoice
             })
             .collect();
-        accounts.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        accounts.dedup_by(|a, b| a.id == b.id);
-        orders.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        orders.dedup_by(|a, b| a.id == b.id);
         Ok(match page.direction {
             PageDirection::Forward => InvoicePage {
                 invoices: rows,

@@ -39,12 +39,12 @@ pub struct Listed {
 }
 
 impl Listed {
-    fn alone(invoice: Invoice) -> StoreResult<Listed> {
-        Ok(Listed {
+    fn alone(invoice: Invoice) -> Listed {
+        Listed {
             invoice,
             account: None,
             order: None,
-        })
+        }
     }
 
     /// A joined row: the invoice's columns, then the account's, then the order's (each
@@ -303,7 +303,7 @@ impl Store {
                 .await?;
             return rows
                 .into_iter()
-                .map(|ByPosition(row)| Listed::alone(convert::invoice(row)?))
+                .map(|ByPosition(row)| convert::invoice(row).map(Listed::alone))
                 .collect();
         }
         // The page as a subquery, its relations joined to it, in the page's order.
