@@ -177,7 +177,7 @@ impl UseCases {
                 import.changes = tracing::field::Empty,
             );
             let batch = self
-                .decide_batch(&txn, rows)
+                .decide_batch(&mut txn, rows)
                 .instrument(span.clone())
                 .await?;
             span.record(
@@ -227,7 +227,7 @@ impl UseCases {
     /// import applies).
     async fn decide_batch(
         &self,
-        txn: &ImportTxn,
+        txn: &mut ImportTxn,
         rows: Vec<Result<ImportRow, RowError>>,
     ) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();

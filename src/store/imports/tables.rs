@@ -24,11 +24,12 @@ const IMPORT_BATCH: &str = "CREATE TEMP TABLE import_batch \
      (invoice_id text NOT NULL, line bigint NOT NULL) ON COMMIT DROP";
 
 /// The table `changes::stage_changes` stages the import's changes in until it commits
-/// (PostgreSQL only): a change's position in the file and when it was decided, then
+/// (PostgreSQL only): a change's position in the file, where its invoice lies (`ctid`)
+/// and when it was decided, then
 /// `changes::STORED_FIELDS` and `changes::EVENT_FIELDS` (keep them in step) under the
 /// invoice's and the event's column names.
 const STAGED_CHANGES: &str = "CREATE TEMP TABLE staged_changes (\
-     n bigint NOT NULL, at timestamptz NOT NULL, id text NOT NULL, status text NOT NULL, payment_link text, \
+     n bigint NOT NULL, tid tid NOT NULL, at timestamptz NOT NULL, id text NOT NULL, status text NOT NULL, payment_link text, \
      observation text, due_date date NOT NULL, resolved_at timestamptz, \
      status_from text, status_to text, payment_link_from text, payment_link_to text, \
      observation_from text, observation_to text, due_date_from date, due_date_to date, \

@@ -11,7 +11,7 @@ use entity::{import, invoice, invoice_event};
 use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, Statement, TransactionTrait,
+    QuerySelect, QueryTrait, Statement, TransactionTrait,
 };
 
 use super::{count, tables};
@@ -39,6 +39,11 @@ pub struct ImportTxn {
     staged: i64,
     /// PostgreSQL: whose the staged changes are (one origin per import).
     staged_by: Option<Origin>,
+    /// PostgreSQL, an import that applies: where each invoice of the last batch staged
+    /// lies in its table (its `ctid`, which stays put while the import holds the row
+    /// locked). The staged changes carry it, so that they are written in the table's
+    /// order (see `changes::apply_staged_changes`).
+    tids: HashMap<String, String>,
 }
 
 /// What an import's transaction knows of a batch's ids (see [`ImportTxn::stage`]).
@@ -101,6 +106,7 @@ impl Store {
             applying,
             staged: 0,
             staged_by: None,
+            tids: HashMap::new(),
         })
     }
 }
@@ -108,7 +114,7 @@ impl Store {
 impl ImportTxn {
     /// Records that the import has seen these ids, each given once with the line it is
     /// on, and reads their invoices.
-    pub async fn stage(&self, rows: &[(&str, u64)]) -> StoreResult<Staged> {
+    pub async fn stage(&mut self, rows: &[(&str, u64)]) -> StoreResult<Staged> {
         let mut staged = Staged {
             earlier: HashMap::new(),
             invoices: HashMap::with_capacity(rows.len()),
@@ -117,26 +123,29 @@ impl ImportTxn {
             return Ok(staged);
         }
         match &self.txn {
-            ImportConn::Pg(pg) => self.stage_copied(pg, rows, &mut staged).await?,
+            ImportConn::Pg(pg) => {
+                self.tids = Self::stage_copied(pg, self.applying, rows, &mut staged).await?;
+            }
             ImportConn::Orm(_) => {
                 self.claim(rows, &mut staged.earlier).await?;
                 let ids: Vec<String> = rows.iter().map(|(id, _)| (*id).to_owned()).collect();
                 let query =
                     invoice::Entity::find().filter(is_one_of(self.store.backend(), "id", ids));
-                self.read_invoices(query, &mut staged.invoices).await?;
+                read_invoices(&self.txn, query, &mut staged.invoices).await?;
             }
         }
         Ok(staged)
     }
 
     /// PostgreSQL's [`ImportTxn::stage`]: the batch goes by `COPY` to `import_batch`,
-    /// then one statement claims its ids and one reads their invoices.
+    /// one statement claims its ids, and one reads their invoices (locked, with where
+    /// each lies, when the import applies). Answers where each lies.
     async fn stage_copied(
-        &self,
         pg: &PgTxn,
+        applying: bool,
         rows: &[(&str, u64)],
         staged: &mut Staged,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<HashMap<String, String>> {
         let mut batch = CopyRows::default();
         for (id, line) in rows {
             batch.push([(*id).into(), count(*line).into()])?;
@@ -144,42 +153,48 @@ impl ImportTxn {
         pg.execute_unprepared("TRUNCATE import_batch").await?;
         pg.copy_in("import_batch (invoice_id, line)", &batch)
             .await?;
-        // The statement's reads see `import_seen` as it was before its own insert: what
-        // they find are the ids seen in earlier batches.
-        let claims = pg
-            .query_all_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "WITH claimed AS (INSERT INTO import_seen SELECT invoice_id, line FROM import_batch \
-                 ON CONFLICT (invoice_id) DO NOTHING) \
-                 SELECT s.invoice_id, s.line FROM import_batch b JOIN import_seen s USING (invoice_id)",
-            ))
-            .await?;
-        first_lines(claims, &mut staged.earlier)?;
+        let claimed = pg
+            .execute_unprepared(
+                "INSERT INTO import_seen SELECT invoice_id, line FROM import_batch \
+                 ON CONFLICT (invoice_id) DO NOTHING",
+            )
+            .await?
+            .rows_affected();
+        // Rare: some ids were seen in an earlier batch. A batch names each id once, and
+        // no two rows share a line, so theirs are the claims on another line. Only then
+        // is `import_seen` searched: joining every batch to it cost more with each batch
+        // (a scan of all the ids seen so far; benches/README.md, the import).
+        if claimed < rows.len() as u64 {
+            let claims = pg
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT s.invoice_id, s.line FROM import_batch b \
+                     JOIN import_seen s USING (invoice_id) WHERE s.line <> b.line",
+                ))
+                .await?;
+            first_lines(claims, &mut staged.earlier)?;
+        }
         let batch_ids = Query::select()
             .column(Alias::new("invoice_id"))
             .from(Alias::new("import_batch"))
             .to_owned();
         let query = invoice::Entity::find().filter(invoice::Column::Id.in_subquery(batch_ids));
-        self.read_invoices(query, &mut staged.invoices).await
-    }
-
-    /// Reads the invoices `query` selects into `invoices`, locking them when the import
-    /// applies.
-    async fn read_invoices(
-        &self,
-        query: sea_orm::Select<invoice::Entity>,
-        invoices: &mut HashMap<String, Invoice>,
-    ) -> StoreResult<()> {
-        let query = if self.applying && self.txn.get_database_backend() == DbBackend::Postgres {
-            query.lock_exclusive()
-        } else {
-            query
-        };
-        for ByPosition(row) in query.into_model().all(&self.txn).await? {
-            let invoice = convert::invoice(row)?;
-            invoices.insert(invoice.id.clone(), invoice);
+        let mut tids = HashMap::new();
+        if !applying {
+            read_invoices(pg, query, &mut staged.invoices).await?;
+            return Ok(tids);
         }
-        Ok(())
+        let query = query
+            .lock_exclusive()
+            .expr(Expr::cust("invoices.ctid::text"))
+            .build(DbBackend::Postgres);
+        let tid_at = ByPosition::<invoice::Model>::COLUMNS;
+        for row in pg.query_all_raw(query).await? {
+            let invoice = convert::invoice(ByPosition::<invoice::Model>::at(&row, 0)?)?;
+            tids.insert(invoice.id.clone(), row.try_get_by_index(tid_at)?);
+            staged.invoices.insert(invoice.id.clone(), invoice);
+        }
+        Ok(tids)
     }
 
     /// The events of these invoices, oldest first, by invoice.
@@ -262,7 +277,7 @@ impl ImportTxn {
         debug_assert!(self.applying, "a dry run writes nothing");
         let txn = match &self.txn {
             ImportConn::Pg(pg) => {
-                stage_changes(pg, changes, self.staged, origin, at).await?;
+                stage_changes(pg, changes, &self.tids, self.staged, origin, at).await?;
                 self.staged += i64::try_from(changes.len()).unwrap_or(i64::MAX);
                 self.staged_by.get_or_insert_with(|| origin.clone());
                 return Ok(());
@@ -292,7 +307,7 @@ impl ImportTxn {
     /// of it would wait out the whole write.
     pub async fn write_staged(&mut self) -> StoreResult<()> {
         if let (ImportConn::Pg(pg), Some(origin)) = (&self.txn, self.staged_by.take()) {
-            apply_staged_changes(pg, &origin).await?;
+            apply_staged_changes(pg, &origin, self.staged).await?;
         }
         Ok(())
     }
@@ -307,6 +322,21 @@ impl ImportTxn {
     pub async fn rollback(self) -> StoreResult<()> {
         self.txn.rollback().await
     }
+}
+
+/// Reads the invoices `query` selects into `invoices`, unlocked: SQLite has no row
+/// locks (an applying import holds the database's write lock instead), and a dry run
+/// must not hold up anyone.
+async fn read_invoices(
+    conn: &impl ConnectionTrait,
+    query: sea_orm::Select<invoice::Entity>,
+    invoices: &mut HashMap<String, Invoice>,
+) -> StoreResult<()> {
+    for ByPosition(row) in query.into_model().all(conn).await? {
+        let invoice = convert::invoice(row)?;
+        invoices.insert(invoice.id.clone(), invoice);
+    }
+    Ok(())
 }
 
 /// Rows of `(invoice_id, line)` from `import_seen`, into `earlier`.
