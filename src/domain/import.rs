@@ -278,28 +278,29 @@ impl<'a> BatchClaims<'a> {
 /// What becomes of one row of an import (see [`decide_row`]), with the invoice it
 /// concerns.
 #[derive(Clone, Debug)]
-pub enum RowVerdict<'a> {
+pub enum RowVerdict {
     /// The invoice already is as the row says: nothing to write.
     Unchanged,
     /// The change to write.
-    Change(&'a Invoice, Outcome),
+    Change(Invoice, Outcome),
     /// The row is from another version of the invoice: whatever it asks (`decided`, even
     /// what the rules now refuse, such as making a since-paid invoice overdue again),
     /// the first question is whether the invoice changed under it. Settled by
     /// [`settle_stale_row`] once the invoice's history is read.
-    Stale(&'a Invoice, Result<Outcome, Refusal>),
+    Stale(Invoice, Result<Outcome, Refusal>),
     /// The row is refused.
     Refused(RowError),
 }
 
 /// Decides one row of an import against its invoice as it is now (`None`: no invoice has
-/// the row's id), with the same rule as every change (`decide`).
-pub fn decide_row<'a>(
+/// the row's id), with the same rule as every change (`decide`). The verdict keeps the
+/// invoice (an import reads a million of them: none is copied).
+pub fn decide_row(
     row: &ImportRow,
-    invoice: Option<&'a Invoice>,
+    invoice: Option<Invoice>,
     today: NaiveDate,
     links: LinkPolicy,
-) -> RowVerdict<'a> {
+) -> RowVerdict {
     let Some(invoice) = invoice else {
         return RowVerdict::Refused(RowError::new(
             row.line,
@@ -308,8 +309,8 @@ pub fn decide_row<'a>(
             format!("no invoice `{}`", row.invoice_id),
         ));
     };
-    let request = row.request(invoice, today);
-    match decide(invoice, request, today, ChangeSource::CsvImport, links) {
+    let request = row.request(&invoice, today);
+    match decide(&invoice, request, today, ChangeSource::CsvImport, links) {
         Ok(outcome) if outcome.is_noop() => RowVerdict::Unchanged,
         decided if row.version.is_some_and(|v| v != invoice.version) => {
             RowVerdict::Stale(invoice, decided)
@@ -478,9 +479,14 @@ mod tests {
         let paid = invoice(InvoiceStatus::Paid, 3, 1);
 
         let unknown = decide_row(&row(InvoiceStatus::Paid), None, today(), links);
-        let same = decide_row(&row(InvoiceStatus::Open), Some(&open), today(), links);
-        let pays = decide_row(&row(InvoiceStatus::Paid), Some(&open), today(), links);
-        let reopened = decide_row(&row(InvoiceStatus::Open), Some(&paid), today(), links);
+        let same = decide_row(
+            &row(InvoiceStatus::Open),
+            Some(open.clone()),
+            today(),
+            links,
+        );
+        let pays = decide_row(&row(InvoiceStatus::Paid), Some(open), today(), links);
+        let reopened = decide_row(&row(InvoiceStatus::Open), Some(paid), today(), links);
 
         assert!(matches!(unknown, RowVerdict::Refused(e) if e.code == Code::NotFound));
         assert!(matches!(same, RowVerdict::Unchanged));
@@ -497,7 +503,8 @@ mod tests {
         let overdue = invoice(InvoiceStatus::Overdue, -1, 2);
         let paid_row = row(InvoiceStatus::Paid);
 
-        let RowVerdict::Stale(_, decided) = decide_row(&paid_row, Some(&overdue), today(), links)
+        let RowVerdict::Stale(_, decided) =
+            decide_row(&paid_row, Some(overdue.clone()), today(), links)
         else {
             panic!("a row of version 1 against version 2 is stale");
         };

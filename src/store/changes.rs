@@ -154,23 +154,19 @@ const EVENT_FIELDS: [invoice_event::Column; 9] = [
 ];
 
 /// Stages decided changes for [`apply_staged_changes`], on PostgreSQL and for any number
-/// of them: they go to `staged_changes` (see `imports::tables`) by `COPY`, numbered on
-/// from `first` (their order in the file, which their events keep), each with where its
-/// invoice lies (`tids`, by id: the rows are locked) and the time it was decided at (its
-/// events' `occurred_at` and the invoices' `updated_at`). Nothing is written to the
-/// invoices yet.
-pub(super) async fn stage_changes(
-    txn: &PgTxn,
+/// of them: they go to `rows`, to be copied to `staged_changes` (see `imports::tables`)
+/// by [`copy_staged_changes`], numbered on from `first` (their order in the file, which
+/// their events keep), each with where its invoice lies (`tids`, by id: the rows are
+/// locked) and the time it was decided at (its events' `occurred_at` and the invoices'
+/// `updated_at`). Nothing is written to the invoices yet.
+pub(super) fn stage_changes(
+    rows: &mut CopyRows,
     changes: &[Change],
     tids: &HashMap<String, String>,
     first: i64,
     origin: &Origin,
     at: DateTime<Utc>,
-) -> StoreResult<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut rows = CopyRows::default();
+) -> Result<(), DbErr> {
     for (n, change) in (first..).zip(changes) {
         let id = &change.invoice.id;
         let tid = tids
@@ -186,35 +182,44 @@ pub(super) async fn stage_changes(
                 .chain(event_fields.map(|v| v.unwrap_or(Value::String(None)))),
         )?;
     }
+    Ok(())
+}
+
+/// Copies the rows [`stage_changes`] made to `staged_changes`.
+pub(super) async fn copy_staged_changes(txn: &PgTxn, rows: &CopyRows) -> StoreResult<()> {
     txn.copy_in(
         &format!(
             "staged_changes (n, tid, at, {}, {})",
             STORED_FIELDS.join(", "),
             event_columns()
         ),
-        &rows,
+        rows,
     )
     .await?;
     Ok(())
 }
 
-/// Writes the `staged` changes [`stage_changes`] staged, as [`write_changes`] would have:
-/// one `INSERT … SELECT` of their events, in file order, then one `UPDATE … FROM` of the
-/// invoices. One pass over the changes, not one per batch: the per-batch statements cost
-/// PostgreSQL more than the whole set at once. The order is measured too (1,000,000
-/// rows, 699,597 changes; benches/README.md, the import):
-/// - the events first: inserted after the update, each event's foreign key found the
-///   invoice's row among its two versions, and the insert took 21 s instead of 12;
+/// Writes the `staged` changes [`copy_staged_changes`] copied, as [`write_changes`]
+/// would have: one `INSERT … SELECT` of their events, in file order, then one `UPDATE …
+/// FROM` of the invoices. One pass over the changes, not one per batch: the per-batch
+/// statements cost PostgreSQL more than the whole set at once. How they run is measured
+/// too (1,000,000 rows, 699,597 changes; benches/README.md, the import):
 /// - the update in the table's order: joined on the id, PostgreSQL hashed the invoices
 ///   and updated them in the file's order, a random walk over the table (50 s). Walking
 ///   the changes sorted by where their rows lie, each looked up by its key, took 25 s.
-///   Only a nested loop keeps that order, so the other joins are off for the statement.
+///   Only a nested loop keeps that order, so the other joins are off for the statement;
+/// - both statements sort the changes (by position, by `tid`): given room for that in
+///   memory (their `work_mem`; one import runs at a time), not on disk, the update took
+///   25 s instead of 28 and the insert 20 instead of 21 (one run each);
+/// - the events go in first: their insert took 21 s before the update as after it.
 pub(super) async fn apply_staged_changes(
     txn: &PgTxn,
     origin: &Origin,
     staged: i64,
 ) -> StoreResult<()> {
     let event_columns = event_columns();
+    txn.execute_unprepared("SET LOCAL work_mem = '256MB'")
+        .await?;
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         format!(
@@ -239,13 +244,16 @@ pub(super) async fn apply_staged_changes(
             "UPDATE invoices SET status = c.status, payment_link = c.payment_link, \
              observation = c.observation, due_date = c.due_date, resolved_at = c.resolved_at, \
              updated_at = c.at, version = invoices.version + 1 \
-             FROM (SELECT * FROM staged_changes ORDER BY tid) c \
+             FROM (SELECT tid, id, status, payment_link, observation, due_date, resolved_at, at \
+             FROM staged_changes ORDER BY tid) c \
              WHERE invoices.ctid = c.tid AND invoices.id = c.id",
         )
         .await?
         .rows_affected();
-    txn.execute_unprepared("RESET enable_hashjoin").await?;
-    txn.execute_unprepared("RESET enable_mergejoin").await?;
+    for setting in ["enable_hashjoin", "enable_mergejoin", "work_mem"] {
+        txn.execute_unprepared(&format!("SET LOCAL {setting} TO DEFAULT"))
+            .await?;
+    }
     if i64::try_from(updated) != Ok(staged) {
         return Err(DbErr::Custom(format!(
             "{staged} staged changes updated {updated} invoices"

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::time::Duration;
 
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -27,10 +27,15 @@ use crate::xlsx_io::{as_template_csv, column_letter};
 /// another import (each attempt waits out SQLite's own busy timeout first).
 const BUSY_RETRIES: u32 = 120;
 
+/// Changes written at a time while a batch is decided, so that a batch's changes (each
+/// with its invoice as read) are never all held at once (benches/README.md, the import's
+/// memory).
+const WRITE_CHUNK: usize = 1000;
+
 /// What became of a batch of rows.
 #[derive(Default)]
 pub(super) struct Batch {
-    pub(super) changes: Vec<Change>,
+    pub(super) changed: u64,
     pub(super) unchanged: u64,
     pub(super) errors: Vec<RowError>,
 }
@@ -176,13 +181,18 @@ impl UseCases {
                 import.rows = i64::try_from(read).unwrap_or(i64::MAX),
                 import.changes = tracing::field::Empty,
             );
+            // An all-or-nothing import that has refused a row only checks the rest (what
+            // it wrote before is rolled back at its end, with everything else).
+            let writing = (!options.dry_run
+                && (options.apply_valid_rows || progress.refused() == 0))
+                .then(|| (&origin, Utc::now().trunc_subsecs(6)));
             let batch = self
-                .decide_batch(&mut txn, rows)
+                .decide_batch(&mut txn, rows, writing)
                 .instrument(span.clone())
                 .await?;
             span.record(
                 "import.changes",
-                i64::try_from(batch.changes.len()).unwrap_or(i64::MAX),
+                i64::try_from(batch.changed).unwrap_or(i64::MAX),
             );
             progress.add(&batch, read);
             for error in &batch.errors {
@@ -190,15 +200,6 @@ impl UseCases {
                     Some(sheet) => spill.push(&in_sheet(error, sheet)),
                     None => spill.push(error),
                 }
-            }
-            // An all-or-nothing import that has refused a row only checks the rest.
-            let applying =
-                !options.dry_run && (options.apply_valid_rows || progress.refused() == 0);
-            if applying {
-                let now = Utc::now().trunc_subsecs(6);
-                txn.write(&batch.changes, &origin, now)
-                    .instrument(span)
-                    .await?;
             }
         }
         record.counts = progress.counts();
@@ -224,11 +225,13 @@ impl UseCases {
     }
 
     /// Decides a batch of rows against the invoices as they are now (locked when the
-    /// import applies).
+    /// import applies), and writes its changes when the import writes (`writing`: by
+    /// whom, and when).
     async fn decide_batch(
         &self,
         txn: &mut ImportTxn,
         rows: Vec<Result<ImportRow, RowError>>,
+        writing: Option<(&Origin, DateTime<Utc>)>,
     ) -> Result<Batch, StoreError> {
         let mut batch = Batch::default();
         let mut typed = Vec::with_capacity(rows.len());
@@ -241,20 +244,29 @@ impl UseCases {
         // Each id once in this batch, then once in the whole file: the transaction keeps
         // the ids it has seen (a temporary table), so memory does not grow with the file.
         let claims = BatchClaims::of(&typed);
-        let Staged { earlier, invoices } = txn.stage(claims.claims()).await?;
+        let Staged {
+            earlier,
+            mut invoices,
+        } = txn.stage(claims.claims()).await?;
         let (today, links) = (self.today(), self.link_policy());
+        let mut changes = Vec::with_capacity(WRITE_CHUNK);
         let mut stale = Vec::new();
         for row in &typed {
             if let Err(duplicate) = claims.check(row, &earlier) {
                 batch.errors.push(duplicate);
                 continue;
             }
-            match decide_row(row, invoices.get(row.invoice_id.as_str()), today, links) {
+            // Each id is decided once (a repeat was refused above): its invoice moves
+            // into the verdict.
+            let invoice = invoices.remove(row.invoice_id.as_str());
+            match decide_row(row, invoice, today, links) {
                 RowVerdict::Unchanged => batch.unchanged += 1,
-                RowVerdict::Change(invoice, outcome) => batch.changes.push(Change {
-                    invoice: invoice.clone(),
-                    outcome,
-                }),
+                RowVerdict::Change(invoice, outcome) => {
+                    changes.push(Change { invoice, outcome });
+                    if changes.len() == WRITE_CHUNK {
+                        batch.changed += write_chunk(txn, &mut changes, writing).await?;
+                    }
+                }
                 RowVerdict::Stale(invoice, decided) => stale.push((row, invoice, decided)),
                 RowVerdict::Refused(error) => batch.errors.push(error),
             }
@@ -267,18 +279,34 @@ impl UseCases {
                 let history = histories
                     .get(row.invoice_id.as_str())
                     .map_or(&[][..], Vec::as_slice);
-                match settle_stale_row(row, invoice, history, decided) {
-                    Ok(outcome) => batch.changes.push(Change {
-                        invoice: invoice.clone(),
-                        outcome,
-                    }),
+                match settle_stale_row(row, &invoice, history, decided) {
+                    Ok(outcome) => changes.push(Change { invoice, outcome }),
                     Err(error) => batch.errors.push(error),
                 }
             }
         }
+        batch.changed += write_chunk(txn, &mut changes, writing).await?;
+        if writing.is_some() {
+            txn.flush().await?;
+        }
         batch.errors.sort_by_key(|e| e.line);
         Ok(batch)
     }
+}
+
+/// Writes `changes` when the import writes (`writing`), and empties them. Answers how
+/// many there were.
+async fn write_chunk(
+    txn: &mut ImportTxn,
+    changes: &mut Vec<Change>,
+    writing: Option<(&Origin, DateTime<Utc>)>,
+) -> Result<u64, StoreError> {
+    if let Some((origin, at)) = writing {
+        txn.write(changes, origin, at).await?;
+    }
+    let written = changes.len() as u64;
+    changes.clear();
+    Ok(written)
 }
 
 /// Rows of a checked file in batches, read on a blocking thread; at most a few batches

@@ -56,8 +56,7 @@ impl Progress {
 
     pub(super) fn add(&self, batch: &Batch, read: u64) {
         self.read.fetch_add(read, Ordering::Relaxed);
-        self.changed
-            .fetch_add(batch.changes.len() as u64, Ordering::Relaxed);
+        self.changed.fetch_add(batch.changed, Ordering::Relaxed);
         self.unchanged.fetch_add(batch.unchanged, Ordering::Relaxed);
         self.refused
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);

@@ -16,7 +16,9 @@ use sea_orm::{
 
 use super::{count, tables};
 use crate::domain::{Invoice, InvoiceEvent, Origin};
-use crate::store::changes::{apply_staged_changes, stage_changes, write_changes};
+use crate::store::changes::{
+    apply_staged_changes, copy_staged_changes, stage_changes, write_changes,
+};
 use crate::store::convert::{self, ByPosition};
 use crate::store::lists::is_one_of;
 use crate::store::session::{CopyRows, ImportConn, PgTxn};
@@ -37,6 +39,9 @@ pub struct ImportTxn {
     applying: bool,
     /// PostgreSQL: how many changes are staged, to be written when the import commits.
     staged: i64,
+    /// PostgreSQL: the changes staged since the last [`ImportTxn::flush`], as rows to
+    /// copy: a batch's changes go in one `COPY`, without the batch's changes kept.
+    pending: CopyRows,
     /// PostgreSQL: whose the staged changes are (one origin per import).
     staged_by: Option<Origin>,
     /// PostgreSQL, an import that applies: where each invoice of the last batch staged
@@ -105,6 +110,7 @@ impl Store {
             txn,
             applying,
             staged: 0,
+            pending: CopyRows::default(),
             staged_by: None,
             tids: HashMap::new(),
         })
@@ -119,6 +125,7 @@ impl ImportTxn {
             earlier: HashMap::new(),
             invoices: HashMap::with_capacity(rows.len()),
         };
+        self.tids.clear();
         if rows.is_empty() {
             return Ok(staged);
         }
@@ -138,8 +145,9 @@ impl ImportTxn {
     }
 
     /// PostgreSQL's [`ImportTxn::stage`]: the batch goes by `COPY` to `import_batch`,
-    /// one statement claims its ids, and one reads their invoices (locked, with where
-    /// each lies, when the import applies). Answers where each lies.
+    /// one statement claims its ids (and, only when some were claimed before, one finds
+    /// their first lines), and one reads their invoices (locked, with where each lies,
+    /// when the import applies). Answers where each lies.
     async fn stage_copied(
         pg: &PgTxn,
         applying: bool,
@@ -189,11 +197,13 @@ impl ImportTxn {
             .expr(Expr::cust("invoices.ctid::text"))
             .build(DbBackend::Postgres);
         let tid_at = ByPosition::<invoice::Model>::COLUMNS;
-        for row in pg.query_all_raw(query).await? {
+        pg.for_each_row(query, |row| {
             let invoice = convert::invoice(ByPosition::<invoice::Model>::at(&row, 0)?)?;
             tids.insert(invoice.id.clone(), row.try_get_by_index(tid_at)?);
             staged.invoices.insert(invoice.id.clone(), invoice);
-        }
+            Ok(())
+        })
+        .await?;
         Ok(tids)
     }
 
@@ -266,8 +276,9 @@ impl ImportTxn {
         Ok(())
     }
 
-    /// Writes decided changes (their rows were read by [`ImportTxn::stage`]). On
-    /// PostgreSQL they are staged, and written all at once by [`ImportTxn::write_staged`].
+    /// Writes decided changes (their rows were read by the last [`ImportTxn::stage`]). On
+    /// PostgreSQL they are staged, sent by [`ImportTxn::flush`] and written all at once
+    /// by [`ImportTxn::write_staged`].
     pub async fn write(
         &mut self,
         changes: &[Change],
@@ -276,8 +287,15 @@ impl ImportTxn {
     ) -> StoreResult<()> {
         debug_assert!(self.applying, "a dry run writes nothing");
         let txn = match &self.txn {
-            ImportConn::Pg(pg) => {
-                stage_changes(pg, changes, &self.tids, self.staged, origin, at).await?;
+            ImportConn::Pg(_) => {
+                stage_changes(
+                    &mut self.pending,
+                    changes,
+                    &self.tids,
+                    self.staged,
+                    origin,
+                    at,
+                )?;
                 self.staged += i64::try_from(changes.len()).unwrap_or(i64::MAX);
                 self.staged_by.get_or_insert_with(|| origin.clone());
                 return Ok(());
@@ -301,11 +319,25 @@ impl ImportTxn {
         Ok(())
     }
 
+    /// Sends the changes [`ImportTxn::write`] staged since the last flush, in one `COPY`
+    /// (PostgreSQL; SQLite's are written already). Once a batch: each `COPY` waits out
+    /// a delayed acknowledgement at its end (see `store::session`).
+    pub async fn flush(&mut self) -> StoreResult<()> {
+        if let ImportConn::Pg(pg) = &self.txn
+            && !self.pending.is_empty()
+        {
+            copy_staged_changes(pg, &self.pending).await?;
+            self.pending = CopyRows::default();
+        }
+        Ok(())
+    }
+
     /// Writes the changes [`ImportTxn::write`] staged (PostgreSQL; SQLite's are written
     /// already). Before the import's record is updated in this transaction: the record's
     /// row, once updated, stays locked until the commit, and other instances' heartbeats
     /// of it would wait out the whole write.
     pub async fn write_staged(&mut self) -> StoreResult<()> {
+        self.flush().await?;
         if let (ImportConn::Pg(pg), Some(origin)) = (&self.txn, self.staged_by.take()) {
             apply_staged_changes(pg, &origin, self.staged).await?;
         }
