@@ -1,6 +1,6 @@
 //! CSV import and export: the round trip, files as spreadsheets write them, every kind of
 //! bad row and bad file, dry runs, all-or-nothing, idempotence, stale exports, formula
-//! neutralisation, and who may do what.
+//! neutralisation, who may do what, and (PostgreSQL) an import meeting another writer.
 
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -888,6 +888,74 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
     );
     assert!(finished["finishedAt"].is_string());
     assert_eq!(status_of(&app, "INV-2").await, "PAID");
+}
+
+/// PostgreSQL: an invoice another writer holds keeps the import waiting, then the import
+/// decides on, and writes over, what that writer committed, losing none of it. The rows
+/// an import reads stay locked until it commits, and where each lies (which its final
+/// `UPDATE` goes by) is read under that lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_waits_for_a_held_invoice_and_keeps_what_its_writer_committed() {
+    use sea_orm::{ConnectionTrait, Database, DbBackend, Statement, TransactionTrait};
+
+    let app = TestApp::with(Backend::Postgres)
+        .config(|config| config.import_wait_seconds = 0)
+        .spawn()
+        .await;
+    let Some(app) = app else {
+        return;
+    };
+    store(&app).await;
+    let db = Database::connect(&app.config.database_url).await.unwrap();
+    let writer = db.begin().await.unwrap();
+    writer
+        .execute_unprepared(
+            "UPDATE invoices SET observation = 'held', version = version + 1 WHERE id = 'INV-1'",
+        )
+        .await
+        .unwrap();
+
+    let file = "Invoice ID,Status\nINV-2,Paid\nINV-1,Paid\n";
+    let import = app.import_csv(file.into(), json!({})).await;
+    assert_eq!(import["state"], "RUNNING", "{import:#}");
+    let waiting = Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND wait_event_type = 'Lock' AND query LIKE '%FOR UPDATE%'",
+    );
+    let mut waited = false;
+    for _ in 0..200 {
+        let rows = db.query_all_raw(waiting.clone()).await.unwrap();
+        if rows[0].try_get_by_index::<i64>(0).unwrap() > 0 {
+            waited = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waited, "the import's read waits for the held invoice");
+    writer.commit().await.unwrap();
+
+    let query = "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged problem } }";
+    let mut finished = Value::Null;
+    for _ in 0..600 {
+        finished =
+            app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
+        if finished["state"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        (&finished["state"], &finished["rowsChanged"]),
+        (&json!("APPLIED"), &json!(2)),
+        "{finished:#}"
+    );
+    let held = invoice_of(&app, "INV-1").await;
+    assert_eq!(
+        (&held["status"], &held["observation"], &held["version"]),
+        (&json!("PAID"), &json!("held"), &json!(3)),
+        "the writer's observation kept, the import's change on top of it"
+    );
 }
 
 async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
