@@ -867,17 +867,7 @@ async fn an_import_longer_than_the_wait_answers_running_and_finishes_in_the_back
         .await;
 
     assert_eq!(import["state"], "RUNNING", "{import:#}");
-    let query =
-        "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged rowsRefused finishedAt } }";
-    let mut finished = Value::Null;
-    for _ in 0..600 {
-        finished =
-            app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
-        if finished["state"] != "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let finished = finished_import(&app, &import["id"]).await;
     assert_eq!(
         (
             &finished["state"],
@@ -935,16 +925,7 @@ async fn an_import_waits_for_a_held_invoice_and_keeps_what_its_writer_committed(
     assert!(waited, "the import's read waits for the held invoice");
     writer.commit().await.unwrap();
 
-    let query = "query($id: ID!) { invoiceImport(id: $id) { state rowsChanged problem } }";
-    let mut finished = Value::Null;
-    for _ in 0..600 {
-        finished =
-            app.admin_data(query, json!({ "id": import["id"] })).await["invoiceImport"].clone();
-        if finished["state"] != "RUNNING" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let finished = finished_import(&app, &import["id"]).await;
     assert_eq!(
         (&finished["state"], &finished["rowsChanged"]),
         (&json!("APPLIED"), &json!(2)),
@@ -956,6 +937,21 @@ async fn an_import_waits_for_a_held_invoice_and_keeps_what_its_writer_committed(
         (&json!("PAID"), &json!("held"), &json!(3)),
         "the writer's observation kept, the import's change on top of it"
     );
+}
+
+/// The import `id` once it is no longer running (waiting up to 30 s): its state and counts.
+async fn finished_import(app: &TestApp, id: &Value) -> Value {
+    let query = "query($id: ID!) { invoiceImport(id: $id) { \
+        state rowsChanged rowsRefused finishedAt problem } }";
+    let mut finished = Value::Null;
+    for _ in 0..600 {
+        finished = app.admin_data(query, json!({ "id": id })).await["invoiceImport"].clone();
+        if finished["state"] != "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    finished
 }
 
 async fn hostile_uploads_are_refused_and_the_server_stays_up(app: TestApp) {
