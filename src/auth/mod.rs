@@ -120,6 +120,9 @@ struct Claims {
 
 const DOWNLOAD_SCOPE: &str = "download";
 
+/// Seconds a token of ours is still accepted after its `exp`, for clocks that disagree.
+const CLOCK_SKEW_SECONDS: u64 = 30;
+
 /// Why a presented token was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenError {
@@ -155,7 +158,7 @@ pub struct TokenKeys {
 impl TokenKeys {
     pub fn new(secret: &str) -> TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = CLOCK_SKEW_SECONDS;
         // A token not valid yet (`nbf` in the future, past the leeway) is refused.
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -177,8 +180,9 @@ impl TokenKeys {
         self.oidc.as_ref()
     }
 
-    /// The principal of a bearer token, ours or the provider's, and when it expires.
-    /// The token's algorithm says whose it is: HS256 ours, RS256 and ES256 the provider's.
+    /// The principal of a bearer token, ours or the provider's, and until when the gateway
+    /// accepts it (see [`accepted_until`]). The token's algorithm says whose it is: HS256
+    /// ours, RS256 and ES256 the provider's.
     pub async fn verify_bearer(
         &self,
         token: &str,
@@ -242,7 +246,7 @@ impl TokenKeys {
         self.verify_until(token).map(|(principal, _)| principal)
     }
 
-    /// The principal, and when the token expires (a WebSocket closes then).
+    /// The principal, and until when the token is accepted (a WebSocket closes then).
     pub fn verify_until(
         &self,
         token: &str,
@@ -281,7 +285,7 @@ impl TokenKeys {
         if token_scope.as_deref() != scope {
             return Err(TokenError::Invalid);
         }
-        let expires = chrono::DateTime::from_timestamp(exp, 0).ok_or(TokenError::Invalid)?;
+        let expires = accepted_until(exp, self.validation.leeway)?;
         let principal = match (role, account_id) {
             (Role::Admin, _) => Principal::Admin { subject: sub },
             (Role::Reader, _) => Principal::Reader { subject: sub },
@@ -293,6 +297,17 @@ impl TokenKeys {
         };
         Ok((principal, expires, opens))
     }
+}
+
+/// The last moment a token whose `exp` is `exp` is accepted: `exp` plus the `leeway` its
+/// check allows for clock skew. A WebSocket or a streamed subscription closes then, not
+/// at `exp`: a token in its leeway passes the check, and closing at `exp` ended its
+/// socket the moment it opened while the same token still worked over HTTP.
+fn accepted_until(exp: i64, leeway: u64) -> Result<chrono::DateTime<chrono::Utc>, TokenError> {
+    let leeway = i64::try_from(leeway).map_err(|_| TokenError::Invalid)?;
+    exp.checked_add(leeway)
+        .and_then(|until| chrono::DateTime::from_timestamp(until, 0))
+        .ok_or(TokenError::Invalid)
 }
 
 /// The subject of a principal authenticated by an API key: this, then the key's id.

@@ -224,11 +224,8 @@ impl Oidc {
             Some(Value::String(sub)) if !sub.is_empty() => format!("{SUBJECT_PREFIX}{sub}"),
             _ => return Err(TokenError::Invalid),
         };
-        let expires = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0))
-            .ok_or(TokenError::Invalid)?;
+        let exp = claims.get("exp").and_then(Value::as_i64);
+        let expires = super::accepted_until(exp.ok_or(TokenError::Invalid)?, self.clock_skew)?;
         let is_admin = match claim(claims, &self.role_claim) {
             Some(Value::String(role)) => role == &self.admin_role,
             Some(Value::Array(roles)) => roles

@@ -138,7 +138,7 @@ fn bearer(value: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The caller named by the `Authorization` header, and when its token expires: none
+/// The caller named by the `Authorization` header, and until when its token is accepted: none
 /// without the header, an error for a header that does not carry a valid bearer token.
 async fn caller(
     headers: &HeaderMap,

@@ -375,7 +375,7 @@ impl Connection {
 }
 
 /// The principal named by a `connection_init` payload `{"Authorization": "Bearer <token>"}`
-/// (the key in any case), and when its token expires.
+/// (the key in any case), and until when its token is accepted.
 async fn authenticate(
     payload: Option<&Value>,
     keys: &TokenKeys,

@@ -18,6 +18,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::ws_client::WsClient;
 
 const AUDIENCE: &str = "https://credit-gateway.test/";
 
@@ -233,6 +234,20 @@ async fn provider_tokens(backend: Backend) {
     assert!(
         read(&app, &within_skew).await.is_ok(),
         "within the clock skew"
+    );
+    // A WebSocket serves it too, and closes when the skew ends (not at `exp`).
+    let mut socket = WsClient::connect(&app).await;
+    socket.init(&within_skew).await;
+    socket
+        .subscribe("q", "{ invoices { totalCount } }", json!({}))
+        .await;
+    let answer = socket.recv_message().await;
+    assert_eq!(answer["type"], "next", "served within the skew: {answer}");
+    assert_eq!(socket.recv_message().await["type"], "complete");
+    assert_eq!(
+        socket.closed_with().await.0,
+        4403,
+        "closed when the skew ends"
     );
     let not_yet = ec.sign(&admin_claims(json!({ "nbf": now + 600 })));
     refused(read(&app, &not_yet).await, "not valid yet");

@@ -507,15 +507,25 @@ async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: T
 }
 
 async fn a_token_that_expires_closes_the_socket(app: TestApp) {
-    let short = app.running.keys.mint(
+    invoices(&app, 1).await;
+    // Past its `exp` by 25 s, inside the 30 s allowed for clock skew: accepted over
+    // HTTP, so the socket serves it too, and closes when the leeway ends.
+    let late = app.running.keys.mint(
         &credit_gateway::auth::Principal::Admin {
             subject: "brief".into(),
         },
-        Duration::seconds(2),
+        Duration::seconds(-25),
     );
+    let after = cursor_now(&app, &late).await;
     let mut client = WsClient::connect(&app).await;
-    client.init(&short).await;
-    client.status_changes("1", json!({})).await;
+    client.init(&late).await;
+    client.status_changes("1", json!({ "after": after })).await;
+    pay(&app, "ACC-00").await;
+    let (_, change) = client.next_change_of_any().await;
+    assert_eq!(
+        change["invoice"]["id"], "ACC-00",
+        "served inside the leeway"
+    );
     let (code, reason) = client.closed_with().await;
     assert_eq!(code, 4403);
     assert!(reason.contains("expired"), "{reason}");
