@@ -4,10 +4,9 @@
 //! through a `DatabaseTransaction`; [`ImportConn`] is either, whichever the backend
 //! offers, for code that copies where it can.
 //!
-//! Why `COPY`: sqlx 0.9 leaves Nagle's algorithm on for its PostgreSQL sockets, so a
-//! statement too large for one socket write waits for the server's delayed
-//! acknowledgement (see `store::WIRE_BUDGET`). Bulk rows must then go a few kilobytes
-//! per statement; `COPY` streams them instead, the server answering once at the end.
+//! Why `COPY`: bulk rows as statement parameters must go a few kilobytes per statement
+//! (see `store::WIRE_BUDGET`); `COPY` streams them instead, the server answering once at
+//! the end.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;

@@ -320,8 +320,9 @@ impl ImportTxn {
     }
 
     /// Sends the changes [`ImportTxn::write`] staged since the last flush, in one `COPY`
-    /// (PostgreSQL; SQLite's are written already). Once a batch: each `COPY` waits out
-    /// a delayed acknowledgement at its end (see `store::session`).
+    /// (PostgreSQL; SQLite's are written already). Once a batch: a `COPY` is a round
+    /// trip, and on a socket that keeps Nagle's algorithm it also waits out a delayed
+    /// acknowledgement at its end (see `store::nodelay`).
     pub async fn flush(&mut self) -> StoreResult<()> {
         if let ImportConn::Pg(pg) = &self.txn
             && !self.pending.is_empty()
