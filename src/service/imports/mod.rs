@@ -30,11 +30,13 @@ use crate::auth::Principal;
 use crate::csv_io::FileProblem;
 use crate::domain::{Id, ImportCounts, ImportState, InvoiceImport, RowError};
 
-/// Rows decided and written together. Many: on PostgreSQL a batch goes to the database
-/// in two `COPY`s, and each waits out a delayed acknowledgement at its end (about 40 ms,
-/// see `store::session`); at 20,000 rows that is a few percent of the import, against
-/// half of it at 1,000 (measured). A batch in memory is a few tens of megabytes.
-pub const BATCH_ROWS: usize = 20_000;
+/// Rows decided and written together. A batch goes to PostgreSQL in two `COPY`s, which
+/// cost a round trip each now that the sockets do without Nagle's algorithm
+/// (`store::nodelay`; before, each also waited out a delayed acknowledgement, and
+/// batches had to be 20,000 rows). A batch's data is most of the import's heap: its
+/// peak was 27 MB at 20,000 rows a batch (heaptrack, 200,000 rows) and is 8 MB at 5,000
+/// (a million), the import taking no longer (benches/README.md, the import's memory).
+pub const BATCH_ROWS: usize = 5_000;
 
 /// What the caller asks of an import.
 #[derive(Clone, Copy, Debug, Default)]
