@@ -15,24 +15,34 @@
 use sea_orm::sqlx::{self, PgConnection};
 
 /// Turns Nagle's algorithm off on `conn`'s socket, when it can be found. Never fails the
-/// connection over it: without the option it works as before, only slower.
+/// connection over it (a request waiting for it would fail): without the option it works
+/// as before, only slower, and a connection that cannot answer fails at its first use.
 pub(super) async fn set_nodelay(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    let ports: (Option<i32>, Option<i32>) =
-        sqlx::query_as("SELECT inet_client_port(), inet_server_port()")
-            .fetch_one(conn)
-            .await?;
-    let (Some(local), Some(server)) = ports else {
-        return Ok(()); // A Unix socket.
-    };
-    let (Ok(local), Ok(server)) = (u16::try_from(local), u16::try_from(server)) else {
-        return Ok(());
-    };
-    match on_socket(local, server) {
+    match find_and_set(conn).await {
         Ok(true) => {}
-        Ok(false) => tracing::debug!(local, server, "no socket of ours with these ports"),
+        Ok(false) => tracing::debug!("no socket of ours with this connection's ports"),
         Err(error) => tracing::debug!(%error, "could not turn Nagle's algorithm off"),
     }
     Ok(())
+}
+
+/// Answers whether the socket was found (and set).
+async fn find_and_set(conn: &mut PgConnection) -> Result<bool, String> {
+    let (local, server): (Option<i32>, Option<i32>) =
+        sqlx::query_as("SELECT inet_client_port(), inet_server_port()")
+            .fetch_one(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+    // None over a Unix socket.
+    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+    let (Some(local), Some(server)) = (port(local), port(server)) else {
+        return Ok(false);
+    };
+    // A pass over every descriptor (thousands with many subscribers): off the workers.
+    tokio::task::spawn_blocking(move || on_socket(local, server))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }
 
 /// Sets `TCP_NODELAY` on this process's TCP socket from local port `local` to remote port
