@@ -178,7 +178,7 @@ impl Oidc {
     }
 
     /// The principal of a token this provider signed (its header already read), and
-    /// when the token expires.
+    /// until when it is accepted (its `exp` plus the clock skew allowed).
     pub async fn verify(
         self: &Arc<Self>,
         token: &str,

@@ -9,40 +9,47 @@
 //! sqlx keeps its socket to itself, so once a connection is open we ask the server which
 //! port it comes from (`inet_client_port()`), find the process's socket with that local
 //! port and the server's port, and set the option on a copy of its descriptor (options
-//! belong to the socket, not to the descriptor). Through a proxy the ports do not match,
-//! and over a Unix socket there is no Nagle: the connection is then left as sqlx made it.
+//! belong to the socket, not to the descriptor). Where it cannot (a proxy between us and
+//! the server; a sandbox that refuses `pidfd_getfd`, as Docker's default seccomp profile
+//! does without `CAP_SYS_PTRACE`; a kernel before 5.6) the connection is left as sqlx
+//! made it and a warning says so once. Over a Unix socket there is no Nagle to turn off.
 
 use sea_orm::sqlx::{self, PgConnection};
 
-/// Turns Nagle's algorithm off on `conn`'s socket, when it can be found. Never fails the
-/// connection over it (a request waiting for it would fail): without the option it works
-/// as before, only slower, and a connection that cannot answer fails at its first use.
+/// Turns Nagle's algorithm off on `conn`'s socket, when it can be found. A failed question
+/// to the server is returned (sqlx then drops this connection and opens another); not
+/// finding or not setting the socket is not: the connection works as before, only slower,
+/// and the first time that happens it is logged as a warning with its reason.
 pub(super) async fn set_nodelay(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    match find_and_set(conn).await {
-        Ok(true) => {}
-        Ok(false) => tracing::debug!("no socket of ours with this connection's ports"),
-        Err(error) => tracing::debug!(%error, "could not turn Nagle's algorithm off"),
-    }
-    Ok(())
-}
-
-/// Answers whether the socket was found (and set).
-async fn find_and_set(conn: &mut PgConnection) -> Result<bool, String> {
     let (local, server): (Option<i32>, Option<i32>) =
         sqlx::query_as("SELECT inet_client_port(), inet_server_port()")
             .fetch_one(conn)
-            .await
-            .map_err(|e| e.to_string())?;
-    // None over a Unix socket.
+            .await?;
+    // None over a Unix socket, which has no Nagle to turn off.
     let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
     let (Some(local), Some(server)) = (port(local), port(server)) else {
-        return Ok(false);
+        return Ok(());
     };
     // A pass over every descriptor (thousands with many subscribers): off the workers.
-    tokio::task::spawn_blocking(move || on_socket(local, server))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    let outcome = tokio::task::spawn_blocking(move || on_socket(local, server)).await;
+    let problem = match outcome {
+        Ok(Ok(true)) => return Ok(()),
+        Ok(Ok(false)) => "no socket of this process has the ports the server reports \
+                          (a proxy between them?)"
+            .to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            %problem,
+            "PostgreSQL connections keep Nagle's algorithm: bulk writes (imports) wait out \
+             delayed acknowledgements"
+        );
+    });
+    tracing::debug!(%problem, "TCP_NODELAY not set on a new connection");
+    Ok(())
 }
 
 /// Sets `TCP_NODELAY` on this process's TCP socket from local port `local` to remote port

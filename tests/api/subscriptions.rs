@@ -508,15 +508,15 @@ async fn protocol_violations_close_with_the_codes_of_graphql_transport_ws(app: T
 
 async fn a_token_that_expires_closes_the_socket(app: TestApp) {
     invoices(&app, 1).await;
-    // Past its `exp` by 25 s, inside the 30 s allowed for clock skew: accepted over
-    // HTTP, so the socket serves it too, and closes when the leeway ends.
+    // Past its `exp` by 20 s, inside the 30 s allowed for clock skew: accepted over
+    // HTTP, so the socket serves it too, and closes when the leeway ends, 10 s on.
+    let after = cursor_now(&app, &app.admin()).await;
     let late = app.running.keys.mint(
         &credit_gateway::auth::Principal::Admin {
             subject: "brief".into(),
         },
-        Duration::seconds(-25),
+        Duration::seconds(-20),
     );
-    let after = cursor_now(&app, &late).await;
     let mut client = WsClient::connect(&app).await;
     client.init(&late).await;
     client.status_changes("1", json!({ "after": after })).await;
