@@ -138,8 +138,9 @@ fn bearer(value: &str) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The caller named by the `Authorization` header, and until when its token is accepted: none
-/// without the header, an error for a header that does not carry a valid bearer token.
+/// The caller named by the `Authorization` header, and until when its token is accepted:
+/// none without the header, an error for a header that does not carry a valid bearer
+/// token.
 async fn caller(
     headers: &HeaderMap,
     keys: &TokenKeys,

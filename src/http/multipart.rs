@@ -4,7 +4,8 @@
 //! Each part is `{"payload": <GraphQL response>}`, with `{}` as a heartbeat, as Apollo's
 //! multipart subscription protocol has it (async-graphql's own helper leaves out the
 //! `payload` wrapper). The stream ends when the operation does, or when the token
-//! stops being accepted (`auth::TokenKeys::verify_bearer`). The token comes in the `Authorization` header, as for any HTTP request.
+//! stops being accepted (`auth::TokenKeys::verify_bearer`). The token comes in the
+//! `Authorization` header, as for any HTTP request.
 
 use crate::domain::Code;
 use std::convert::Infallible;
