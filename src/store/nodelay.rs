@@ -59,6 +59,9 @@ fn on_socket(local: u16, server: u16) -> std::io::Result<bool> {
     use rustix::process::{PidfdFlags, PidfdGetfdFlags, getpid, pidfd_getfd, pidfd_open};
 
     let this_process = pidfd_open(getpid(), PidfdFlags::empty())?;
+    // Why a descriptor could not be copied: a sandbox refuses every copy (EPERM), and
+    // that, not "no socket", is then the reason to give.
+    let mut refused = None;
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let entry = entry?;
         let Some(number) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
@@ -76,8 +79,14 @@ fn on_socket(local: u16, server: u16) -> std::io::Result<bool> {
         // A copy of the descriptor, closed when dropped. If another thread closed the
         // number since it was listed, this fails; if the number was reused at once, the
         // ports below do not match.
-        let Ok(copy) = pidfd_getfd(&this_process, number, PidfdGetfdFlags::empty()) else {
-            continue;
+        let copy = match pidfd_getfd(&this_process, number, PidfdGetfdFlags::empty()) {
+            Ok(copy) => copy,
+            // Closed since it was listed: nothing to say.
+            Err(rustix::io::Errno::BADF) => continue,
+            Err(e) => {
+                refused = Some(e);
+                continue;
+            }
         };
         let stream = std::net::TcpStream::from(copy);
         let port = |address: std::io::Result<std::net::SocketAddr>| address.map(|a| a.port()).ok();
@@ -86,7 +95,10 @@ fn on_socket(local: u16, server: u16) -> std::io::Result<bool> {
             return Ok(true);
         }
     }
-    Ok(false)
+    match refused {
+        Some(e) => Err(std::io::Error::other(format!("pidfd_getfd: {e}"))),
+        None => Ok(false),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
