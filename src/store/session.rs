@@ -91,9 +91,9 @@ impl PgTxn {
     }
 
     /// Runs a query and hands `each` its rows one by one as they arrive, none kept: a
-    /// batch of an import reads thousands of invoices, and collected (20,000 then), they and their vector's
-    /// growth were the largest part of the import's heap (benches/README.md, the import's
-    /// memory).
+    /// batch of an import reads thousands of invoices, and collected (20,000 then), they
+    /// and their vector's growth were the largest part of the import's heap
+    /// (benches/README.md, the import's memory).
     pub(super) async fn for_each_row(
         &self,
         stmt: Statement,
