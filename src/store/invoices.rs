@@ -102,7 +102,7 @@ fn page_statement(
     let query = query
         .order_by(column, sql_order.clone())
         .order_by(C::Id, sql_order);
-    let page_query = with_limit(query.build(backend), page.size + 1);
+    let page_query = with_limit(query.build(backend), page_limit(page.size));
     if !with.accounts && !with.orders {
         return Ok(page_query);
     }
@@ -148,23 +148,35 @@ fn status_condition(status: InvoiceStatus, today: NaiveDate) -> Condition {
     }
 }
 
-// What the server decides in a listing's statement (a status word, today's date, the
-// page's limit) is written into its text; what a client sends (ids, cursor keys, values)
-// stays bound. The store asks PostgreSQL to plan each execution of a statement for its
-// bound values (`force_custom_plan`, `Store::connect`), but a statement with nothing
-// bound is planned once per connection and reused. A status tab's first page, the
-// commonest read, was planned on every execution: 0.23 ms of planning on top of 0.48 ms
-// of running it (benches/README.md). Statuses are four words and a date changes daily,
-// so the texts stay few.
+// Values from small closed sets (a status word, today's date, a page's limit) are written
+// into a listing's statement; everything else (ids, cursor keys, values, text) stays
+// bound. The store asks PostgreSQL to plan each execution of a statement for its bound
+// values (`force_custom_plan`, `Store::connect`), but a statement with nothing bound is
+// planned once per connection and reused. A status tab's first page, the commonest
+// read, was planned on every execution: 0.23 ms of planning on top of 0.48 ms of
+// running it (benches/README.md). Four statuses, six limits and one date a day keep
+// the texts few among the 100 prepared statements sqlx keeps per connection.
 
 /// A status as an SQL literal (one of four fixed words: nothing to escape).
 fn status_literal(status: InvoiceStatus) -> Expr {
     Expr::cust(format!("'{}'", status.as_str()))
 }
 
-/// A date as an SQL literal (`YYYY-MM-DD`, as it is stored).
+/// A date as an SQL literal (`YYYY-MM-DD`: how SQLite stores a date, and a date to
+/// PostgreSQL).
 fn date_literal(date: NaiveDate) -> Expr {
     Expr::cust(format!("'{}'", date.format("%Y-%m-%d")))
+}
+
+/// The rows a page of `size` reads: one more than the page, to tell whether more lie
+/// beyond it, rounded up to one of six limits so that every size up to 100 shares six
+/// statements (each size its own text could crowd the statement cache, above).
+fn page_limit(size: u64) -> u64 {
+    const LIMITS: [u64; 6] = [2, 6, 11, 21, 51, 101];
+    LIMITS
+        .into_iter()
+        .find(|&limit| limit > size)
+        .unwrap_or(size + 1)
 }
 
 /// `statement` with `LIMIT limit` written into its text (above).
@@ -334,9 +346,10 @@ impl Store {
         rows.into_iter().map(convert::invoice).collect()
     }
 
-    /// One page of a keyset listing: up to `page.size + 1` invoices in reading order,
-    /// nearest the cursor first (the listing's order forward, its reverse backward). The
-    /// extra row tells the caller whether more rows lie beyond the page. With `with`,
+    /// One page of a keyset listing in reading order, nearest the cursor first (the
+    /// listing's order forward, its reverse backward): the page's invoices and at least
+    /// one more when there are more (the caller keeps the first `page.size`; a row past
+    /// them tells it that more lie beyond the page, [`page_limit`]). With `with`,
     /// each invoice's account and order are read in the same statement (one round trip
     /// to the database, not three).
     pub async fn invoice_page(
@@ -547,9 +560,10 @@ mod tests {
             observation: Some("it's late".into()),
             ..InvoiceFilter::default()
         };
+        let after = NaiveDate::from_ymd_opt(2027, 3, 1).unwrap();
         let page = PageRequest {
             cursor: Some(Cursor {
-                key: SortKey::DueDate(today()),
+                key: SortKey::DueDate(after),
                 id: "INV-'1".into(),
             }),
             ..first_page(10)
@@ -562,12 +576,36 @@ mod tests {
             !sql.contains("it's late") && !sql.contains("INV-'1"),
             "{sql}"
         );
+        assert!(!sql.contains("2027-03-01"), "{sql}");
         let values = bound(&statement);
         assert!(values.contains(&Value::from("it's late")), "{values:?}");
         assert!(values.contains(&Value::from("INV-'1")), "{values:?}");
+        assert!(values.contains(&Value::from(after)), "{values:?}");
         assert!(
             sql.ends_with("page.id ASC") && sql.contains("LIMIT 11)"),
             "{sql}"
+        );
+    }
+
+    #[test]
+    fn a_page_reads_one_row_past_itself_and_few_limits_serve_every_size() {
+        let mut limits: Vec<u64> = (0..=100).map(page_limit).collect();
+        for (size, limit) in limits.iter().enumerate() {
+            assert!(*limit > size as u64, "size {size}: limit {limit}");
+        }
+        for size in [1, 5, 10, 20, 50, 100] {
+            assert_eq!(
+                page_limit(size),
+                size + 1,
+                "the usual sizes read no extra row"
+            );
+        }
+        limits.dedup();
+        assert_eq!(limits, [2, 6, 11, 21, 51, 101]);
+        assert_eq!(
+            page_limit(500),
+            501,
+            "a larger configured page reads its size"
         );
     }
 }

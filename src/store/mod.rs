@@ -118,7 +118,8 @@ impl Store {
             // values, which on a skewed `invoice_events` (one import's huge transaction)
             // picked a plan a thousand times slower. Plan each execution for its values.
             // (A statement with nothing bound has one plan, made once per connection: a
-            // listing writes what the server decides into its text for that, invoices.rs.)
+            // listing writes values from small closed sets into its text for that,
+            // invoices.rs.)
             .map_sqlx_postgres_opts(|pg| pg.options([("plan_cache_mode", "force_custom_plan")]))
             .map_sqlx_postgres_pool_opts(|pool| {
                 pool.after_connect(|conn, _| Box::pin(nodelay::set_nodelay(conn)))
