@@ -154,8 +154,9 @@ fn status_condition(status: InvoiceStatus, today: NaiveDate) -> Condition {
 // values (`force_custom_plan`, `Store::connect`), but a statement with nothing bound is
 // planned once per connection and reused. A status tab's first page, the commonest
 // read, was planned on every execution: 0.23 ms of planning on top of 0.48 ms of
-// running it (benches/README.md). Four statuses, six limits and one date a day keep
-// the texts few among the 100 prepared statements sqlx keeps per connection.
+// running it (benches/README.md). Six limits give each shape of listing (status, order,
+// relations) six texts a day rather than one per page size, among the 100 prepared
+// statements sqlx keeps per connection.
 
 /// A status as an SQL literal (one of four fixed words: nothing to escape).
 fn status_literal(status: InvoiceStatus) -> Expr {
