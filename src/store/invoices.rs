@@ -132,20 +132,27 @@ fn page_statement(
 
 /// The SQL condition for a status as clients see it on `today`.
 fn status_condition(status: InvoiceStatus, today: NaiveDate) -> Condition {
-    let stored =
-        |status: InvoiceStatus| Expr::col((invoice::Entity, C::Status)).eq(status_literal(status));
-    let due = || Expr::col((invoice::Entity, C::DueDate));
     match status {
         InvoiceStatus::Open => Condition::all()
-            .add(stored(InvoiceStatus::Open))
-            .add(due().gte(date_literal(today))),
-        InvoiceStatus::Overdue => Condition::any().add(stored(InvoiceStatus::Overdue)).add(
-            Condition::all()
-                .add(stored(InvoiceStatus::Open))
-                .add(due().lt(date_literal(today))),
-        ),
-        InvoiceStatus::Paid | InvoiceStatus::Cancelled => Condition::all().add(stored(status)),
+            .add(stored_is(InvoiceStatus::Open))
+            .add(Expr::col((invoice::Entity, C::DueDate)).gte(date_literal(today))),
+        InvoiceStatus::Overdue => Condition::any()
+            .add(stored_is(InvoiceStatus::Overdue))
+            .add(past_due(today)),
+        InvoiceStatus::Paid | InvoiceStatus::Cancelled => Condition::all().add(stored_is(status)),
     }
+}
+
+/// Stored as `status` (what the sweeper has not yet made overdue included).
+fn stored_is(status: InvoiceStatus) -> Expr {
+    Expr::col((invoice::Entity, C::Status)).eq(status_literal(status))
+}
+
+/// Stored as open but due before `today`: overdue as clients see it.
+fn past_due(today: NaiveDate) -> Condition {
+    Condition::all()
+        .add(stored_is(InvoiceStatus::Open))
+        .add(Expr::col((invoice::Entity, C::DueDate)).lt(date_literal(today)))
 }
 
 // Values from small closed sets (a status word, today's date, a page's limit) are written
@@ -188,14 +195,9 @@ fn with_limit(mut statement: Statement, limit: u64) -> Statement {
 
 /// The status as clients see it on `today`, as an SQL expression.
 fn effective_status(today: NaiveDate) -> SimpleExpr {
-    Expr::case(
-        Condition::all()
-            .add(Expr::col((invoice::Entity, C::Status)).eq(status_literal(InvoiceStatus::Open)))
-            .add(Expr::col((invoice::Entity, C::DueDate)).lt(date_literal(today))),
-        status_literal(InvoiceStatus::Overdue),
-    )
-    .finally(Expr::col(C::Status))
-    .into()
+    Expr::case(past_due(today), status_literal(InvoiceStatus::Overdue))
+        .finally(Expr::col(C::Status))
+        .into()
 }
 
 /// Every invoice the filter covers.
