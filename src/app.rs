@@ -240,7 +240,7 @@ pub async fn start_extended(
         federation: config.federation,
         plans: config.plans,
     };
-    let state = AppState {
+    let state = AppState::new(http::Shared {
         schema: graphql::build_schema(
             gateway.clone(),
             keys.clone(),
@@ -273,7 +273,7 @@ pub async fn start_extended(
             init_timeout: std::time::Duration::from_secs(config.ws_init_timeout),
             keepalive: std::time::Duration::from_secs(config.ws_keepalive.max(1)),
         },
-    };
+    });
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();

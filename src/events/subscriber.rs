@@ -63,7 +63,9 @@ impl Subscription {
                 // older than the pages in the channel.
                 let fresh = self.position.reading.is_none();
                 let span = tracing::info_span!("subscription catch-up");
-                let read = read_page(&self.store, &mut self.position, &self.filter);
+                // Boxed: held inline, the read's state would size this future, which an
+                // idle subscriber keeps while it waits for the next live page.
+                let read = Box::pin(read_page(&self.store, &mut self.position, &self.filter));
                 match read.instrument(span).await {
                     Ok(page) => {
                         self.take(&page);

@@ -86,9 +86,11 @@ impl SubscriptionRoot {
             .map(Into::into)
             .collect();
         let account_id = account_id.map(|id| Id::parse(id.0)).transpose()?;
-        let changes = gateway
-            .status_changes(who, account_id, statuses, after.as_deref())
-            .await?;
+        // Boxed: async-graphql keeps this resolver's future inside the subscription's
+        // stream for as long as it lives, and held inline the subscribing (a read of the
+        // feed's position) would make every idle subscriber about a kilobyte larger.
+        let changes =
+            Box::pin(gateway.status_changes(who, account_id, statuses, after.as_deref())).await?;
         Ok(changes.map(|change| change.map(InvoiceStatusChange)))
     }
 }

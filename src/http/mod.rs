@@ -43,9 +43,27 @@ pub use ws::WsSettings;
 /// Largest request body accepted on `/graphql`.
 const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// What every handler shares.
+/// What every handler shares, behind one `Arc`: axum clones the state for each request,
+/// and each WebSocket connection keeps a clone for its whole life.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct Shared {
     pub gateway: UseCases,
     pub schema: GatewaySchema,
     pub keys: TokenKeys,

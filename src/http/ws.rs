@@ -15,8 +15,9 @@
 
 use crate::domain::Code;
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -24,10 +25,9 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderValue;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use futures_util::stream::{BoxStream, CatchUnwind};
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -40,11 +40,11 @@ use crate::telemetry;
 const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 /// Operations one connection may run at once.
 const MAX_OPERATIONS: usize = 100;
-/// Read buffer of one socket.
-const SOCKET_BUFFER_BYTES: usize = 4 * 1024;
-/// Responses of one connection waiting for the socket: a slow client stops its
-/// subscriptions from reading further (they catch up from the table later).
-const OUTBOX: usize = 64;
+/// Read buffer of one socket, and the most one read takes: room for a usual `subscribe`
+/// message. A longer message (a `connection_init` carrying a long OpenID Connect token)
+/// grows it to fit, as tungstenite reserves a frame's whole length, and it keeps that
+/// size.
+const SOCKET_BUFFER_BYTES: usize = 512;
 
 /// The WebSocket settings from the configuration.
 #[derive(Clone, Copy, Debug)]
@@ -81,32 +81,30 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     let span = tracing::info_span!("websocket", request_id = %request_id);
     span.follows_from(tracing::Span::current());
     ws.on_upgrade(move |socket| {
-        let (outputs, responses) = mpsc::channel(OUTBOX);
         let connection = Connection {
             socket,
             protocol,
             state,
             principal: None,
             expires: None,
-            running: HashMap::new(),
-            outputs,
-            request_id: request_id.clone(),
+            running: Operations::default(),
         };
-        let served = telemetry::serve_request(request_id, connection.run(responses));
-        async move {
-            if let Err(panic) = served.await {
-                tracing::error!(panic = %panic, "the WebSocket connection panicked; dropped");
-            }
-        }
-        .instrument(span)
+        // A combinator, not an `async` block awaiting `served`: the block would hold the
+        // connection's state twice for its whole life.
+        telemetry::serve_request(request_id, connection.run())
+            .map(|served| {
+                if let Err(panic) = served {
+                    tracing::error!(panic = %panic, "the WebSocket connection panicked; dropped");
+                }
+            })
+            .instrument(span)
     })
 }
 
-/// What a subscription's task reports to its connection: a response of operation `id`,
-/// or `None` once the operation is complete. The response is boxed: the connection's
-/// channel keeps room for [`OUTBOX`] outputs in blocks of 32, allocated whole, and a
-/// response held inline (a few hundred bytes) made each block about 9 KiB, a large share
-/// of an idle subscriber's memory.
+/// What an operation reports to its connection: a response of operation `id`, or
+/// `None` once the operation is complete. The response is boxed: held inline (a few
+/// hundred bytes) it sized the connection's waiting loop, which every idle connection
+/// keeps.
 struct Output {
     id: String,
     response: Option<Box<async_graphql::Response>>,
@@ -130,50 +128,58 @@ struct Connection {
     /// Set by an accepted `connection_init`.
     principal: Option<Principal>,
     expires: Option<DateTime<Utc>>,
-    running: HashMap<String, AbortHandle>,
-    /// Where this connection's operations send their responses.
-    outputs: mpsc::Sender<Output>,
-    request_id: Arc<str>,
+    running: Operations,
 }
 
 impl Connection {
-    async fn run(mut self, mut responses: mpsc::Receiver<Output>) {
+    async fn run(mut self) {
+        let outcome = self.serve().await;
+        self.running = Operations::default();
+        // Boxed, like the handlers: only a connection that is closing needs the room.
+        Box::pin(self.close(outcome)).await;
+    }
+
+    /// Serves the connection until it ends, and says why.
+    async fn serve(&mut self) -> Option<Close> {
         let settings = self.state.ws;
         let init_deadline = Instant::now() + settings.init_timeout;
         let mut keepalive = tokio::time::interval(settings.keepalive);
         keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let outcome = loop {
-            let expiry = self
-                .expires
-                .map(|at| Instant::now() + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO));
+        loop {
+            // Until `connection_init` is accepted, the time left to send it; after, the
+            // token's expiry. One timer: each is a hundred-odd bytes that every idle
+            // connection would hold.
+            let deadline = match self.expires {
+                None => init_deadline,
+                Some(at) => Instant::now() + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO),
+            };
             // The handlers' futures are boxed: held inline, the largest of them (a
-            // subscription's start, a token's check) sized this loop's future, which every
-            // idle connection keeps for its whole life, at about 21 KB (heaptrack,
-            // benches/README.md); boxed, they take memory only while they run.
+            // subscription's start, a token's check) would size this loop's future, which
+            // every idle connection keeps for its whole life; boxed, they take memory only
+            // while they run.
             let step = tokio::select! {
                 message = self.socket.recv() => match message {
                     Some(Ok(Message::Text(text))) => Box::pin(self.on_message(text.as_str())).await,
                     Some(Ok(Message::Binary(_))) => Err(close(4400, "messages must be text")),
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                     // The WebSocket layer answers pings itself.
                     Some(Ok(_)) => Ok(()),
                 },
-                Some(output) = responses.recv() => Box::pin(self.on_output(output)).await,
-                _ = tokio::time::sleep_until(init_deadline), if self.principal.is_none() => {
-                    Err(close(4408, "Connection initialisation timeout"))
-                }
+                output = self.running.next() => Box::pin(self.on_output(output)).await,
                 _ = keepalive.tick(), if self.principal.is_some() => Box::pin(self.keepalive()).await,
-                _ = tokio::time::sleep_until(expiry.unwrap_or(init_deadline)), if expiry.is_some() => {
-                    Err(close(4403, "the bearer token has expired"))
-                }
+                _ = tokio::time::sleep_until(deadline) => match self.expires {
+                    None => Err(close(4408, "Connection initialisation timeout")),
+                    Some(_) => Err(close(4403, "the bearer token has expired")),
+                },
             };
             if let Err(close) = step {
-                break Some(close);
+                return Some(close);
             }
-        };
-        for (_, task) in self.running.drain() {
-            task.abort();
         }
+    }
+
+    /// Ends the connection with a close frame saying why, if there is one to say.
+    async fn close(&mut self, outcome: Option<Close>) {
         match outcome {
             // A client that reads nothing would not read a close frame either.
             Some(Close(DROPPED, _)) | None => {}
@@ -226,16 +232,12 @@ impl Connection {
                 self.on_subscribe(id, message.get("payload").cloned()).await
             }
             (Protocol::Transport, "complete") => {
-                if let Some(task) = self.running.remove(id.ok_or(malformed)?) {
-                    task.abort();
-                }
+                self.running.stop(id.ok_or(malformed)?);
                 Ok(())
             }
             (Protocol::Legacy, "stop") => {
                 let id = id.ok_or(malformed)?.to_owned();
-                if let Some(task) = self.running.remove(&id) {
-                    task.abort();
-                }
+                self.running.stop(&id);
                 self.send(json!({ "id": id, "type": "complete" })).await
             }
             (Protocol::Legacy, "connection_terminate") => Err(close(1000, "")),
@@ -273,7 +275,7 @@ impl Connection {
         let Some(principal) = self.principal.clone() else {
             return Err(close(4401, "Unauthorized"));
         };
-        if self.running.contains_key(&id) {
+        if self.running.contains(&id) {
             return Err(close(4409, format!("Subscriber for {id} already exists")));
         }
         if self.running.len() >= MAX_OPERATIONS {
@@ -289,78 +291,20 @@ impl Connection {
             .and_then(|p| serde_json::from_value(p).ok())
             .ok_or(close(4400, "Invalid subscribe payload"))?;
         let request = graphql::prepare_subscription(request, &self.state.gateway, principal);
-        let mut responses = self.state.schema.execute_stream(request);
-        let outputs = self.outputs.clone();
-        let task_id = id.clone();
-        let request_id = self.request_id.clone();
-        let forward = {
-            let outputs = outputs.clone();
-            let task_id = task_id.clone();
-            async move {
-                while let Some(response) = responses.next().await {
-                    let output = Output {
-                        id: task_id.clone(),
-                        response: Some(Box::new(response)),
-                    };
-                    if outputs.send(output).await.is_err() {
-                        return false;
-                    }
-                }
-                true
-            }
-        };
-        let task = tokio::spawn(
-            async move {
-                // A panic ends this operation alone, with an `INTERNAL` error naming the
-                // connection's request id; the connection and its other operations go on.
-                let finished = match telemetry::serve_request(request_id.clone(), forward).await
-                {
-                    Ok(finished) => finished,
-                    Err(panic) => {
-                        tracing::error!(operation.id = %task_id, panic = %panic, "a subscription panicked; ended it with INTERNAL");
-                        let mut error = async_graphql::ServerError::new("internal error", None);
-                        let extensions = error.extensions.get_or_insert_with(Default::default);
-                        extensions.set("code", Code::Internal.as_str());
-                        extensions.set("requestId", request_id.as_ref());
-                        let failed = Output {
-                            id: task_id.clone(),
-                            response: Some(Box::new(async_graphql::Response::from_errors(
-                                vec![error],
-                            ))),
-                        };
-                        outputs.send(failed).await.is_ok()
-                    }
-                };
-                if finished {
-                    let done = Output {
-                        id: task_id,
-                        response: None,
-                    };
-                    let _ = outputs.send(done).await;
-                }
-            }
-            .in_current_span(),
-        );
-        self.running.insert(id, task.abort_handle());
+        let responses = self.state.schema.execute_stream(request);
+        self.running.start(id, responses);
         Ok(())
     }
 
     async fn on_output(&mut self, Output { id, response }: Output) -> Result<(), Close> {
-        // A stopped subscription's last words are dropped.
-        if !self.running.contains_key(&id) {
-            return Ok(());
-        }
         let Some(response) = response else {
-            self.running.remove(&id);
             return self.send(json!({ "id": id, "type": "complete" })).await;
         };
         // No data at all: the operation failed before producing any (a parse, validation
         // or authorization error, a bad cursor), which the protocol calls `error` and which
         // ends it.
         if response.data == async_graphql::Value::Null && !response.errors.is_empty() {
-            if let Some(task) = self.running.remove(&id) {
-                task.abort();
-            }
+            self.running.stop(&id);
             return self
                 .send(json!({ "id": id, "type": "error", "payload": response.errors }))
                 .await;
@@ -372,6 +316,113 @@ impl Connection {
         self.send(json!({ "id": id, "type": kind, "payload": response }))
             .await
     }
+}
+
+/// The operations of one connection, polled by the connection's own task. A task for
+/// each, with a channel back to the connection, made every idle subscriber about 2 KiB
+/// larger (benches/README.md, 2026-12-06, fourth session), and woke two tasks for each
+/// change delivered. The price: every wake-up of the connection polls each of its
+/// operations (at most [`MAX_OPERATIONS`]), and a slow client holds them back sooner
+/// than a buffer of outputs did, as none is polled while the connection waits to send
+/// or runs a handler; a subscription that falls behind the live pages catches up from
+/// the table.
+#[derive(Default)]
+struct Operations {
+    running: Vec<Operation>,
+    /// Where the next poll starts: after the operation heard last, so that a busy one (a
+    /// long replay) cannot keep the others waiting.
+    turn: usize,
+}
+
+/// One running operation: its id, and its responses until they end.
+struct Operation {
+    id: String,
+    responses: Option<CatchUnwind<AssertUnwindSafe<BoxStream<'static, async_graphql::Response>>>>,
+}
+
+impl Operations {
+    fn contains(&self, id: &str) -> bool {
+        self.running.iter().any(|operation| operation.id == id)
+    }
+
+    fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    fn start(&mut self, id: String, responses: BoxStream<'static, async_graphql::Response>) {
+        self.running.push(Operation {
+            id,
+            responses: Some(AssertUnwindSafe(responses).catch_unwind()),
+        });
+    }
+
+    /// Stops operation `id` at once: its stream, and the subscription it holds (with its
+    /// place among its caller's), are dropped before this returns.
+    fn stop(&mut self, id: &str) {
+        self.running.retain(|operation| operation.id != id);
+    }
+
+    /// The next output of any running operation; an operation that completes is removed.
+    /// Pending for ever while none runs (the connection waits on its socket meanwhile).
+    fn next(&mut self) -> impl Future<Output = Output> + '_ {
+        std::future::poll_fn(|cx| {
+            let count = self.running.len();
+            for step in 0..count {
+                let at = (self.turn + step) % count;
+                let Poll::Ready(response) = self.running[at].poll_response(cx) else {
+                    continue;
+                };
+                let response = response.map(Box::new);
+                let id = match response {
+                    Some(_) => {
+                        self.turn = at + 1;
+                        self.running[at].id.clone()
+                    }
+                    None => {
+                        self.turn = at;
+                        self.running.remove(at).id
+                    }
+                };
+                return Poll::Ready(Output { id, response });
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Operation {
+    fn poll_response(&mut self, cx: &mut Context<'_>) -> Poll<Option<async_graphql::Response>> {
+        let Some(responses) = self.responses.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let response = match std::task::ready!(responses.poll_next_unpin(cx)) {
+            Some(Ok(response)) => Some(response),
+            // A panic ends this operation alone, with an `INTERNAL` error naming the
+            // connection's request id; the connection and its other operations go on.
+            Some(Err(panic)) => {
+                let panic = telemetry::panic_description(panic.as_ref());
+                tracing::error!(operation.id = %self.id, panic = %panic, "a subscription panicked; ended it with INTERNAL");
+                self.responses = None;
+                Some(internal_error())
+            }
+            None => {
+                self.responses = None;
+                None
+            }
+        };
+        Poll::Ready(response)
+    }
+}
+
+/// The response of an operation that panicked.
+fn internal_error() -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new("internal error", None);
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", Code::Internal.as_str());
+    if let Some(request_id) = telemetry::request_id() {
+        extensions.set("requestId", request_id.as_ref());
+    }
+    async_graphql::Response::from_errors(vec![error])
 }
 
 /// The principal named by a `connection_init` payload `{"Authorization": "Bearer <token>"}`
@@ -398,10 +449,81 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_output_is_small_so_an_idle_connection_channel_is() {
-        // The channel allocates room for 32 outputs at a time, used or not.
+    fn an_output_is_small_so_the_connection_loop_is() {
+        // The loop holds the output of its wait across the handler's await.
         let inline = std::mem::size_of::<async_graphql::Response>();
         assert!(inline > 100, "a response inline is large: {inline} bytes");
         assert!(std::mem::size_of::<Output>() <= 32);
+    }
+
+    fn response(n: i32) -> async_graphql::Response {
+        async_graphql::Response::new(async_graphql::Value::from(n))
+    }
+
+    /// The ids of the outputs ready now, and whether each was a response (or the end).
+    fn ready(operations: &mut Operations) -> Vec<(String, bool)> {
+        std::iter::from_fn(|| operations.next().now_or_never())
+            .map(|output| (output.id, output.response.is_some()))
+            .collect()
+    }
+
+    #[test]
+    fn operations_take_turns_and_a_completed_one_is_removed() {
+        let mut operations = Operations::default();
+        let stream = |items: Vec<i32>| futures_util::stream::iter(items).map(response).boxed();
+        operations.start("a".into(), stream(vec![1, 2]));
+        operations.start("b".into(), stream(vec![3]));
+        let outputs = ready(&mut operations);
+        let expected = [
+            ("a", true),
+            ("b", true),
+            ("a", true),
+            ("b", false),
+            ("a", false),
+        ];
+        let expected: Vec<(String, bool)> = expected
+            .iter()
+            .map(|(id, more)| (id.to_string(), *more))
+            .collect();
+        assert_eq!(outputs, expected);
+        assert_eq!(operations.len(), 0, "completed operations are removed");
+    }
+
+    #[test]
+    fn stopping_an_operation_drops_its_stream_at_once() {
+        let mut operations = Operations::default();
+        let held = std::sync::Arc::new(());
+        let guard = held.clone();
+        let pending = futures_util::stream::pending().map(move |n| {
+            let _ = &guard;
+            response(n)
+        });
+        operations.start("x".into(), pending.boxed());
+        operations.start("y".into(), futures_util::stream::pending().boxed());
+        assert!(ready(&mut operations).is_empty());
+        operations.stop("x");
+        assert_eq!(std::sync::Arc::strong_count(&held), 1, "dropped by stop");
+        assert!(!operations.contains("x") && operations.contains("y"));
+    }
+
+    #[test]
+    fn a_panicking_operation_ends_alone_with_an_internal_error() {
+        let mut operations = Operations::default();
+        let panics = futures_util::stream::once(async { panic!("boom") }).boxed();
+        operations.start("p".into(), panics);
+        operations.start("q".into(), futures_util::stream::pending().boxed());
+        let output = operations
+            .next()
+            .now_or_never()
+            .expect("the panic is an output");
+        assert_eq!(output.id, "p");
+        let errors = output.response.expect("an error response").errors;
+        let code = errors[0].extensions.as_ref().and_then(|e| e.get("code"));
+        assert_eq!(code, Some(&async_graphql::Value::from("INTERNAL")));
+        // A connection stops it on that error (`on_output`), so no `complete` follows; left
+        // alone, it ends.
+        let after: Vec<(String, bool)> = ready(&mut operations);
+        assert_eq!(after, vec![("p".to_string(), false)], "then it ends");
+        assert!(operations.contains("q"), "the other goes on");
     }
 }
