@@ -334,10 +334,12 @@ struct Operations {
     turn: usize,
 }
 
-/// One running operation: its id, and its responses until they end.
+/// One running operation: its id, and its responses. It is removed once they end, and
+/// after a panic they end (`CatchUnwind` yields nothing more), so a finished stream is
+/// never polled again.
 struct Operation {
     id: String,
-    responses: Option<CatchUnwind<AssertUnwindSafe<BoxStream<'static, async_graphql::Response>>>>,
+    responses: CatchUnwind<AssertUnwindSafe<BoxStream<'static, async_graphql::Response>>>,
 }
 
 impl Operations {
@@ -352,7 +354,7 @@ impl Operations {
     fn start(&mut self, id: String, responses: BoxStream<'static, async_graphql::Response>) {
         self.running.push(Operation {
             id,
-            responses: Some(AssertUnwindSafe(responses).catch_unwind()),
+            responses: AssertUnwindSafe(responses).catch_unwind(),
         });
     }
 
@@ -392,23 +394,16 @@ impl Operations {
 
 impl Operation {
     fn poll_response(&mut self, cx: &mut Context<'_>) -> Poll<Option<async_graphql::Response>> {
-        let Some(responses) = self.responses.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let response = match std::task::ready!(responses.poll_next_unpin(cx)) {
+        let response = match std::task::ready!(self.responses.poll_next_unpin(cx)) {
             Some(Ok(response)) => Some(response),
             // A panic ends this operation alone, with an `INTERNAL` error naming the
             // connection's request id; the connection and its other operations go on.
             Some(Err(panic)) => {
                 let panic = telemetry::panic_description(panic.as_ref());
                 tracing::error!(operation.id = %self.id, panic = %panic, "a subscription panicked; ended it with INTERNAL");
-                self.responses = None;
                 Some(internal_error())
             }
-            None => {
-                self.responses = None;
-                None
-            }
+            None => None,
         };
         Poll::Ready(response)
     }
