@@ -44,7 +44,7 @@ impl Listed {
     fn read(row: &QueryResult, with: Relations) -> StoreResult<Listed> {
         let invoice = convert::invoice(ByPosition::<invoice::Model>::at(row, 0)?)?;
         let mut next = ByPosition::<invoice::Model>::COLUMNS;
-        let present = |start: usize| row.try_get_by_index::<Option<String>>(start);
+        let present = |start: usize| convert::cell::<Option<String>>(row, start);
         let mut account = None;
         if with.accounts {
             if present(next)?.is_some() {
