@@ -4,7 +4,6 @@
 //! answer through `InvoiceArgs::run`; this module reads through the service and the
 //! request's loaders, never the store.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, SimpleObject};
@@ -181,38 +180,29 @@ async fn with_relations(
     page: &mut InvoicePage,
     wanted: Wanted,
 ) -> GqlResult<Vec<Invoice>> {
-    let invoices = std::mem::take(&mut page.invoices);
+    let rows = std::mem::take(&mut page.rows);
     let balances = async {
         if wanted.open_balance {
-            let ids = invoices
+            let ids = rows
                 .iter()
-                .map(|i| OpenBalanceKey(i.account_id.clone()));
+                .map(|row| OpenBalanceKey(row.invoice.account_id.clone()));
             loaders.load_many(ids).await?;
         }
         Ok::<_, AppError>(())
     };
     let histories = async {
         if wanted.history {
-            let ids = invoices.iter().map(|i| HistoryKey(i.id.clone()));
+            let ids = rows.iter().map(|row| HistoryKey(row.invoice.id.clone()));
             loaders.load_many(ids).await?;
         }
         Ok(())
     };
     async_graphql::futures_util::try_join!(balances, histories)?;
-    let accounts: HashMap<String, Arc<domain::Account>> = std::mem::take(&mut page.accounts)
+    Ok(rows
         .into_iter()
-        .map(|a| (a.id.clone(), Arc::new(a)))
-        .collect();
-    let orders: HashMap<String, Arc<domain::Order>> = std::mem::take(&mut page.orders)
-        .into_iter()
-        .map(|o| (o.id.clone(), Arc::new(o)))
-        .collect();
-    Ok(invoices
-        .into_iter()
-        .map(|invoice| {
-            let account = accounts.get(&invoice.account_id).cloned();
-            let order = wanted.order.then(|| orders.get(&invoice.order_id).cloned());
-            Invoice::with_relations(invoice, account, order)
+        .map(|row| {
+            let order = wanted.order.then(|| row.order.map(Arc::new));
+            Invoice::with_relations(row.invoice, row.account.map(Arc::new), order)
         })
         .collect())
 }

@@ -62,6 +62,26 @@ impl ScalarType for Date {
     }
 
     fn to_value(&self) -> Value {
-        Value::String(self.0.format("%Y-%m-%d").to_string())
+        // chrono's `Display` writes `%Y-%m-%d` without parsing a format string for each
+        // date (a test holds the two to the same text).
+        Value::String(self.0.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_is_written_yyyy_mm_dd() {
+        for (y, m, d) in [(2026, 12, 6), (1, 1, 1), (999, 3, 9), (9999, 12, 31)] {
+            let date = NaiveDate::from_ymd_opt(y, m, d).unwrap();
+            assert_eq!(
+                Date(date).to_value(),
+                Value::String(date.format("%Y-%m-%d").to_string())
+            );
+        }
+        let date = NaiveDate::from_ymd_opt(987, 6, 5).unwrap();
+        assert_eq!(Date(date).to_value(), Value::String("0987-06-05".into()));
     }
 }

@@ -11,17 +11,14 @@ use crate::domain::{
     Account, Cursor, Id, Invoice, InvoiceEvent, InvoiceFilter, InvoiceOrder, Order, PageDirection,
     PageRequest, StatusTotal,
 };
-pub use crate::store::Relations;
+pub use crate::store::{Listed, Relations};
 
 /// One page of a listing, in the listing's order.
 #[derive(Clone, Debug)]
 pub struct InvoicePage {
-    pub invoices: Vec<Invoice>,
-    /// The accounts of the page's invoices, when asked for: one entry per invoice (an
-    /// account owing several of them appears once for each).
-    pub accounts: Vec<Account>,
-    /// The order of each of the page's invoices that has one, when asked for (likewise).
-    pub orders: Vec<Order>,
+    /// The page's invoices, each with its account and its order when they were asked for
+    /// and exist.
+    pub rows: Vec<Listed>,
     pub order: InvoiceOrder,
     pub has_next_page: bool,
     pub has_previous_page: bool,
@@ -90,9 +87,7 @@ impl UseCases {
         filter.check()?;
         let Some(filter) = scoped(who, filter) else {
             return Ok(InvoicePage {
-                invoices: vec![],
-                accounts: vec![],
-                orders: vec![],
+                rows: vec![],
                 order,
                 has_next_page: false,
                 has_previous_page: false,
@@ -105,20 +100,9 @@ impl UseCases {
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let from_cursor = page.cursor.is_some();
-        let (mut accounts, mut orders) = (vec![], vec![]);
-        let mut rows: Vec<Invoice> = rows
-            .into_iter()
-            .map(|listed| {
-                accounts.extend(listed.account);
-                orders.extend(listed.order);
-                listed.invoice
-            })
-            .collect();
         Ok(match page.direction {
             PageDirection::Forward => InvoicePage {
-                invoices: rows,
-                accounts,
-                orders,
+                rows,
                 order,
                 has_next_page: more,
                 has_previous_page: from_cursor,
@@ -126,9 +110,7 @@ impl UseCases {
             PageDirection::Backward => {
                 rows.reverse();
                 InvoicePage {
-                    invoices: rows,
-                    accounts,
-                    orders,
+                    rows,
                     order,
                     has_next_page: from_cursor,
                     has_previous_page: more,
