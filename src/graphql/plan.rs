@@ -62,24 +62,39 @@ pub enum Plans {
 #[derive(Debug)]
 pub(super) struct Plan {
     listing: Positioned<Field>,
-    connection: Vec<Out<Part>>,
+    connection: Fields<Part>,
     wanted: Wanted,
 }
 
-/// One field of a response: its key (the alias, or the name) and what it holds.
+/// The fields of one object of a response: what each holds, and their keys (aliases or
+/// names) in order, kept as an object of nulls that each object written starts from. A
+/// copy of it carries the keys' hashes, so writing a page hashes no key: building each
+/// object key by key hashed every key of every invoice again (`benches/README.md`).
 #[derive(Debug)]
-struct Out<T> {
-    key: Name,
-    what: T,
+struct Fields<T> {
+    keys: IndexMap<Name, Value>,
+    what: Vec<T>,
+}
+
+impl<T> Fields<T> {
+    /// The object whose fields `value` writes, in the selection's order; `None` when
+    /// `value` gives up on one.
+    fn write(&self, mut value: impl FnMut(&T) -> Option<Value>) -> Option<Value> {
+        let mut object = self.keys.clone();
+        for (slot, what) in object.values_mut().zip(&self.what) {
+            *slot = value(what)?;
+        }
+        Some(Value::Object(object))
+    }
 }
 
 /// A field of `InvoiceConnection`.
 #[derive(Debug)]
 enum Part {
     Typename,
-    Nodes(Vec<Out<InvoiceField>>),
-    Edges(Vec<Out<EdgeField>>),
-    PageInfo(Vec<Out<PageInfoField>>),
+    Nodes(Fields<InvoiceField>),
+    Edges(Fields<EdgeField>),
+    PageInfo(Fields<PageInfoField>),
 }
 
 /// A field of `InvoiceEdge`.
@@ -87,7 +102,7 @@ enum Part {
 enum EdgeField {
     Typename,
     Cursor,
-    Node(Vec<Out<InvoiceField>>),
+    Node(Fields<InvoiceField>),
 }
 
 /// A field of `PageInfo`.
@@ -121,8 +136,8 @@ enum InvoiceField {
     UpdatedAt,
     ResolvedAt,
     Version,
-    Account(Vec<Out<AccountField>>),
-    Order(Vec<Out<OrderField>>),
+    Account(Fields<AccountField>),
+    Order(Fields<OrderField>),
 }
 
 /// A field of `Account` a plan writes (not the balances, which are loaded apart).
@@ -173,10 +188,10 @@ impl Plan {
         }
         let connection = fields(&field.selection_set.node, part)?;
         let mut wanted = Wanted::default();
-        for invoice in connection.iter().flat_map(|out| out.what.invoices()) {
-            for field in invoice {
-                wanted.account |= matches!(field.what, InvoiceField::Account(_));
-                wanted.order |= matches!(field.what, InvoiceField::Order(_));
+        for invoice in connection.what.iter().flat_map(Part::invoices) {
+            for field in &invoice.what {
+                wanted.account |= matches!(field, InvoiceField::Account(_));
+                wanted.order |= matches!(field, InvoiceField::Order(_));
             }
         }
         Some(Arc::new(Plan {
@@ -260,9 +275,8 @@ impl Plan {
         let page = listing.page();
         let invoices = listing.invoices();
         let cursor = |invoice: &Invoice| page.cursor_of(invoice.record());
-        let mut out = IndexMap::with_capacity(self.connection.len());
-        for Out { key, what } in &self.connection {
-            let value = match what {
+        self.connection.write(|part| {
+            Some(match part {
                 Part::Typename => string("InvoiceConnection"),
                 Part::Nodes(fields) => Value::List(
                     invoices
@@ -274,34 +288,29 @@ impl Plan {
                     invoices
                         .iter()
                         .map(|invoice| {
-                            let edge = fields.iter().map(|Out { key, what }| {
-                                let value = match what {
+                            fields.write(|field| {
+                                Some(match field {
                                     EdgeField::Typename => string("InvoiceEdge"),
                                     EdgeField::Cursor => Value::String(cursor(invoice)),
                                     EdgeField::Node(fields) => {
                                         write_invoice(fields, invoice, today)?
                                     }
-                                };
-                                Some((key.clone(), value))
-                            });
-                            edge.collect::<Option<IndexMap<_, _>>>().map(Value::Object)
+                                })
+                            })
                         })
                         .collect::<Option<_>>()?,
                 ),
-                Part::PageInfo(fields) => object(fields.iter().map(|Out { key, what }| {
-                    let value = match what {
+                Part::PageInfo(fields) => fields.write(|field| {
+                    Some(match field {
                         PageInfoField::Typename => string("PageInfo"),
                         PageInfoField::HasNextPage => Value::Boolean(page.has_next_page),
                         PageInfoField::HasPreviousPage => Value::Boolean(page.has_previous_page),
                         PageInfoField::StartCursor => optional(invoices.first().map(cursor)),
                         PageInfoField::EndCursor => optional(invoices.last().map(cursor)),
-                    };
-                    (key.clone(), value)
-                })),
-            };
-            out.insert(key.clone(), value);
-        }
-        Some(Value::Object(out))
+                    })
+                })?,
+            })
+        })
     }
 }
 
@@ -323,13 +332,14 @@ pub(super) fn check(response: Response, planned: &Response) -> Response {
 
 impl Part {
     /// The invoice selections under this part (`nodes`, or `edges { node }`).
-    fn invoices(&self) -> Vec<&[Out<InvoiceField>]> {
+    fn invoices(&self) -> Vec<&Fields<InvoiceField>> {
         match self {
             Part::Nodes(fields) => vec![fields],
             Part::Edges(edge) => edge
+                .what
                 .iter()
-                .filter_map(|out| match &out.what {
-                    EdgeField::Node(fields) => Some(fields.as_slice()),
+                .filter_map(|field| match field {
+                    EdgeField::Node(fields) => Some(fields),
                     _ => None,
                 })
                 .collect(),
@@ -340,21 +350,21 @@ impl Part {
 
 /// The fields of `set`, each mapped by `field`; `None` when any selection is not a plain
 /// field, carries a directive, repeats a response key, or is one `field` cannot plan.
-fn fields<T>(set: &SelectionSet, field: fn(&Field) -> Option<T>) -> Option<Vec<Out<T>>> {
-    let mut out: Vec<Out<T>> = Vec::with_capacity(set.items.len());
+fn fields<T>(set: &SelectionSet, field: fn(&Field) -> Option<T>) -> Option<Fields<T>> {
+    let mut out = Fields {
+        keys: IndexMap::with_capacity(set.items.len()),
+        what: Vec::with_capacity(set.items.len()),
+    };
     for selection in &set.items {
         let Selection::Field(selected) = &selection.node else {
             return None;
         };
         let selected = &selected.node;
         let key = &selected.response_key().node;
-        if !selected.directives.is_empty() || out.iter().any(|seen| &seen.key == key) {
+        if !selected.directives.is_empty() || out.keys.insert(key.clone(), Value::Null).is_some() {
             return None;
         }
-        out.push(Out {
-            key: key.clone(),
-            what: field(selected)?,
-        });
+        out.what.push(field(selected)?);
     }
     Some(out)
 }
@@ -369,7 +379,7 @@ fn leaf<T>(field: &Field, what: Option<T>) -> Option<T> {
 /// An object field: no arguments, a selection of its own.
 fn object_field<T, U>(
     field: &Field,
-    kind: fn(Vec<Out<T>>) -> U,
+    kind: fn(Fields<T>) -> U,
     inner: fn(&Field) -> Option<T>,
 ) -> Option<U> {
     field
@@ -499,14 +509,13 @@ fn object(fields: impl IntoIterator<Item = (Name, Value)>) -> Value {
 /// An invoice as the executor writes it; `None` when its account was asked for and not
 /// loaded (the executor's error to word).
 fn write_invoice(
-    fields: &[Out<InvoiceField>],
+    fields: &Fields<InvoiceField>,
     invoice: &Invoice,
     today: NaiveDate,
 ) -> Option<Value> {
     let record = invoice.record();
-    let mut out = IndexMap::with_capacity(fields.len());
-    for Out { key, what } in fields {
-        let value = match what {
+    fields.write(|field| {
+        Some(match field {
             InvoiceField::Typename => string("Invoice"),
             InvoiceField::Id => scalar(&ID(record.id.clone())),
             InvoiceField::FriendlyId => string(&record.friendly_id),
@@ -525,20 +534,18 @@ fn write_invoice(
             InvoiceField::UpdatedAt => scalar(&record.updated_at),
             InvoiceField::ResolvedAt => record.resolved_at.as_ref().map_or(Value::Null, scalar),
             InvoiceField::Version => scalar(&record.version),
-            InvoiceField::Account(fields) => write_account(fields, invoice.loaded_account()?),
+            InvoiceField::Account(fields) => write_account(fields, invoice.loaded_account()?)?,
             InvoiceField::Order(fields) => match invoice.loaded_order()? {
-                Some(order) => write_order(fields, order),
+                Some(order) => write_order(fields, order)?,
                 None => Value::Null,
             },
-        };
-        out.insert(key.clone(), value);
-    }
-    Some(Value::Object(out))
+        })
+    })
 }
 
-fn write_account(fields: &[Out<AccountField>], account: &domain::Account) -> Value {
-    object(fields.iter().map(|Out { key, what }| {
-        let value = match what {
+fn write_account(fields: &Fields<AccountField>, account: &domain::Account) -> Option<Value> {
+    fields.write(|field| {
+        Some(match field {
             AccountField::Typename => string("Account"),
             AccountField::Id => scalar(&ID(account.id.clone())),
             AccountField::Document => string(&account.document),
@@ -552,23 +559,21 @@ fn write_account(fields: &[Out<AccountField>], account: &domain::Account) -> Val
             AccountField::CreatedAt => scalar(&account.created_at),
             AccountField::UpdatedAt => scalar(&account.updated_at),
             AccountField::Version => scalar(&account.version),
-        };
-        (key.clone(), value)
-    }))
+        })
+    })
 }
 
-fn write_order(fields: &[Out<OrderField>], order: &domain::Order) -> Value {
-    object(fields.iter().map(|Out { key, what }| {
-        let value = match what {
+fn write_order(fields: &Fields<OrderField>, order: &domain::Order) -> Option<Value> {
+    fields.write(|field| {
+        Some(match field {
             OrderField::Typename => string("Order"),
             OrderField::Id => string(&order.id),
             OrderField::AccountId => scalar(&ID(order.account_id.clone())),
             OrderField::Value => scalar(&Decimal::from(order.value)),
             OrderField::Currency => string(&order.currency),
             OrderField::CreatedAt => scalar(&order.created_at),
-        };
-        (key.clone(), value)
-    }))
+        })
+    })
 }
 
 #[cfg(test)]
