@@ -29,11 +29,11 @@ pub(super) struct ByPosition<M>(pub M);
 /// The value at `index` of a row, decoded as `T`.
 ///
 /// From a PostgreSQL row it is decoded once, without sqlx's check that the column's type
-/// is one `T` accepts. SeaORM's `try_get_by_index` asks sqlx for the value twice and
-/// checks its type each time: over a page's 34 columns a row, that was about a sixth of
-/// the gateway's CPU in the reference read (`benches/README.md`). The columns read here
-/// are the entities' own, of the types the migrations give them, and every API test
-/// reads them back. Other rows (SQLite) go through SeaORM as before.
+/// is one `T` accepts: the reader checks the types once per statement instead
+/// (`ByPosition::check`), since its rows share their columns. SeaORM's
+/// `try_get_by_index` asks sqlx for the value twice and checks its type each time: over
+/// a page's 34 columns a row, that was about a sixth of the gateway's CPU in the
+/// reference read (`benches/README.md`). Other rows (SQLite) go through SeaORM as before.
 pub(super) fn cell<T>(row: &QueryResult, index: usize) -> Result<T, DbErr>
 where
     T: TryGetable + for<'r> sqlx::Decode<'r, sqlx::Postgres>,
@@ -45,6 +45,26 @@ where
     }
 }
 
+/// Whether column `index` of `row` has a type that `T`, the type of a model's field
+/// (named by `_field`), decodes.
+fn typed<M, T>(row: &sqlx::postgres::PgRow, index: usize, _field: fn(&M) -> &T) -> Result<(), DbErr>
+where
+    T: sqlx::Type<sqlx::Postgres>,
+{
+    use sqlx::{Column, Row, TypeInfo};
+    let column = (row.columns().get(index))
+        .ok_or_else(|| DbErr::Type(format!("the row has no column {index}")))?;
+    if T::compatible(column.type_info()) {
+        return Ok(());
+    }
+    Err(DbErr::Type(format!(
+        "column {index} ({}) is of type {}, which {} does not decode",
+        column.name(),
+        column.type_info().name(),
+        std::any::type_name::<T>(),
+    )))
+}
+
 /// Decodes an entity's model from consecutive columns, starting at 0, in the order its
 /// fields are listed here (a test checks that it is the order `Entity::find()` selects).
 macro_rules! by_position {
@@ -54,6 +74,7 @@ macro_rules! by_position {
                 if !pre.is_empty() {
                     return Err(DbErr::Type(format!("a prefixed row ({pre}) read by position")));
                 }
+                Self::check(row, 0)?;
                 Self::at(row, 0).map(ByPosition)
             }
         }
@@ -63,8 +84,24 @@ macro_rules! by_position {
             #[allow(dead_code)] // the last entity of a joined row needs none
             pub(super) const COLUMNS: usize = [$(stringify!($field)),+].len();
 
+            /// Whether the columns from `start` on have the types the model's fields
+            /// decode: once per statement before [`Self::at`] reads its rows (a
+            /// PostgreSQL row's values are decoded unchecked, `cell`; SeaORM checks
+            /// other rows' values as it reads them).
+            pub(super) fn check(row: &QueryResult, start: usize) -> Result<(), DbErr> {
+                let Some(row) = row.try_as_pg_row() else {
+                    return Ok(());
+                };
+                let mut column = start..;
+                $(typed(row, column.next().expect("unbounded"), |model: &$entity::Model| {
+                    &model.$field
+                })?;)+
+                Ok(())
+            }
+
             /// The model from the columns from `start` on (a statement that selects
-            /// several entities' columns one after the other).
+            /// several entities' columns one after the other), once their types are
+            /// checked (`check`).
             pub(super) fn at(row: &QueryResult, start: usize) -> Result<$entity::Model, DbErr> {
                 let mut column = start..;
                 Ok($entity::Model {

@@ -39,6 +39,21 @@ pub struct Listed {
 }
 
 impl Listed {
+    /// Whether a joined row's columns have the types [`Listed::read`] decodes (its
+    /// statement's rows share them: checked on the first).
+    fn check(row: &QueryResult, with: Relations) -> StoreResult<()> {
+        ByPosition::<invoice::Model>::check(row, 0)?;
+        let mut next = ByPosition::<invoice::Model>::COLUMNS;
+        if with.accounts {
+            ByPosition::<account::Model>::check(row, next)?;
+            next += ByPosition::<account::Model>::COLUMNS;
+        }
+        if with.orders {
+            ByPosition::<order::Model>::check(row, next)?;
+        }
+        Ok(())
+    }
+
     /// A joined row: the invoice's columns, then the account's, then the order's (each
     /// part only when `with` names it; all null when the relation is missing).
     fn read(row: &QueryResult, with: Relations) -> StoreResult<Listed> {
@@ -365,6 +380,9 @@ impl Store {
     ) -> StoreResult<Vec<Listed>> {
         let statement = page_statement(self.backend(), filter, order, page, today, with)?;
         let rows = self.db.query_all_raw(statement).await?;
+        if let Some(first) = rows.first() {
+            Listed::check(first, with)?;
+        }
         rows.iter().map(|row| Listed::read(row, with)).collect()
     }
 
