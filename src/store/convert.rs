@@ -85,9 +85,11 @@ macro_rules! by_position {
             pub(super) const COLUMNS: usize = [$(stringify!($field)),+].len();
 
             /// Whether the columns from `start` on have the types the model's fields
-            /// decode: once per statement before [`Self::at`] reads its rows (a
-            /// PostgreSQL row's values are decoded unchecked, `cell`; SeaORM checks
-            /// other rows' values as it reads them).
+            /// decode, before [`Self::at`] reads them: once per statement where the
+            /// reader holds its rows (a page), once per row through SeaORM's
+            /// `FromQueryResult`, which hands them over one by one (a PostgreSQL row's
+            /// values are decoded unchecked, `cell`; SeaORM checks other rows' values
+            /// as it reads them).
             pub(super) fn check(row: &QueryResult, start: usize) -> Result<(), DbErr> {
                 let Some(row) = row.try_as_pg_row() else {
                     return Ok(());

@@ -38,18 +38,35 @@ pub struct Listed {
     pub order: Option<Order>,
 }
 
+impl Relations {
+    /// Where a joined row's account and order columns begin, after the invoice's (`None`
+    /// for a relation not read): the layout [`Listed::check`] and [`Listed::read`] share.
+    fn starts(self) -> (Option<usize>, Option<usize>) {
+        let after_invoice = ByPosition::<invoice::Model>::COLUMNS;
+        let after_account = after_invoice + ByPosition::<account::Model>::COLUMNS;
+        let orders_at = if self.accounts {
+            after_account
+        } else {
+            after_invoice
+        };
+        (
+            self.accounts.then_some(after_invoice),
+            self.orders.then_some(orders_at),
+        )
+    }
+}
+
 impl Listed {
     /// Whether a joined row's columns have the types [`Listed::read`] decodes (its
     /// statement's rows share them: checked on the first).
     fn check(row: &QueryResult, with: Relations) -> StoreResult<()> {
+        let (accounts_at, orders_at) = with.starts();
         ByPosition::<invoice::Model>::check(row, 0)?;
-        let mut next = ByPosition::<invoice::Model>::COLUMNS;
-        if with.accounts {
-            ByPosition::<account::Model>::check(row, next)?;
-            next += ByPosition::<account::Model>::COLUMNS;
+        if let Some(at) = accounts_at {
+            ByPosition::<account::Model>::check(row, at)?;
         }
-        if with.orders {
-            ByPosition::<order::Model>::check(row, next)?;
+        if let Some(at) = orders_at {
+            ByPosition::<order::Model>::check(row, at)?;
         }
         Ok(())
     }
@@ -57,21 +74,23 @@ impl Listed {
     /// A joined row: the invoice's columns, then the account's, then the order's (each
     /// part only when `with` names it; all null when the relation is missing).
     fn read(row: &QueryResult, with: Relations) -> StoreResult<Listed> {
+        let (accounts_at, orders_at) = with.starts();
         let invoice = convert::invoice(ByPosition::<invoice::Model>::at(row, 0)?)?;
-        let mut next = ByPosition::<invoice::Model>::COLUMNS;
-        let present = |start: usize| convert::cell::<Option<String>>(row, start);
+        // A relation is present when its id column is not null.
+        let present = |at: usize| convert::cell::<Option<String>>(row, at).map(|id| id.is_some());
         let mut account = None;
-        if with.accounts {
-            if present(next)?.is_some() {
-                account = Some(convert::account(ByPosition::<account::Model>::at(
-                    row, next,
-                )?)?);
-            }
-            next += ByPosition::<account::Model>::COLUMNS;
+        if let Some(at) = accounts_at
+            && present(at)?
+        {
+            account = Some(convert::account(ByPosition::<account::Model>::at(
+                row, at,
+            )?)?);
         }
         let mut order = None;
-        if with.orders && present(next)?.is_some() {
-            order = Some(convert::order(ByPosition::<order::Model>::at(row, next)?));
+        if let Some(at) = orders_at
+            && present(at)?
+        {
+            order = Some(convert::order(ByPosition::<order::Model>::at(row, at)?));
         }
         Ok(Listed {
             invoice,
